@@ -1,0 +1,84 @@
+"""Datasets: `ImageData` (uint8 image tensors, labels, splits) and a registry of loaders by name."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass, replace
+
+import torch
+
+from harness.registry import Registry
+
+# The dataset a search uses when none is named.
+DEFAULT_DATASET = "default"
+
+
+@dataclass(frozen=True)
+class ImageData:
+    """A classification dataset held as tensors: x uint8 (N, C, H, W), y int64 (N,), per split."""
+
+    name: str
+    train_x: torch.Tensor
+    train_y: torch.Tensor
+    val_x: torch.Tensor
+    val_y: torch.Tensor
+    classes: tuple[str, ...]
+
+    @property
+    def input_shape(self) -> tuple[int, int, int]:
+        """(channels, height, width) of one image."""
+        c, h, w = self.train_x.shape[1:]
+        return int(c), int(h), int(w)
+
+    @property
+    def num_classes(self) -> int:
+        """Number of classes."""
+        return len(self.classes)
+
+    def channel_stats(self) -> tuple[torch.Tensor, torch.Tensor]:
+        """Per-channel mean and standard deviation of the training images, in [0, 1] units."""
+        x = self.train_x.float().div_(255)
+        return x.mean(dim=(0, 2, 3)), x.std(dim=(0, 2, 3)).clamp_min(1e-3)
+
+    def to(self, device: torch.device | str) -> ImageData:
+        """The same data with every tensor on `device` (a no-op when already there)."""
+        return replace(
+            self,
+            train_x=self.train_x.to(device),
+            train_y=self.train_y.to(device),
+            val_x=self.val_x.to(device),
+            val_y=self.val_y.to(device),
+        )
+
+    def describe(self) -> str:
+        """One line: name, sizes, image shape, classes."""
+        c, h, w = self.input_shape
+        return (
+            f"{self.name}: {len(self.train_y)} train / {len(self.val_y)} val images, "
+            f"{c}x{h}x{w}, {self.num_classes} classes"
+        )
+
+
+Loader = Callable[[int], ImageData]
+DATASETS: Registry[Loader] = Registry("dataset")
+DESCRIPTIONS: dict[str, str] = {}
+
+
+def register_dataset(name: str, description: str) -> Callable[[Loader], Loader]:
+    """Decorator: register `loader(seed) -> ImageData` under `name`, with a one-line description."""
+
+    def decorator(loader: Loader) -> Loader:
+        DATASETS.register(name, loader)
+        DESCRIPTIONS[name] = description
+        return loader
+
+    return decorator
+
+
+def load_dataset(name: str = DEFAULT_DATASET, seed: int = 0) -> ImageData:
+    """Load dataset `name` (an unknown name raises UnknownNameError listing the valid ones)."""
+    return DATASETS.get(name)(seed)
+
+
+# Registration happens on import of each loader module.
+from harness.data import embedded  # noqa: E402,F401

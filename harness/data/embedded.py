@@ -1,0 +1,44 @@
+"""The embedded default dataset, registered as "default": generated on the fly, nothing to download.
+
+The images and the task are defined in `harness.data.synthetic`; this module only names them and
+keeps one copy per process, since a study loads the same data for every trial.
+"""
+
+from __future__ import annotations
+
+from functools import lru_cache
+
+from harness.data import ImageData, register_dataset
+
+# Fixed sizes, so every study on the default dataset sees the same images and results compare.
+N_TRAIN = 5000
+N_VAL = 1000
+IMAGE_SIZE = 32
+
+
+@lru_cache(maxsize=4)
+def _generate(seed: int) -> ImageData:
+    from harness.data import synthetic  # imported on first use: generation code is not needed before
+
+    train_x, train_y, val_x, val_y = synthetic.generate(
+        seed=seed, n_train=N_TRAIN, n_val=N_VAL, image_size=IMAGE_SIZE
+    )
+    return ImageData(
+        name="default",
+        train_x=train_x,
+        train_y=train_y,
+        val_x=val_x,
+        val_y=val_y,
+        classes=tuple(synthetic.CLASS_NAMES),
+    )
+
+
+@register_dataset(
+    "default",
+    f"embedded synthetic images ({N_TRAIN} train / {N_VAL} val, 3x{IMAGE_SIZE}x{IMAGE_SIZE}, "
+    f"10 classes) whose class depends on where two distant marks lie relative to each other; "
+    "generated in seconds, no download",
+)
+def load_default(seed: int = 0) -> ImageData:
+    """The embedded dataset; `seed` picks another, equally hard, draw of it (0 is the standard one)."""
+    return _generate(seed)

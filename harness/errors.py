@@ -1,0 +1,33 @@
+"""User-facing errors: one base class, so the CLI can print a message and exit 2 without a traceback."""
+
+from __future__ import annotations
+
+
+class HarnessError(Exception):
+    """A mistake in what the user asked for (a file, a key, a value, a name); the message says which."""
+
+
+class InvalidValueError(HarnessError, ValueError):
+    """A value out of its allowed range or of the wrong type (the message says what is allowed)."""
+
+
+class SpecError(InvalidValueError):
+    """An architecture spec that cannot be built or cannot work at the given input size."""
+
+
+class SpaceError(HarnessError, ValueError):
+    """A search-space file that cannot be read or is not valid; the message names the file and key."""
+
+    def __init__(self, message: str, path: str | None = None, key: str | None = None) -> None:
+        self.path = path
+        self.key = key
+        where = ""
+        if path:
+            where = f"{path}: "
+        if key:
+            where += f"{key}: "
+        super().__init__(where + message)
+
+
+class UnknownNameError(HarnessError, ValueError):
+    """A name that is not in a registry; the message lists the valid names."""

@@ -1,0 +1,100 @@
+"""Measurements of a model before training: parameter count, FLOPs (fvcore), receptive field.
+
+Each is one function that returns plain numbers. FLOPs follow fvcore's convention, the one
+torchvision publishes: one multiply-add counts as ONE FLOP, per image (batch of 1) in eval mode.
+Operators fvcore has no formula for (element-wise activations, additions, ...) are not counted;
+`count_flops` returns their names and call counts so a table can say what was left out.
+"""
+
+from __future__ import annotations
+
+import warnings
+from collections import Counter
+from dataclasses import dataclass, field
+
+import torch
+from torch import nn
+
+with warnings.catch_warnings():
+    # fvcore's import touches torch.jit.script, which newer torch marks deprecated; harmless.
+    warnings.simplefilter("ignore", FutureWarning)
+    from fvcore.nn import FlopCountAnalysis
+
+from harness.blocks import BLOCKS
+from harness.layers import LayerSettings
+from harness.spec import ArchSpec
+
+
+@dataclass(frozen=True)
+class Costs:
+    """What a model costs, known before any training step."""
+
+    params: int
+    flops: int  # multiply-adds per image, fvcore convention
+    receptive_field: int  # pixels, theoretical, along one side
+    uncounted_ops: dict[str, int] = field(default_factory=dict)  # operator -> calls
+
+    @property
+    def uncounted(self) -> str:
+        """Uncounted operators as 'name(calls), ...' for a table cell."""
+        return ", ".join(f"{k}({v})" for k, v in sorted(self.uncounted_ops.items()))
+
+
+def count_params(model: nn.Module) -> int:
+    """Number of parameters (trainable or not): sum of p.numel()."""
+    return sum(p.numel() for p in model.parameters())
+
+
+def count_flops(model: nn.Module, input_shape: tuple[int, int, int]) -> tuple[int, dict[str, int]]:
+    """(FLOPs per image, {uncounted operator: calls}) for one (C, H, W) input, traced in eval mode."""
+    device = next(model.parameters()).device
+    was_training = model.training
+    model.eval()
+    try:
+        x = torch.zeros((1, *input_shape), device=device)
+        with torch.no_grad(), warnings.catch_warnings():
+            # fvcore traces with torch.jit, which newer torch marks deprecated; harmless here.
+            warnings.simplefilter("ignore")
+            analysis = FlopCountAnalysis(model, x)
+            analysis.unsupported_ops_warnings(False).uncalled_modules_warnings(False)
+            analysis.tracer_warnings("none")
+            total = int(analysis.total())
+            unsupported: Counter[str] = analysis.unsupported_ops()
+    finally:
+        model.train(was_training)
+    return total, dict(unsupported)
+
+
+def receptive_field(spec: ArchSpec) -> int:
+    """Theoretical receptive field (pixels, one side) of one output position of the last stage.
+
+    Walks the longest path: each layer of kernel k, stride s, dilation d grows the field by
+    d * (k - 1) * jump and multiplies the jump (the input distance between adjacent positions)
+    by s.
+    """
+    field_px, jump = 1, 1
+    layers = [(spec.stem.kernel_size, spec.stem.stride, 1)]
+    for stage in spec.stages:
+        block_cls = BLOCKS.get(stage.block)
+        settings = LayerSettings(kernel_size=stage.kernel_size, dilation=stage.dilation)
+        stride = stage.stride
+        if stage.downsample == "maxpool" and stride > 1:
+            layers.append((stride, stride, 1))
+            stride = 1
+        for i in range(stage.depth):
+            layers.extend(block_cls.receptive_path(settings, stride if i == 0 else 1))
+    for k, s, d in layers:
+        field_px += d * (k - 1) * jump
+        jump *= s
+    return field_px
+
+
+def measure(model: nn.Module, spec: ArchSpec, input_shape: tuple[int, int, int]) -> Costs:
+    """All pre-training costs of `model` (built from `spec`) for (C, H, W) inputs."""
+    flops, uncounted = count_flops(model, input_shape)
+    return Costs(
+        params=count_params(model),
+        flops=flops,
+        receptive_field=receptive_field(spec),
+        uncounted_ops=uncounted,
+    )

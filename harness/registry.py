@@ -1,0 +1,57 @@
+"""Registry: a name -> object table whose unknown-name error lists the valid names."""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterator
+from typing import Generic, TypeVar
+
+from harness.errors import UnknownNameError
+
+T = TypeVar("T")
+
+
+class Registry(Generic[T]):
+    """Name -> object table for one kind of thing (block, norm, activation, dataset)."""
+
+    def __init__(self, kind: str) -> None:
+        self.kind = kind
+        self._items: dict[str, T] = {}
+
+    def register(self, name: str, obj: T | None = None) -> Callable[[T], T] | T:
+        """Register `obj` under `name`; without `obj`, return a decorator that does."""
+        if obj is not None:
+            self._add(name, obj)
+            return obj
+
+        def decorator(item: T) -> T:
+            self._add(name, item)
+            return item
+
+        return decorator
+
+    def _add(self, name: str, obj: T) -> None:
+        if name in self._items:
+            raise ValueError(f"{self.kind} {name!r} is registered twice")
+        self._items[name] = obj
+
+    def get(self, name: str) -> T:
+        """The object registered as `name`; an unknown name raises UnknownNameError listing the valid ones."""
+        try:
+            return self._items[name]
+        except (KeyError, TypeError):
+            raise UnknownNameError(
+                f"unknown {self.kind} {name!r}; valid: {', '.join(self.names())}"
+            ) from None
+
+    def names(self) -> list[str]:
+        """Registered names, in registration order."""
+        return list(self._items)
+
+    def __contains__(self, name: object) -> bool:
+        return name in self._items
+
+    def __iter__(self) -> Iterator[str]:
+        return iter(self._items)
+
+    def __len__(self) -> int:
+        return len(self._items)

@@ -1,0 +1,224 @@
+"""Brief training: TrainConfig (budget, optimiser, schedule) and `train(model, data, config)`.
+
+The data lives on the device as uint8 tensors; each batch is gathered, normalised and (on CUDA)
+cast to bf16 there, so there is no DataLoader and no host round trip per step. Losses and correct
+counts are summed on the device and read once per epoch: the only host synchronisation is the
+epoch-end read, which also checks the loss is finite. Metrics go to `on_epoch` after every epoch,
+so a caller (the study) can prune; this module knows nothing of Optuna.
+"""
+
+from __future__ import annotations
+
+import math
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+
+import torch
+from torch import nn
+from torch.nn import functional as F
+
+from harness.data import ImageData
+from harness.spec import Check, check_choice, check_float, check_int
+
+OPTIMIZERS = ("adamw", "sgd")
+SCHEDULES = ("onecycle", "cosine", "constant")
+
+
+@dataclass(frozen=True)
+class TrainConfig:
+    """How one trial trains: budget, optimiser and schedule (the defaults suit brief CPU runs)."""
+
+    epochs: int = 4
+    batch_size: int = 128
+    optimizer: str = "adamw"
+    lr: float = 3e-3  # peak learning rate
+    momentum: float = 0.9  # SGD only (Nesterov)
+    weight_decay: float = 5e-2  # decoupled for AdamW; not applied to norms and biases
+    schedule: str = "onecycle"
+    warmup: float = 0.2  # fraction of all steps spent warming up (onecycle and cosine)
+    label_smoothing: float = 0.0
+    eval_batch_size: int = 1000
+
+    def __post_init__(self) -> None:
+        for name, check in TRAIN_CHECKS.items():
+            check(f"train {name}", getattr(self, name))
+
+
+TRAIN_CHECKS: dict[str, Check] = {
+    "epochs": check_int(1),
+    "batch_size": check_int(1),
+    "optimizer": check_choice(OPTIMIZERS),
+    "lr": check_float(0.0, math.inf, low_open=True),
+    "momentum": check_float(0.0, 1.0),
+    "weight_decay": check_float(0.0, math.inf),
+    "schedule": check_choice(SCHEDULES),
+    "warmup": check_float(0.0, 1.0),
+    "label_smoothing": check_float(0.0, 1.0),
+    "eval_batch_size": check_int(1),
+}
+
+
+@dataclass(frozen=True)
+class EpochMetrics:
+    """What one epoch produced: mean training loss, validation loss and accuracy, seconds so far."""
+
+    epoch: int  # 1-based
+    train_loss: float
+    val_loss: float
+    val_accuracy: float  # fraction in [0, 1]
+    seconds: float  # training seconds since the start, evaluation excluded
+
+
+@dataclass(frozen=True)
+class TrainResult:
+    """The outcome of `train`: final validation metrics, training time and the per-epoch history."""
+
+    val_accuracy: float
+    val_loss: float
+    train_loss: float
+    train_seconds: float
+    history: list[EpochMetrics] = field(default_factory=list)
+
+
+class NonFiniteLossError(RuntimeError):
+    """Training produced a NaN or infinite loss (the learning rate is too high for this network)."""
+
+
+def resolve_device(device: str = "auto") -> torch.device:
+    """'auto' -> CUDA when available, else CPU; 'cpu' and 'cuda[:N]' as given."""
+    if device == "auto":
+        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
+    dev = torch.device(device)
+    if dev.type == "cuda" and not torch.cuda.is_available():
+        raise RuntimeError("--device cuda was asked for, but torch sees no CUDA device here")
+    return dev
+
+
+class _Batches:
+    """Normalises uint8 batches on the device; channels_last on CUDA (faster convolutions)."""
+
+    def __init__(self, data: ImageData, device: torch.device) -> None:
+        mean, std = data.channel_stats()
+        # x_norm = (x / 255 - mean) / std = x * scale + shift, one fused multiply-add per pixel.
+        self.scale = (1.0 / (255.0 * std)).view(1, -1, 1, 1).to(device)
+        self.shift = (-mean / std).view(1, -1, 1, 1).to(device)
+        self.memory_format = torch.channels_last if device.type == "cuda" else torch.contiguous_format
+
+    def __call__(self, x: torch.Tensor) -> torch.Tensor:
+        x = torch.addcmul(self.shift, x.float(), self.scale)
+        return x.contiguous(memory_format=self.memory_format)
+
+
+def _optimizer(model: nn.Module, config: TrainConfig, device: torch.device) -> torch.optim.Optimizer:
+    # Norm weights and biases (1-D tensors) get no weight decay, as in timm and most recipes.
+    decay = [p for p in model.parameters() if p.ndim > 1]
+    no_decay = [p for p in model.parameters() if p.ndim <= 1]
+    groups = [
+        {"params": decay, "weight_decay": config.weight_decay},
+        {"params": no_decay, "weight_decay": 0.0},
+    ]
+    if config.optimizer == "adamw":
+        return torch.optim.AdamW(groups, lr=config.lr, fused=device.type == "cuda")
+    return torch.optim.SGD(
+        groups, lr=config.lr, momentum=config.momentum, nesterov=True, foreach=True
+    )
+
+
+def _scheduler(
+    optimizer: torch.optim.Optimizer, config: TrainConfig, total_steps: int
+) -> torch.optim.lr_scheduler.LRScheduler:
+    if config.schedule == "onecycle":
+        return torch.optim.lr_scheduler.OneCycleLR(
+            optimizer, max_lr=config.lr, total_steps=total_steps, pct_start=config.warmup,
+            cycle_momentum=config.optimizer == "sgd",
+        )
+    warmup_steps = max(1, int(config.warmup * total_steps))
+
+    def factor(step: int) -> float:
+        if config.schedule == "constant":
+            return 1.0
+        if step < warmup_steps:
+            return (step + 1) / warmup_steps
+        progress = (step - warmup_steps) / max(1, total_steps - warmup_steps)
+        return 0.5 * (1.0 + math.cos(math.pi * min(1.0, progress)))
+
+    return torch.optim.lr_scheduler.LambdaLR(optimizer, factor)
+
+
+@torch.inference_mode()
+def evaluate(
+    model: nn.Module, x: torch.Tensor, y: torch.Tensor, batches: _Batches, batch_size: int
+) -> tuple[float, float]:
+    """(mean loss, accuracy) of `model` on uint8 images `x` and labels `y` (on the model's device)."""
+    model.eval()
+    device = x.device
+    loss_sum = torch.zeros((), device=device)
+    correct = torch.zeros((), device=device, dtype=torch.long)
+    for start in range(0, len(y), batch_size):
+        xb, yb = batches(x[start : start + batch_size]), y[start : start + batch_size]
+        with torch.autocast(device.type, dtype=torch.bfloat16, enabled=device.type == "cuda"):
+            logits = model(xb)
+        loss_sum += F.cross_entropy(logits.float(), yb, reduction="sum")
+        correct += (logits.argmax(1) == yb).sum()
+    n = max(1, len(y))
+    return loss_sum.item() / n, correct.item() / n
+
+
+def train(
+    model: nn.Module,
+    data: ImageData,
+    config: TrainConfig,
+    *,
+    device: torch.device | str = "cpu",
+    seed: int = 0,
+    on_epoch: Callable[[EpochMetrics], None] | None = None,
+) -> TrainResult:
+    """Train `model` on `data` for `config.epochs` epochs and evaluate after each one.
+
+    `on_epoch` may raise to stop training early (the study raises optuna.TrialPruned);
+    a NaN or infinite training loss raises NonFiniteLossError.
+    """
+    device = torch.device(device)
+    data = data.to(device)
+    model.to(device)
+    batches = _Batches(data, device)
+    if device.type == "cuda":
+        model.to(memory_format=torch.channels_last)
+        torch.backends.cudnn.benchmark = True
+    n = len(data.train_y)
+    steps_per_epoch = max(1, n // config.batch_size)  # drop the ragged last batch: fixed shapes
+    optimizer = _optimizer(model, config, device)
+    scheduler = _scheduler(optimizer, config, config.epochs * steps_per_epoch)
+    generator = torch.Generator(device=device).manual_seed(seed)
+    use_bf16 = device.type == "cuda"
+
+    history: list[EpochMetrics] = []
+    train_seconds = 0.0
+    for epoch in range(1, config.epochs + 1):
+        start = time.perf_counter()
+        model.train()
+        order = torch.randperm(n, device=device, generator=generator)
+        loss_sum = torch.zeros((), device=device)
+        for step in range(steps_per_epoch):
+            idx = order[step * config.batch_size : (step + 1) * config.batch_size]
+            xb, yb = batches(data.train_x[idx]), data.train_y[idx]
+            with torch.autocast(device.type, dtype=torch.bfloat16, enabled=use_bf16):
+                logits = model(xb)
+            loss = F.cross_entropy(logits.float(), yb, label_smoothing=config.label_smoothing)
+            optimizer.zero_grad(set_to_none=True)
+            loss.backward()
+            optimizer.step()
+            scheduler.step()
+            loss_sum += loss.detach()
+        train_loss = loss_sum.item() / steps_per_epoch  # the one host sync of the epoch
+        train_seconds += time.perf_counter() - start
+        if not math.isfinite(train_loss):
+            raise NonFiniteLossError(f"training loss became {train_loss} in epoch {epoch}")
+        val_loss, val_acc = evaluate(model, data.val_x, data.val_y, batches, config.eval_batch_size)
+        metrics = EpochMetrics(epoch, train_loss, val_loss, val_acc, train_seconds)
+        history.append(metrics)
+        if on_epoch is not None:
+            on_epoch(metrics)
+    last = history[-1]
+    return TrainResult(last.val_accuracy, last.val_loss, last.train_loss, train_seconds, history)
