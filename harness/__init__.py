@@ -1,1 +1,59 @@
-"""harness."""
+"""harness: architecture search and benchmarking for convolutional networks.
+
+The public API, in the order data flows (the CLI is a thin layer over it):
+
+    import harness
+    space = harness.load_space("search_spaces/kernel_size.yaml")     # YAML -> SearchSpace
+    spec, train_config, params = space.sample(seed=0)                 # -> ArchSpec (plain data)
+    model = harness.build_model(spec, input_size=(32, 32))            # -> nn.Module
+    costs = harness.measure(model, spec, (3, 32, 32))                 # params, FLOPs, receptive field
+    data = harness.load_dataset("default")
+    ev = harness.evaluate_spec(spec, data, train_config)              # train briefly -> metrics
+    frame = harness.run_search(space, harness.SearchConfig(trials=4)) # the study -> DataFrame
+    frame = harness.load_trials("results/kernel_size")                # a finished study's table
+"""
+
+from harness.data import DATASETS, ImageData, load_dataset
+from harness.errors import HarnessError, SpaceError, SpecError
+from harness.evaluate import Evaluation, evaluate_spec
+from harness.measure import Costs, count_flops, count_params, measure, receptive_field
+from harness.model import build_model, validate_spec
+from harness.results import pareto_front
+from harness.space import SearchSpace, load_space, space_from_dict
+from harness.spec import ArchSpec, HeadSpec, StageSpec, StemSpec
+from harness.study import SearchConfig, load_trials, run_search
+from harness.train import TrainConfig, TrainResult, train
+
+__version__ = "0.1.0"
+
+__all__ = [
+    "DATASETS",
+    "ArchSpec",
+    "Costs",
+    "Evaluation",
+    "HarnessError",
+    "HeadSpec",
+    "ImageData",
+    "SearchConfig",
+    "SearchSpace",
+    "SpaceError",
+    "SpecError",
+    "StageSpec",
+    "StemSpec",
+    "TrainConfig",
+    "TrainResult",
+    "build_model",
+    "count_flops",
+    "count_params",
+    "evaluate_spec",
+    "load_dataset",
+    "load_space",
+    "load_trials",
+    "measure",
+    "pareto_front",
+    "receptive_field",
+    "run_search",
+    "space_from_dict",
+    "train",
+    "validate_spec",
+]

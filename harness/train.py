@@ -19,6 +19,7 @@ from torch import nn
 from torch.nn import functional as F
 
 from harness.data import ImageData
+from harness.errors import HarnessError
 from harness.spec import Check, check_choice, check_float, check_int
 
 OPTIMIZERS = ("adamw", "sgd")
@@ -91,7 +92,7 @@ def resolve_device(device: str = "auto") -> torch.device:
         return torch.device("cuda" if torch.cuda.is_available() else "cpu")
     dev = torch.device(device)
     if dev.type == "cuda" and not torch.cuda.is_available():
-        raise RuntimeError("--device cuda was asked for, but torch sees no CUDA device here")
+        raise HarnessError(f"device {device!r} was asked for, but torch sees no CUDA device here")
     return dev
 
 

@@ -62,17 +62,33 @@ class ImageData:
 Loader = Callable[[int], ImageData]
 DATASETS: Registry[Loader] = Registry("dataset")
 DESCRIPTIONS: dict[str, str] = {}
+# (input shape (C, H, W), number of classes) where known without loading the data.
+SHAPES: dict[str, tuple[tuple[int, int, int], int]] = {}
 
 
-def register_dataset(name: str, description: str) -> Callable[[Loader], Loader]:
-    """Decorator: register `loader(seed) -> ImageData` under `name`, with a one-line description."""
+def register_dataset(
+    name: str, description: str, shape: tuple[tuple[int, int, int], int] | None = None
+) -> Callable[[Loader], Loader]:
+    """Decorator: register `loader(seed) -> ImageData` under `name`, with a one-line description
+    and, when known in advance, ((C, H, W), number of classes)."""
 
     def decorator(loader: Loader) -> Loader:
         DATASETS.register(name, loader)
         DESCRIPTIONS[name] = description
+        if shape is not None:
+            SHAPES[name] = shape
         return loader
 
     return decorator
+
+
+def dataset_shape(name: str) -> tuple[tuple[int, int, int], int]:
+    """((C, H, W), number of classes) of dataset `name`, loading it only when not known in advance."""
+    DATASETS.get(name)  # an unknown name fails here, listing the valid ones
+    if name not in SHAPES:
+        data = load_dataset(name)
+        SHAPES[name] = (data.input_shape, data.num_classes)
+    return SHAPES[name]
 
 
 def load_dataset(name: str = DEFAULT_DATASET, seed: int = 0) -> ImageData:

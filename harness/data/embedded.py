@@ -38,6 +38,7 @@ def _generate(seed: int) -> ImageData:
     f"embedded synthetic images ({N_TRAIN} train / {N_VAL} val, 3x{IMAGE_SIZE}x{IMAGE_SIZE}, "
     f"10 classes) whose class depends on where two distant marks lie relative to each other; "
     "generated in seconds, no download",
+    shape=((3, IMAGE_SIZE, IMAGE_SIZE), 10),
 )
 def load_default(seed: int = 0) -> ImageData:
     """The embedded dataset; `seed` picks another, equally hard, draw of it (0 is the standard one)."""

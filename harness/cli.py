@@ -1,0 +1,164 @@
+"""Command line: a thin layer over the public API (`harness search`, `harness show`).
+
+A user's mistake (a bad file, key, value or name) prints one line and exits with status 2;
+Ctrl-C stops after saving what finished and exits with 130.
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from collections.abc import Sequence
+
+from harness.errors import HarnessError
+
+EXIT_USAGE = 2
+EXIT_INTERRUPTED = 130
+
+
+def _positive_int(text: str) -> int:
+    try:
+        value = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"must be a whole number, not {text!r}") from None
+    if value < 1:
+        raise argparse.ArgumentTypeError(f"must be at least 1, not {value}")
+    return value
+
+
+def _int(text: str) -> int:
+    try:
+        return int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"must be a whole number, not {text!r}") from None
+
+
+def build_parser() -> argparse.ArgumentParser:
+    """The argument parser for every subcommand."""
+    from harness.space import OBJECTIVES
+
+    parser = argparse.ArgumentParser(
+        prog="harness", description="Architecture search and benchmarking for CNNs."
+    )
+    sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
+
+    search = sub.add_parser("search", help="run (or resume) a search over a space file",
+                            description="Run a study over SPACE until it has N ended trials; "
+                            "running the same command again resumes it.")
+    search.add_argument("space", metavar="SPACE.yaml", help="search-space file")
+    search.add_argument("--dataset", default=None,
+                        help="dataset name (default: the space's `dataset:`, else 'default')")
+    search.add_argument("--trials", type=_positive_int, default=None, metavar="N",
+                        help="ended trials the study should have (default: the space's "
+                        "search.trials, else 12)")
+    search.add_argument("--epochs", type=_positive_int, default=None, metavar="E",
+                        help="training epochs per trial (default: the space's train.epochs)")
+    search.add_argument("--device", default="auto", choices=["auto", "cpu", "cuda"],
+                        help="where to train (default: auto = CUDA when available)")
+    search.add_argument("--seed", type=_int, default=0, help="seed for sampling and training (default 0)")
+    search.add_argument("--study", default=None, metavar="NAME",
+                        help="study name (default: the space file's stem)")
+    search.add_argument("--results", default="results", metavar="DIR",
+                        help="folder that holds one sub-folder per study (default: results)")
+    search.add_argument("--objectives", default=None, choices=list(OBJECTIVES),
+                        help="maximise accuracy, or also minimise FLOPs or params (default: accuracy)")
+    search.add_argument("--pruner", default="median", choices=["median", "none"],
+                        help="stop unpromising trials early (single objective only; default median)")
+
+    show = sub.add_parser("show", help="print a space's parameters, its size, and one sampled network")
+    show.add_argument("space", metavar="SPACE.yaml", help="search-space file")
+    show.add_argument("--seed", type=_int, default=0, help="which sample to show (default 0)")
+    show.add_argument("--dataset", default=None, help="dataset whose input size to build for")
+    return parser
+
+
+def cmd_search(args: argparse.Namespace, argv: Sequence[str]) -> int:
+    """`harness search`: run the study, print a line per trial and a leaderboard."""
+    import optuna
+
+    from harness.data import DATASETS, DEFAULT_DATASET
+    from harness.space import load_space
+    from harness.study import DEFAULT_TRIALS, SearchConfig, run_search
+
+    space = load_space(args.space)
+    dataset = args.dataset or space.dataset or DEFAULT_DATASET
+    DATASETS.get(dataset)  # fail on an unknown name before anything is written
+    config = SearchConfig(
+        dataset=dataset,
+        trials=args.trials or space.trials or DEFAULT_TRIALS,
+        epochs=args.epochs,
+        device=args.device,
+        seed=args.seed,
+        study_name=args.study,
+        results_dir=args.results,
+        objectives=args.objectives or space.objectives or "accuracy",
+        pruner=args.pruner,
+    )
+    # Our own line per trial replaces Optuna's log lines (and its warning per failed trial,
+    # whose reason is in our line and in trials.csv).
+    optuna.logging.set_verbosity(optuna.logging.ERROR)
+    try:
+        run_search(space, config, progress=lambda line: print(line, flush=True), argv=["harness", *argv])
+    except KeyboardInterrupt:
+        print("\ninterrupted: finished trials are saved; run the same command again to resume.",
+              file=sys.stderr)
+        return EXIT_INTERRUPTED
+    return 0
+
+
+def cmd_show(args: argparse.Namespace) -> int:
+    """`harness show`: parameters, number of architectures, one sample with params and FLOPs."""
+    from harness.data import DEFAULT_DATASET, dataset_shape
+    from harness.errors import SpecError
+    from harness.measure import measure
+    from harness.model import build_model
+    from harness.results import human
+    from harness.space import load_space
+
+    space = load_space(args.space)
+    dataset = args.dataset or space.dataset or DEFAULT_DATASET
+    (c, h, w), classes = dataset_shape(dataset)
+    count = space.architecture_count()
+    print(f"space {space.name!r} ({space.path})")
+    if space.description:
+        print(f"  {space.description}")
+    print(f"searched parameters ({len(space.searched)}):")
+    print(space.describe())
+    print(f"distinct architectures: {count if count is not None else 'infinitely many (continuous ranges)'}")
+    spec, train_config, params = space.sample(seed=args.seed)
+    print(f"\none sample (seed {args.seed}) for {dataset} ({c}x{h}x{w}, {classes} classes):")
+    print("  " + ", ".join(f"{k}={v}" for k, v in params.items()))
+    print(f"  {spec.label}   id {spec.spec_id}")
+    try:
+        model = build_model(spec, in_channels=c, num_classes=classes, input_size=(h, w))
+    except SpecError as err:
+        print(f"  this sample cannot be built: {err}")
+        return 0
+    costs = measure(model, spec, (c, h, w))
+    print(f"  params {costs.params:,} ({human(costs.params)}), FLOPs {costs.flops:,} "
+          f"({human(costs.flops)} multiply-adds per image), receptive field {costs.receptive_field} px")
+    if costs.uncounted_ops:
+        print(f"  not counted by fvcore: {costs.uncounted}")
+    print(f"  feature maps: {' -> '.join(f'{a}x{b}' for a, b in spec.feature_sizes((h, w)))}")
+    print(f"  training: {train_config.epochs} epochs, {train_config.optimizer} lr {train_config.lr}, "
+          f"batch {train_config.batch_size}, {train_config.schedule} schedule")
+    return 0
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    """Entry point of the `harness` console script."""
+    argv = list(sys.argv[1:] if argv is None else argv)
+    args = build_parser().parse_args(argv)
+    try:
+        if args.command == "search":
+            return cmd_search(args, argv)
+        if args.command == "show":
+            return cmd_show(args)
+    except HarnessError as err:
+        print(f"harness: error: {err}", file=sys.stderr)
+        return EXIT_USAGE
+    return EXIT_USAGE
+
+
+if __name__ == "__main__":
+    sys.exit(main())
