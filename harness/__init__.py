@@ -6,7 +6,7 @@ The public API, in the order data flows (the CLI is a thin layer over it):
     space = harness.load_space("search_spaces/kernel_size.yaml")     # YAML -> SearchSpace
     spec, train_config, params = space.sample(seed=0)                 # -> ArchSpec (plain data)
     model = harness.build_model(spec, input_size=(32, 32))            # -> nn.Module
-    costs = harness.measure(model, spec, (3, 32, 32))                 # params, FLOPs, receptive field
+    costs = harness.measure_model(model, spec, (3, 32, 32))          # params, FLOPs, receptive field
     data = harness.load_dataset("default")
     ev = harness.evaluate_spec(spec, data, train_config)              # train briefly -> metrics
     frame = harness.run_search(space, harness.SearchConfig(trials=4)) # the study -> DataFrame
@@ -16,13 +16,13 @@ The public API, in the order data flows (the CLI is a thin layer over it):
 from harness.data import DATASETS, ImageData, load_dataset
 from harness.errors import HarnessError, SpaceError, SpecError
 from harness.evaluate import Evaluation, evaluate_spec
-from harness.measure import Costs, count_flops, count_params, measure, receptive_field
+from harness.measure import Costs, count_flops, count_params, measure_model, receptive_field
 from harness.model import build_model, validate_spec
 from harness.results import pareto_front
 from harness.space import SearchSpace, load_space, space_from_dict
 from harness.spec import ArchSpec, HeadSpec, StageSpec, StemSpec
 from harness.study import SearchConfig, load_trials, run_search
-from harness.train import TrainConfig, TrainResult, train
+from harness.train import TrainConfig, TrainResult, train_model
 
 __version__ = "0.1.0"
 
@@ -49,11 +49,11 @@ __all__ = [
     "load_dataset",
     "load_space",
     "load_trials",
-    "measure",
+    "measure_model",
     "pareto_front",
     "receptive_field",
     "run_search",
     "space_from_dict",
-    "train",
+    "train_model",
     "validate_spec",
 ]

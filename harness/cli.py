@@ -110,7 +110,7 @@ def cmd_show(args: argparse.Namespace) -> int:
     """`harness show`: parameters, number of architectures, one sample with params and FLOPs."""
     from harness.data import DEFAULT_DATASET, dataset_shape
     from harness.errors import SpecError
-    from harness.measure import measure
+    from harness.measure import measure_model
     from harness.model import build_model
     from harness.results import human
     from harness.space import load_space
@@ -134,7 +134,7 @@ def cmd_show(args: argparse.Namespace) -> int:
     except SpecError as err:
         print(f"  this sample cannot be built: {err}")
         return 0
-    costs = measure(model, spec, (c, h, w))
+    costs = measure_model(model, spec, (c, h, w))
     print(f"  params {costs.params:,} ({human(costs.params)}), FLOPs {costs.flops:,} "
           f"({human(costs.flops)} multiply-adds per image), receptive field {costs.receptive_field} px")
     if costs.uncounted_ops:

@@ -13,10 +13,10 @@ from typing import Any
 import torch
 
 from harness.data import ImageData
-from harness.measure import Costs, measure
+from harness.measure import Costs, measure_model
 from harness.model import build_model, validate_spec
 from harness.spec import ArchSpec
-from harness.train import EpochMetrics, TrainConfig, TrainResult, resolve_device, train
+from harness.train import EpochMetrics, TrainConfig, TrainResult, resolve_device, train_model
 
 
 @dataclass(frozen=True)
@@ -68,10 +68,10 @@ def evaluate_spec(
     torch.manual_seed(seed)
     model = build_model(spec, in_channels=c, num_classes=data.num_classes).to(device)
     try:
-        costs = measure(model, spec, (c, h, w))
+        costs = measure_model(model, spec, (c, h, w))
         if on_costs is not None:
             on_costs(costs)
-        result = train(model, data, config, device=device, seed=seed, on_epoch=on_epoch)
+        result = train_model(model, data, config, device=device, seed=seed, on_epoch=on_epoch)
     except torch.OutOfMemoryError:
         del model
         free_device_memory()

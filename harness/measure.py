@@ -47,7 +47,8 @@ def count_params(model: nn.Module) -> int:
 
 def count_flops(model: nn.Module, input_shape: tuple[int, int, int]) -> tuple[int, dict[str, int]]:
     """(FLOPs per image, {uncounted operator: calls}) for one (C, H, W) input, traced in eval mode."""
-    device = next(model.parameters()).device
+    first = next(model.parameters(), None)
+    device = first.device if first is not None else torch.device("cpu")
     was_training = model.training
     model.eval()
     try:
@@ -89,7 +90,7 @@ def receptive_field(spec: ArchSpec) -> int:
     return field_px
 
 
-def measure(model: nn.Module, spec: ArchSpec, input_shape: tuple[int, int, int]) -> Costs:
+def measure_model(model: nn.Module, spec: ArchSpec, input_shape: tuple[int, int, int]) -> Costs:
     """All pre-training costs of `model` (built from `spec`) for (C, H, W) inputs."""
     flops, uncounted = count_flops(model, input_shape)
     return Costs(

@@ -8,6 +8,7 @@ from typing import Generic, TypeVar
 from harness.errors import UnknownNameError
 
 T = TypeVar("T")
+_MISSING = object()  # lets None itself be registered (a norm "none" is the factory None)
 
 
 class Registry(Generic[T]):
@@ -17,11 +18,11 @@ class Registry(Generic[T]):
         self.kind = kind
         self._items: dict[str, T] = {}
 
-    def register(self, name: str, obj: T | None = None) -> Callable[[T], T] | T:
-        """Register `obj` under `name`; without `obj`, return a decorator that does."""
-        if obj is not None:
-            self._add(name, obj)
-            return obj
+    def register(self, name: str, obj: T | object = _MISSING) -> Callable[[T], T] | T:
+        """Register `obj` (which may be None) under `name`; without `obj`, return a decorator that does."""
+        if obj is not _MISSING:
+            self._add(name, obj)  # type: ignore[arg-type]
+            return obj  # type: ignore[return-value]
 
         def decorator(item: T) -> T:
             self._add(name, item)

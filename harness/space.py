@@ -438,7 +438,10 @@ class _Parser:
                 raise self.error(key, f"`step` {step} does not divide the range {low}..{high}")
             param = FloatRange(float(low), float(high), None if step is None else float(step), log)
         values = param.values()
-        to_check = values if values is not None and len(values) <= _MAX_CHECKED_RANGE else [low, high]
+        if values is not None and len(values) > _MAX_CHECKED_RANGE:
+            # The checks are intervals or parity, so both ends and the second value reveal a problem.
+            values = [values[0], values[1], values[-1]]
+        to_check = values if values is not None else [low, high]
         for value in to_check:
             try:
                 check("value", value)
@@ -454,6 +457,9 @@ class _Parser:
             return int(stages["count"])
         if len(lengths) == 1:
             return lengths.pop()
+        if len(lengths) > 1:
+            raise self.error("stages", f"the `each` lists have different lengths {sorted(lengths)}: "
+                                       "give one entry per stage (and `count`)")
         raise self.error("stages.count", "missing: say how many stages the network has")
 
     def stage_param(self, raw: Any, key: str, check: Check, count: int) -> list[tuple[str, Param]]:
@@ -466,7 +472,8 @@ class _Parser:
             if not isinstance(each, list):
                 raise self.error(full, "`each` must be a list with one parameter per stage")
             if len(each) != count:
-                raise self.error(full, f"`each` has {len(each)} entries but there are {count} stages")
+                stages = f"{count} stage" + ("s" if count != 1 else "")
+                raise self.error(full, f"`each` has {len(each)} entries for {stages}; give one per stage")
             return [(f"s{i}.{key}", self.param(p, f"{full}[{i}]", check))
                     for i, p in enumerate(each, start=1)]
         per_stage = isinstance(raw, dict) and raw.get("per_stage", False)

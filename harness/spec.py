@@ -59,6 +59,11 @@ class HeadSpec:
     pool: str = "avg"
     dropout: float = 0.0
 
+    def __post_init__(self) -> None:
+        # YAML reads `dropout: 0` as an int; store a float so equal specs get equal ids.
+        if isinstance(self.dropout, int) and not isinstance(self.dropout, bool):
+            object.__setattr__(self, "dropout", float(self.dropout))
+
 
 @dataclass(frozen=True)
 class ArchSpec:
@@ -96,11 +101,12 @@ class ArchSpec:
         sizes = [(h, w)]
         for i, stage in enumerate(self.stages, start=1):
             s = stage.stride
-            if s > 1 and (h < s or w < s):
+            # A strided conv on a map smaller than its stride still gives 1x1; a max-pool gives 0x0.
+            if stage.downsample == "maxpool" and s > 1 and (h < s or w < s):
                 raise SpecError(
-                    f"stage {i} downsamples a {h}x{w} feature map by stride {s}: the map is "
-                    f"already smaller than the stride (input {input_size[0]}x{input_size[1]}); "
-                    "use fewer downsampling stages or a larger input"
+                    f"stage {i} max-pools a {h}x{w} feature map by stride {s}: the map is "
+                    f"already smaller than the stride and would vanish (input "
+                    f"{input_size[0]}x{input_size[1]}); use fewer downsampling stages or a larger input"
                 )
             if stage.downsample == "maxpool":
                 h, w = h // s, w // s  # MaxPool2d(s, s) floors

@@ -1,4 +1,4 @@
-"""Brief training: TrainConfig (budget, optimiser, schedule) and `train(model, data, config)`.
+"""Brief training: TrainConfig (budget, optimiser, schedule) and `train_model(model, data, config)`.
 
 The data lives on the device as uint8 tensors; each batch is gathered, normalised and (on CUDA)
 cast to bf16 there, so there is no DataLoader and no host round trip per step. Losses and correct
@@ -166,7 +166,7 @@ def evaluate(
     return loss_sum.item() / n, correct.item() / n
 
 
-def train(
+def train_model(
     model: nn.Module,
     data: ImageData,
     config: TrainConfig,
