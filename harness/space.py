@@ -29,6 +29,7 @@ from __future__ import annotations
 import dataclasses
 import difflib
 import math
+import textwrap
 from collections.abc import Iterable
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -246,7 +247,8 @@ class SearchSpace:
             lines.append(f"  {name:<{width}}  {param}")
         fixed = [f"{n}={p}" for n, p in self.params.items() if not p.searched]
         if fixed:
-            lines.append("  fixed: " + ", ".join(fixed))
+            lines.append(textwrap.fill("fixed: " + ", ".join(fixed), width=100,
+                                       initial_indent="  ", subsequent_indent="    "))
         return "\n".join(lines)
 
 

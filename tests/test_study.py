@@ -11,7 +11,7 @@ import pytest
 import torch
 
 import harness
-from harness.data import synthetic
+from harness.data import glyphs
 from harness.study import SearchConfig, counted, run_search, storage_url
 
 SPACE = {
@@ -25,8 +25,8 @@ SPACE = {
 @pytest.fixture(scope="module")
 def tiny_data() -> harness.ImageData:
     """A small draw of the embedded dataset: real images, few of them."""
-    tx, ty, vx, vy = synthetic.generate(seed=1, n_train=256, n_val=128)
-    return harness.ImageData("tiny", tx, ty, vx, vy, tuple(synthetic.CLASS_NAMES))
+    tx, ty, vx, vy = glyphs.generate(seed=1, n_train=256, n_val=128)
+    return harness.ImageData("tiny", tx, ty, vx, vy, glyphs.CLASS_NAMES)
 
 
 def _study(folder: Path) -> optuna.Study:
@@ -62,7 +62,7 @@ def test_search_records_every_trial_and_writes_results(tmp_path: Path, tiny_data
 
 def test_failing_trials_are_recorded_and_the_study_goes_on(tmp_path: Path, tiny_data: harness.ImageData) -> None:
     # Five stride-2 max-pool stages cannot work on 32x32 once the map is 1x1; a learning rate of
-    # 1e9 makes the loss non-finite. Both must be recorded with a reason, and the study goes on.
+    # 1e30 makes the loss non-finite. Both must be recorded with a reason, and the study goes on.
     space = harness.space_from_dict({
         "stages": {"count": 6, "width": 8, "stride": 2, "downsample": "maxpool",
                    "kernel_size": 3},
@@ -76,7 +76,7 @@ def test_failing_trials_are_recorded_and_the_study_goes_on(tmp_path: Path, tiny_
 
     space = harness.space_from_dict({
         "stages": {"count": 1, "width": 8, "kernel_size": 3},
-        "train": {"epochs": 1, "lr": 1.0e9, "optimizer": "sgd", "schedule": "constant"},
+        "train": {"epochs": 1, "lr": 1.0e30, "optimizer": "sgd", "schedule": "constant"},
     }, default_name="nan")
     frame = run_search(space, SearchConfig(trials=2, results_dir=str(tmp_path)),
                        data=tiny_data, progress=None, argv=["test"])

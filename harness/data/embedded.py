@@ -1,6 +1,6 @@
 """The embedded default dataset, registered as "default": generated on the fly, nothing to download.
 
-The images and the task are defined in `harness.data.synthetic`; this module only names them and
+The images and the task are defined in `harness.data.glyphs`; this module only names them and
 keeps one copy per process, since a study loads the same data for every trial.
 """
 
@@ -18,9 +18,9 @@ IMAGE_SIZE = 32
 
 @lru_cache(maxsize=4)
 def _generate(seed: int) -> ImageData:
-    from harness.data import synthetic  # imported on first use: generation code is not needed before
+    from harness.data import glyphs  # imported on first use: generation code is not needed before
 
-    train_x, train_y, val_x, val_y = synthetic.generate(
+    train_x, train_y, val_x, val_y = glyphs.generate(
         seed=seed, n_train=N_TRAIN, n_val=N_VAL, image_size=IMAGE_SIZE
     )
     return ImageData(
@@ -29,15 +29,15 @@ def _generate(seed: int) -> ImageData:
         train_y=train_y,
         val_x=val_x,
         val_y=val_y,
-        classes=tuple(synthetic.CLASS_NAMES),
+        classes=glyphs.CLASS_NAMES,
     )
 
 
 @register_dataset(
     "default",
     f"embedded synthetic images ({N_TRAIN} train / {N_VAL} val, 3x{IMAGE_SIZE}x{IMAGE_SIZE}, "
-    f"10 classes) whose class depends on where two distant marks lie relative to each other; "
-    "generated in seconds, no download",
+    "10 classes): the class is the direction from a red mark to a blue one 10-20 px away, "
+    "so it needs a receptive field that spans both; generated in about a second, no download",
     shape=((3, IMAGE_SIZE, IMAGE_SIZE), 10),
 )
 def load_default(seed: int = 0) -> ImageData:
