@@ -94,9 +94,9 @@ def counted(trial: FrozenTrial) -> bool:
 
 def _pruner(name: str) -> optuna.pruners.BasePruner:
     if name == "median":
-        # Five trials before any pruning, and never before the second epoch: one epoch of a
-        # brief run says little about where a network ends.
-        return optuna.pruners.MedianPruner(n_startup_trials=5, n_warmup_steps=1)
+        # Five trials before any pruning, and no decision on the first epoch (steps are 1-based
+        # epochs): one epoch of a brief run says little about where a network ends.
+        return optuna.pruners.MedianPruner(n_startup_trials=5, n_warmup_steps=2)
     if name == "none":
         return optuna.pruners.NopPruner()
     raise HarnessError(f"unknown pruner {name!r}; valid: median, none")
@@ -223,7 +223,8 @@ class _Objective:
             trial.set_user_attr("train_seconds", m.seconds)
             if not self.multi:
                 trial.report(m.val_accuracy, m.epoch)
-                if trial.should_prune():
+                # After the last epoch there is nothing left to save: the trial completes.
+                if m.epoch < train_config.epochs and trial.should_prune():
                     trial.set_user_attr("accuracy", m.val_accuracy)
                     trial.set_user_attr("val_loss", m.val_loss)
                     raise optuna.TrialPruned(f"pruned after epoch {m.epoch}")

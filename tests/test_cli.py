@@ -14,6 +14,8 @@ from pathlib import Path
 import pandas as pd
 import pytest
 
+from harness.cli import main
+
 ROOT = Path(__file__).resolve().parents[1]
 KERNEL_SPACE = ROOT / "search_spaces" / "kernel_size.yaml"
 
@@ -76,7 +78,7 @@ def test_show_prints_parameters_count_and_a_sample() -> None:
 
 @pytest.mark.parametrize("stop", [signal.SIGINT, signal.SIGKILL], ids=["ctrl-c", "kill"])
 def test_interrupted_search_resumes_to_exactly_n_trials(tmp_path: Path, stop: signal.Signals) -> None:
-    args = ("search", str(KERNEL_SPACE), "--trials", "4", "--epochs", "1", "--results", str(tmp_path),
+    args = ("search", str(KERNEL_SPACE), "--trials", "6", "--epochs", "2", "--results", str(tmp_path),
             "--device", "cpu")
     csv = tmp_path / "kernel_size" / "trials.csv"
     proc = start_cli(*args)
@@ -88,15 +90,15 @@ def test_interrupted_search_resumes_to_exactly_n_trials(tmp_path: Path, stop: si
         assert "Traceback" not in err
     first = pd.read_csv(csv)
     finished = first[first["state"] == "COMPLETE"]
-    assert 1 <= len(finished) < 4
+    assert 1 <= len(finished) < 6
 
     out = harness_cli(*args)
     assert out.returncode == 0, out.stderr
     assert "resuming" in out.stdout
     frame = pd.read_csv(csv)
-    interrupted = frame["failure_reason"].fillna("").str.startswith("interrupted")
+    interrupted = frame["failure_reason"].astype("string").fillna("").str.startswith("interrupted")
     ended = frame["state"].isin(["COMPLETE", "PRUNED"]) | (frame["state"].eq("FAIL") & ~interrupted)
-    assert ended.sum() == 4
+    assert ended.sum() == 6
     # The trials finished before the interruption are kept, unchanged.
     kept = frame.set_index("number").loc[finished["number"]]
     assert kept["accuracy"].tolist() == finished["accuracy"].tolist()
@@ -137,14 +139,17 @@ def _snapshot(folder: Path) -> dict[str, bytes]:
 
 
 @pytest.mark.parametrize("case", sorted(BAD_SPACES))
-def test_bad_space_file_gets_one_line_and_exit_2(case: str, tmp_path: Path, existing_results: Path) -> None:
+def test_bad_space_file_gets_one_line_and_exit_2(case: str, tmp_path: Path, existing_results: Path,
+                                                 capsys: pytest.CaptureFixture[str]) -> None:
     text, key = BAD_SPACES[case]
     path = _space(tmp_path, text)
     before = _snapshot(existing_results)
-    out = harness_cli("search", str(path), "--study", "kernel_size", "--results", str(existing_results))
-    assert out.returncode == 2
-    assert "Traceback" not in out.stderr
-    message = out.stderr.strip()
+    # In-process (the same main() the console script calls), to spare a Python start per case.
+    code = main(["search", str(path), "--study", "kernel_size", "--results", str(existing_results)])
+    out = capsys.readouterr()
+    assert code == 2
+    assert "Traceback" not in out.err and out.out == ""
+    message = out.err.strip()
     assert message.startswith("harness: error:") and len(message.splitlines()) == 1
     assert str(path) in message and key in message
     assert _snapshot(existing_results) == before
@@ -152,14 +157,13 @@ def test_bad_space_file_gets_one_line_and_exit_2(case: str, tmp_path: Path, exis
 
 def test_missing_file_unknown_dataset_and_zero_trials(tmp_path: Path, existing_results: Path) -> None:
     before = _snapshot(existing_results)
-    missing = harness_cli("search", str(tmp_path / "nope.yaml"), "--results", str(existing_results))
-    assert missing.returncode == 2 and "nope.yaml: no such file" in missing.stderr
-    dataset = harness_cli("search", str(KERNEL_SPACE), "--dataset", "imagenet",
-                          "--results", str(existing_results))
-    assert dataset.returncode == 2 and "unknown dataset 'imagenet'" in dataset.stderr
-    assert "valid: default" in dataset.stderr
-    zero = harness_cli("search", str(KERNEL_SPACE), "--trials", "0", "--results", str(existing_results))
-    assert zero.returncode == 2 and "--trials" in zero.stderr and "at least 1" in zero.stderr
+    results = ("--results", str(existing_results))
+    missing = harness_cli("search", str(tmp_path / "nope.yaml"), *results)
+    dataset = harness_cli("search", str(KERNEL_SPACE), "--dataset", "imagenet", *results)
+    zero = harness_cli("search", str(KERNEL_SPACE), "--trials", "0", *results)
     for out in (missing, dataset, zero):
-        assert "Traceback" not in out.stderr
+        assert out.returncode == 2 and "Traceback" not in out.stderr
+    assert "nope.yaml: no such file" in missing.stderr
+    assert "unknown dataset 'imagenet'" in dataset.stderr and "valid: default" in dataset.stderr
+    assert "--trials" in zero.stderr and "at least 1" in zero.stderr
     assert _snapshot(existing_results) == before
