@@ -136,8 +136,7 @@ def _atomic_write(path: Path, write: Callable[[Path], None]) -> None:
     os.replace(tmp, path)
 
 
-def write_results(study: optuna.Study, folder: Path, space: SearchSpace | None = None,
-                  leaderboard: bool = True) -> pd.DataFrame:
+def write_results(study: optuna.Study, folder: Path) -> pd.DataFrame:
     """Rewrite trials.csv and acc_vs_flops.png in `folder` from the study; return the table."""
     from harness.plots import plot_accuracy_vs_flops
 

@@ -226,6 +226,16 @@ def check_choice(options: tuple[str, ...]) -> Check:
     return check
 
 
+def check_optional(check: Check) -> Check:
+    """Check: None, or what `check` accepts."""
+
+    def optional(what: str, value: object) -> None:
+        if value is not None:
+            check(what, value)
+
+    return optional
+
+
 def check_name(what: str, value: object) -> None:
     """Check: a string (a registry name; the registry itself is checked by harness.model)."""
     if not isinstance(value, str):

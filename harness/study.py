@@ -9,6 +9,7 @@ again runs only what is missing.
 from __future__ import annotations
 
 import contextlib
+import dataclasses
 import hashlib
 import json
 import sys
@@ -186,11 +187,13 @@ def run_search(
     if ended_before:
         say(f"resuming: {ended_before} trial(s) already ended, {max(0, remaining)} to run")
     objective = _Objective(space, data, device, config, epochs, multi, say)
-    on_trial_end = _Writer(folder, space, config.trials, say)
+    on_trial_end = _Writer(folder, config.trials, say)
     if remaining > 0:
         study.optimize(objective, n_trials=remaining, catch=(TrialFailedError,),
                        callbacks=[on_trial_end], gc_after_trial=False)
-    frame = write_results(study, folder, space)
+        frame = trials_frame(study)  # the files were rewritten after the last trial
+    else:
+        frame = write_results(study, folder)
     print_leaderboard(frame, say)
     return frame
 
@@ -206,7 +209,7 @@ class _Objective:
     def __call__(self, trial: optuna.Trial) -> float | tuple[float, float]:
         spec, train_config = self.space.suggest(trial)
         if self.epochs is not None:
-            train_config = train_config.__class__(**{**train_config.__dict__, "epochs": self.epochs})
+            train_config = dataclasses.replace(train_config, epochs=self.epochs)
         seed = self.config.seed * 100_003 + trial.number  # distinct per trial, reproducible
         trial.set_user_attr("spec", spec.to_dict())
         trial.set_user_attr("seed", seed)
@@ -261,14 +264,14 @@ class _Writer:
     """After each trial: print its line and rewrite the results folder, so an interrupted run
     still leaves usable files."""
 
-    def __init__(self, folder: Path, space: SearchSpace, total: int, say: Callable[[str], None]) -> None:
-        self.folder, self.space, self.total, self.say = folder, space, total, say
+    def __init__(self, folder: Path, total: int, say: Callable[[str], None]) -> None:
+        self.folder, self.total, self.say = folder, total, say
 
     def __call__(self, study: optuna.Study, trial: FrozenTrial) -> None:
         done = sum(counted(t) for t in study.get_trials(deepcopy=False))
         self.say(trial_line(trial, done, self.total))
         with contextlib.suppress(OSError):  # a full disk must not kill the study; the db has it all
-            write_results(study, self.folder, self.space, leaderboard=False)
+            write_results(study, self.folder)
 
 
 def load_trials(folder: str | Path, study_name: str | None = None) -> pd.DataFrame:

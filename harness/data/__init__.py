@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from dataclasses import dataclass, replace
+from functools import cached_property
 
 import torch
 
@@ -35,13 +36,23 @@ class ImageData:
         """Number of classes."""
         return len(self.classes)
 
-    def channel_stats(self) -> tuple[torch.Tensor, torch.Tensor]:
-        """Per-channel mean and standard deviation of the training images, in [0, 1] units."""
+    @cached_property
+    def _stats(self) -> tuple[torch.Tensor, torch.Tensor]:
         x = self.train_x.float().div_(255)
         return x.mean(dim=(0, 2, 3)), x.std(dim=(0, 2, 3)).clamp_min(1e-3)
 
+    def channel_stats(self) -> tuple[torch.Tensor, torch.Tensor]:
+        """Per-channel mean and standard deviation of the training images, in [0, 1] units
+        (computed once per dataset object: every trial of a study shares them)."""
+        return self._stats
+
     def to(self, device: torch.device | str) -> ImageData:
-        """The same data with every tensor on `device` (a no-op when already there)."""
+        """The same data with every tensor on `device` (the same object when already there)."""
+        device = torch.device(device)
+        tensors = (self.train_x, self.train_y, self.val_x, self.val_y)
+        if all(t.device == device or (device.index is None and t.device.type == device.type)
+               for t in tensors):
+            return self
         return replace(
             self,
             train_x=self.train_x.to(device),
