@@ -12,7 +12,9 @@ import contextlib
 import dataclasses
 import hashlib
 import json
+import signal
 import sys
+import threading
 import traceback
 import warnings
 from collections.abc import Callable
@@ -127,6 +129,47 @@ def _check_resumable(study: optuna.Study, fingerprint: dict[str, Any], folder: P
         )
 
 
+class _StopOnSignal:
+    """While active, Ctrl-C (SIGINT) and kill (SIGTERM) raise KeyboardInterrupt and stay requested.
+
+    Python swallows an exception raised while a finalizer runs (and prints it as "Exception
+    ignored in ..."), so a Ctrl-C that lands during garbage collection would be lost; `check()`,
+    called between epochs and trials, raises it again, and the swallowed one is not printed.
+    """
+
+    def __init__(self) -> None:
+        self.requested = False
+        self._previous: dict[int, Any] = {}
+        self._unraisable_hook = sys.unraisablehook
+
+    def __enter__(self) -> _StopOnSignal:
+        if threading.current_thread() is threading.main_thread():  # signals only work there
+            for sig in (signal.SIGINT, signal.SIGTERM):
+                self._previous[sig] = signal.signal(sig, self._handle)
+            sys.unraisablehook = self._unraisable
+        return self
+
+    def _unraisable(self, unraisable: Any) -> None:
+        if self.requested and issubclass(unraisable.exc_type, KeyboardInterrupt):
+            return  # swallowed by a finalizer; check() raises it again
+        self._unraisable_hook(unraisable)
+
+    def _handle(self, signum: int, frame: object) -> None:
+        self.requested = True
+        raise KeyboardInterrupt
+
+    def check(self) -> None:
+        """Raise KeyboardInterrupt if a stop was asked for."""
+        if self.requested:
+            raise KeyboardInterrupt
+
+    def __exit__(self, *exc: object) -> None:
+        for sig, handler in self._previous.items():
+            signal.signal(sig, handler)
+        if self._previous:
+            sys.unraisablehook = self._unraisable_hook
+
+
 def run_search(
     space: SearchSpace,
     config: SearchConfig = SearchConfig(),
@@ -186,11 +229,12 @@ def run_search(
         f"{space.architecture_count() or 'infinitely many'} architectures")
     if ended_before:
         say(f"resuming: {ended_before} trial(s) already ended, {max(0, remaining)} to run")
-    objective = _Objective(space, data, device, config, epochs, multi, say)
-    on_trial_end = _Writer(folder, config.trials, say)
     if remaining > 0:
-        study.optimize(objective, n_trials=remaining, catch=(TrialFailedError,),
-                       callbacks=[on_trial_end], gc_after_trial=False)
+        with _StopOnSignal() as stop:
+            objective = _Objective(space, data, device, config, epochs, multi, say, stop.check)
+            on_trial_end = _Writer(folder, config.trials, say, stop.check)
+            study.optimize(objective, n_trials=remaining, catch=(TrialFailedError,),
+                           callbacks=[on_trial_end], gc_after_trial=False)
         frame = trials_frame(study)  # the files were rewritten after the last trial
     else:
         frame = write_results(study, folder)
@@ -202,11 +246,14 @@ class _Objective:
     """The Optuna objective: suggest -> evaluate -> record; the only place a trial is touched."""
 
     def __init__(self, space: SearchSpace, data: ImageData, device: torch.device, config: SearchConfig,
-                 epochs: int | None, multi: bool, say: Callable[[str], None]) -> None:
+                 epochs: int | None, multi: bool, say: Callable[[str], None],
+                 check_stop: Callable[[], None]) -> None:
         self.space, self.data, self.device = space, data, device
         self.config, self.epochs, self.multi, self.say = config, epochs, multi, say
+        self.check_stop = check_stop
 
     def __call__(self, trial: optuna.Trial) -> float | tuple[float, float]:
+        self.check_stop()
         spec, train_config = self.space.suggest(trial)
         if self.epochs is not None:
             train_config = dataclasses.replace(train_config, epochs=self.epochs)
@@ -221,6 +268,7 @@ class _Objective:
                 trial.set_user_attr(key, value)
 
         def on_epoch(m: EpochMetrics) -> None:
+            self.check_stop()
             history.append(m.val_accuracy)
             trial.set_user_attr("history", history)
             trial.set_user_attr("train_seconds", m.seconds)
@@ -264,14 +312,16 @@ class _Writer:
     """After each trial: print its line and rewrite the results folder, so an interrupted run
     still leaves usable files."""
 
-    def __init__(self, folder: Path, total: int, say: Callable[[str], None]) -> None:
-        self.folder, self.total, self.say = folder, total, say
+    def __init__(self, folder: Path, total: int, say: Callable[[str], None],
+                 check_stop: Callable[[], None]) -> None:
+        self.folder, self.total, self.say, self.check_stop = folder, total, say, check_stop
 
     def __call__(self, study: optuna.Study, trial: FrozenTrial) -> None:
         done = sum(counted(t) for t in study.get_trials(deepcopy=False))
         self.say(trial_line(trial, done, self.total))
         with contextlib.suppress(OSError):  # a full disk must not kill the study; the db has it all
             write_results(study, self.folder)
+        self.check_stop()
 
 
 def load_trials(folder: str | Path, study_name: str | None = None) -> pd.DataFrame:
