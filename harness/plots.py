@@ -41,7 +41,10 @@ def plot_accuracy_vs_flops(frame: pd.DataFrame, path: str | Path, *, title: str 
     fig, ax = plt.subplots(figsize=(8, 5.5), dpi=120)
     try:
         if shown.empty:
-            ax.text(0.5, 0.5, "no trial has finished yet", ha="center", va="center",
+            failed = int((frame["state"] == "FAIL").sum())
+            note = f"no trial completed yet ({failed} failed: see failure_reason in trials.csv)" \
+                if failed else "no trial has finished yet"
+            ax.text(0.5, 0.5, note, ha="center", va="center",
                     transform=ax.transAxes, fontsize=13)
         else:
             done = shown[shown["state"] == "COMPLETE"]

@@ -127,6 +127,9 @@ def print_leaderboard(frame: pd.DataFrame, say: Callable[[str], None], top: int 
     for _, r in board.iterrows():
         say(f"  {r['number']:>5}  {r['accuracy']:6.1%}  {human(r['params']):>6}  "
             f"{human(r['flops']):>6}  {r['receptive_field']:>4}  {r['label']}")
+    front = pareto_front(frame)
+    say("Pareto front, accuracy vs FLOPs: " + ", ".join(
+        f"trial {r['number']} ({r['accuracy']:.1%} at {human(r['flops'])})" for _, r in front.iterrows()))
 
 
 def _atomic_write(path: Path, write: Callable[[Path], None]) -> None:

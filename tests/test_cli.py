@@ -65,6 +65,7 @@ def test_search_end_to_end(tmp_path: Path) -> None:
     assert run["command"][:2] == ["harness", "search"] and run["device"]["type"] == "cpu"
     # One progress line per trial, then the leaderboard.
     assert out.stdout.count("trial ") >= 2 and "top 2 by validation accuracy" in out.stdout
+    assert "Pareto front, accuracy vs FLOPs: trial " in out.stdout
     assert "Traceback" not in out.stderr
 
 
