@@ -272,6 +272,7 @@ class _Objective:
             history.append(m.val_accuracy)
             trial.set_user_attr("history", history)
             trial.set_user_attr("train_seconds", m.seconds)
+            trial.set_user_attr("epochs", m.epoch)
             if not self.multi:
                 trial.report(m.val_accuracy, m.epoch)
                 # After the last epoch there is nothing left to save: the trial completes.
