@@ -239,6 +239,7 @@ def run_search(
     else:
         frame = write_results(study, folder)
     print_leaderboard(frame, say)
+    say(f"results: {folder / 'trials.csv'}, {folder / 'acc_vs_flops.png'} (run.json, space.yaml, study.db)")
     return frame
 
 
