@@ -76,15 +76,13 @@ def cmd_search(args: argparse.Namespace, argv: Sequence[str]) -> int:
     """`harness search`: run the study, print a line per trial and a leaderboard."""
     import optuna
 
-    from harness.data import DATASETS, DEFAULT_DATASET
+    from harness.data import DEFAULT_DATASET
     from harness.space import load_space
     from harness.study import DEFAULT_TRIALS, SearchConfig, run_search
 
     space = load_space(args.space)
-    dataset = args.dataset or space.dataset or DEFAULT_DATASET
-    DATASETS.get(dataset)  # fail on an unknown name before anything is written
     config = SearchConfig(
-        dataset=dataset,
+        dataset=args.dataset or space.dataset or DEFAULT_DATASET,  # run_search loads it before writing
         trials=args.trials or space.trials or DEFAULT_TRIALS,
         epochs=args.epochs,
         device=args.device,

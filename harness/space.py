@@ -212,7 +212,7 @@ class SearchSpace:
         missing = [n for n in self.searched if n not in values]
         if missing:
             raise SpaceError(f"no value for searched parameter(s) {', '.join(missing)}", self.path)
-        full = {n: (values[n] if p.searched else p.value) for n, p in self.params.items()}  # type: ignore[attr-defined]
+        full = {n: (p.value if isinstance(p, Fixed) else values[n]) for n, p in self.params.items()}
         get = {slot: full[name] for slot, name in self.slots.items()}
 
         def section(prefix: str, cls: type) -> dict[str, Any]:
@@ -232,8 +232,12 @@ class SearchSpace:
         """One random architecture (uniform over the space), with the parameter values drawn."""
         import optuna
 
-        optuna.logging.set_verbosity(optuna.logging.WARNING)
-        study = optuna.create_study(sampler=optuna.samplers.RandomSampler(seed=seed))
+        verbosity = optuna.logging.get_verbosity()
+        optuna.logging.set_verbosity(optuna.logging.WARNING)  # no "new study created" line
+        try:
+            study = optuna.create_study(sampler=optuna.samplers.RandomSampler(seed=seed))
+        finally:
+            optuna.logging.set_verbosity(verbosity)
         trial = study.ask()
         spec, config = self.suggest(trial)
         return spec, config, dict(trial.params)

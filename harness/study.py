@@ -38,7 +38,7 @@ from harness.results import (
     write_results,
     write_run_info,
 )
-from harness.space import OBJECTIVES, SearchSpace
+from harness.space import OBJECTIVES, Fixed, SearchSpace
 from harness.train import EpochMetrics, NonFiniteLossError, resolve_device
 
 DEFAULT_TRIALS = 12
@@ -196,8 +196,8 @@ def run_search(
     data = data.to(device)
     name = study_name_for(space, config.study_name)
     folder = Path(config.results_dir) / name
-    default_epochs = space.params["train.epochs"]
-    epochs = config.epochs or (default_epochs.value if not default_epochs.searched else None)  # type: ignore[attr-defined]
+    space_epochs = space.params["train.epochs"]
+    epochs = config.epochs or (space_epochs.value if isinstance(space_epochs, Fixed) else None)
     multi = config.objectives != "accuracy"
 
     folder.mkdir(parents=True, exist_ok=True)
@@ -231,7 +231,7 @@ def run_search(
         say(f"resuming: {ended_before} trial(s) already ended, {max(0, remaining)} to run")
     if remaining > 0:
         with _StopOnSignal() as stop:
-            objective = _Objective(space, data, device, config, epochs, multi, say, stop.check)
+            objective = _Objective(space, data, device, config, epochs, multi, stop.check)
             on_trial_end = _Writer(folder, config.trials, say, stop.check)
             study.optimize(objective, n_trials=remaining, catch=(TrialFailedError,),
                            callbacks=[on_trial_end], gc_after_trial=False)
@@ -247,11 +247,9 @@ class _Objective:
     """The Optuna objective: suggest -> evaluate -> record; the only place a trial is touched."""
 
     def __init__(self, space: SearchSpace, data: ImageData, device: torch.device, config: SearchConfig,
-                 epochs: int | None, multi: bool, say: Callable[[str], None],
-                 check_stop: Callable[[], None]) -> None:
+                 epochs: int | None, multi: bool, check_stop: Callable[[], None]) -> None:
         self.space, self.data, self.device = space, data, device
-        self.config, self.epochs, self.multi, self.say = config, epochs, multi, say
-        self.check_stop = check_stop
+        self.config, self.epochs, self.multi, self.check_stop = config, epochs, multi, check_stop
 
     def __call__(self, trial: optuna.Trial) -> float | tuple[float, float]:
         self.check_stop()
@@ -297,7 +295,8 @@ class _Objective:
         except Exception as err:  # a bug or an unforeseen failure: record it, keep the study going
             trial.set_user_attr("traceback", traceback.format_exc()[-4000:])
             self._fail(trial, f"{type(err).__name__}: {err}")
-        for key, value in ev.row().items():
+        # The costs were recorded before training (on_costs); add what training produced.
+        for key, value in metrics_row(spec, None, ev.result).items():
             trial.set_user_attr(key, value)
         if self.config.objectives == "accuracy,flops":
             return ev.result.val_accuracy, float(ev.costs.flops)
