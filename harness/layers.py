@@ -13,7 +13,7 @@ from math import gcd
 import torch
 from torch import nn
 from torch.nn import functional as F
-from torchvision.ops import Conv2dNormActivation
+from torchvision.ops import Conv2dNormActivation, SqueezeExcitation
 
 from harness.registry import Registry
 
@@ -26,7 +26,11 @@ GROUP_NORM_GROUPS = 32
 
 
 class LayerNorm2d(nn.LayerNorm):
-    """LayerNorm over the channels of each position of an (N, C, H, W) map (as in ConvNeXt)."""
+    """LayerNorm over the channels of each position of an (N, C, H, W) map (as in ConvNeXt, whose
+    epsilon of 1e-6 it takes)."""
+
+    def __init__(self, channels: int, eps: float = 1e-6) -> None:
+        super().__init__(channels, eps=eps)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         x = x.permute(0, 2, 3, 1)
@@ -48,6 +52,7 @@ ACTIVATIONS: Registry[ActFactory] = Registry("activation")
 ACTIVATIONS.register("relu", lambda: nn.ReLU(inplace=True))
 ACTIVATIONS.register("gelu", nn.GELU)
 ACTIVATIONS.register("silu", lambda: nn.SiLU(inplace=True))
+ACTIVATIONS.register("relu6", lambda: nn.ReLU6(inplace=True))  # MobileNetV2
 
 
 def same_padding(kernel_size: int, dilation: int = 1) -> int:
@@ -56,13 +61,60 @@ def same_padding(kernel_size: int, dilation: int = 1) -> int:
 
 
 @dataclass(frozen=True)
-class LayerSettings:
-    """What every block of a stage shares: kernel size, dilation, norm and activation factories."""
+class BlockSettings:
+    """What every block of a stage shares: kernel size, dilation, norm and activation factories,
+    and the family options of the stage (see `harness.spec.StageSpec`), defaults resolved."""
 
     kernel_size: int = 3
     dilation: int = 1
     norm: NormFactory | None = nn.BatchNorm2d
     act: ActFactory | None = ACTIVATIONS.get("relu")
+    expansion: float | None = None
+    groups: int = 1
+    group_width: int | None = None
+    se: int = 0
+    attention: str = "none"
+    branches: tuple[float, ...] | None = None
+    wide_kernel: int | None = None
+    drop_path: float = 0.0  # this block's stochastic-depth probability
+
+
+def make_act(act: ActFactory | None) -> nn.Module:
+    """The activation module, or Identity for None."""
+    return act() if act is not None else nn.Identity()
+
+
+def make_norm(norm: NormFactory | None, channels: int) -> nn.Module:
+    """The norm module for `channels`, or Identity for None."""
+    return norm(channels) if norm is not None else nn.Identity()
+
+
+class SpatialAttention(nn.Module):
+    """CBAM's spatial gate (Woo et al., 2018): mean and max over channels -> 7x7 conv -> sigmoid,
+    a weight in (0, 1) per position that multiplies every channel there."""
+
+    KERNEL = 7  # the paper's choice
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.conv = nn.Conv2d(2, 1, self.KERNEL, padding=self.KERNEL // 2)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        pooled = torch.cat([x.mean(1, keepdim=True), x.amax(1, keepdim=True)], dim=1)
+        return x * torch.sigmoid(self.conv(pooled))
+
+
+def attention(channels: int, settings: BlockSettings) -> nn.Module:
+    """Squeeze-and-excitation (reduction settings.se) then spatial attention, as each is asked
+    for; Identity when neither is."""
+    layers: list[nn.Module] = []
+    if settings.se > 0:
+        layers.append(SqueezeExcitation(channels, max(1, channels // settings.se)))
+    if settings.attention == "spatial":
+        layers.append(SpatialAttention())
+    if not layers:
+        return nn.Identity()
+    return layers[0] if len(layers) == 1 else nn.Sequential(*layers)
 
 
 def conv_norm_act(
@@ -75,8 +127,10 @@ def conv_norm_act(
     norm: NormFactory | None,
     act: ActFactory | None,
     groups: int = 1,
+    bias: bool | None = None,
 ) -> nn.Sequential:
-    """Conv (no bias when a norm follows) -> norm -> activation, padded by `same_padding`."""
+    """Conv (no bias when a norm follows, unless `bias`) -> norm -> activation, padded by
+    `same_padding`."""
     return Conv2dNormActivation(
         in_width,
         out_width,
@@ -87,5 +141,6 @@ def conv_norm_act(
         groups=groups,
         norm_layer=norm,
         activation_layer=act,
+        bias=bias,
         inplace=None,  # our factories choose in-place themselves (GELU has no such option)
     )

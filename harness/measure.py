@@ -20,8 +20,8 @@ with warnings.catch_warnings():
     warnings.simplefilter("ignore", FutureWarning)
     from fvcore.nn import FlopCountAnalysis
 
-from harness.blocks import BLOCKS
-from harness.layers import LayerSettings
+from harness.model import block_settings, plan_blocks
+from harness.parts import downsample_path, head_path, stem_path
 from harness.spec import ArchSpec
 
 
@@ -67,23 +67,24 @@ def count_flops(model: nn.Module, input_shape: tuple[int, int, int]) -> tuple[in
 
 
 def receptive_field(spec: ArchSpec) -> int:
-    """Theoretical receptive field (pixels, one side) of one output position of the last stage.
+    """Theoretical receptive field (pixels, one side) of one output position of the last stage
+    (through the head's pre-pool, when it has one).
 
     Walks the longest path: each layer of kernel k, stride s, dilation d grows the field by
     d * (k - 1) * jump and multiplies the jump (the input distance between adjacent positions)
     by s.
     """
+    layers = list(stem_path(spec.stem))
+    started: set[int] = set()
+    for block in plan_blocks(spec):
+        stage = spec.stages[block.stage - 1]
+        if block.stage not in started:  # the downsampling layer sits in front of the first block
+            started.add(block.stage)
+            layers.extend(downsample_path(stage))
+        settings = block_settings(stage, None, None)
+        layers.extend(block.family.receptive_path(settings, block.stride))
+    layers.extend(head_path(spec.head))
     field_px, jump = 1, 1
-    layers = [(spec.stem.kernel_size, spec.stem.stride, 1)]
-    for stage in spec.stages:
-        block_cls = BLOCKS.get(stage.block)
-        settings = LayerSettings(kernel_size=stage.kernel_size, dilation=stage.dilation)
-        stride = stage.stride
-        if stage.downsample == "maxpool" and stride > 1:
-            layers.append((stride, stride, 1))
-            stride = 1
-        for i in range(stage.depth):
-            layers.extend(block_cls.receptive_path(settings, stride if i == 0 else 1))
     for k, s, d in layers:
         field_px += d * (k - 1) * jump
         jump *= s

@@ -1,21 +1,37 @@
-"""Block registry: every block type has one constructor shape, `Block(in_width, out_width, stride,
-settings)`, so a stage can be built from any of them by name.
-
-Each block class also says, through `receptive_path(settings, stride)`, the (kernel, stride,
-dilation) of the layers on its longest path, from which the receptive field is computed without
-running the model.
-"""
+"""Block registry: every family has one constructor shape, `Block(in_width, out_width, stride,
+settings)`, so a stage can be built from any of them by name (see `harness.blocks.base.Block` for
+what a family declares)."""
 
 from __future__ import annotations
 
-from torch import nn
-
+from harness.blocks.base import Block
+from harness.blocks.convnext import ConvNeXtBlock
+from harness.blocks.dense import DenseLayer
+from harness.blocks.inception import InceptionBlock
+from harness.blocks.mobile import InvertedResidualBlock, SeparableBlock
 from harness.blocks.plain import PlainBlock
-from harness.blocks.residual import BasicResidualBlock
+from harness.blocks.residual import BasicResidualBlock, BottleneckBlock
 from harness.registry import Registry
 
-BLOCKS: Registry[type[nn.Module]] = Registry("block")
+BLOCKS: Registry[type[Block]] = Registry("block")
 BLOCKS.register("plain", PlainBlock)
 BLOCKS.register("residual", BasicResidualBlock)
+BLOCKS.register("bottleneck", BottleneckBlock)
+BLOCKS.register("inception", InceptionBlock)
+BLOCKS.register("dense", DenseLayer)
+BLOCKS.register("convnext", ConvNeXtBlock)
+BLOCKS.register("inverted_residual", InvertedResidualBlock)
+BLOCKS.register("separable", SeparableBlock)
 
-__all__ = ["BLOCKS", "BasicResidualBlock", "PlainBlock"]
+__all__ = [
+    "BLOCKS",
+    "BasicResidualBlock",
+    "Block",
+    "BottleneckBlock",
+    "ConvNeXtBlock",
+    "DenseLayer",
+    "InceptionBlock",
+    "InvertedResidualBlock",
+    "PlainBlock",
+    "SeparableBlock",
+]

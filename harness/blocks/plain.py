@@ -1,17 +1,19 @@
-"""Plain block (VGG style): one conv-norm-activation layer; a stage of depth n stacks n of them."""
+"""Plain block (VGG): one conv-norm-activation layer; a stage of depth n stacks n of them."""
 
 from __future__ import annotations
 
 import torch
-from torch import nn
 
-from harness.layers import LayerSettings, conv_norm_act
+from harness.blocks.base import Block, PathLayer
+from harness.layers import BlockSettings, attention, conv_norm_act
 
 
-class PlainBlock(nn.Module):
-    """conv kxk (stride, dilation) -> norm -> activation."""
+class PlainBlock(Block):
+    """conv kxk (stride, dilation, groups) -> norm -> activation [-> SE -> spatial attention]."""
 
-    def __init__(self, in_width: int, out_width: int, stride: int, settings: LayerSettings) -> None:
+    options = frozenset({"groups"})
+
+    def __init__(self, in_width: int, out_width: int, stride: int, settings: BlockSettings) -> None:
         super().__init__()
         self.layer = conv_norm_act(
             in_width,
@@ -19,14 +21,15 @@ class PlainBlock(nn.Module):
             kernel_size=settings.kernel_size,
             stride=stride,
             dilation=settings.dilation,
+            groups=settings.groups,
             norm=settings.norm,
             act=settings.act,
         )
+        self.attention = attention(out_width, settings)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
-        return self.layer(x)
+        return self.attention(self.layer(x))
 
-    @staticmethod
-    def receptive_path(settings: LayerSettings, stride: int) -> list[tuple[int, int, int]]:
-        """(kernel, stride, dilation) of the layers on the longest path."""
-        return [(settings.kernel_size, stride, settings.dilation)]
+    @classmethod
+    def receptive_path(cls, settings: BlockSettings, stride: int) -> list[PathLayer]:
+        return [(settings.kernel_size, stride, settings.dilation), *cls.attention_path(settings)]
