@@ -209,10 +209,8 @@ class ArchSpec:
                 # A strided conv with same padding gives ceil(size / stride), 1x1 at the least.
                 h, w = -(-h // s), -(-w // s)
             sizes.append((h, w))
-        if self.head.pre_pool == "maxpool":
-            if h < 2 or w < 2:
-                raise SpecError(f"the head's 2x2 max-pool needs a map of at least 2x2, not {h}x{w} "
-                                f"{where}")
+        if self.head.pre_pool == "maxpool" and (h < 2 or w < 2):
+            raise SpecError(f"the head's 2x2 max-pool needs a map of at least 2x2, not {h}x{w} {where}")
         return sizes
 
     # ---------------------------------------------------------------- identity

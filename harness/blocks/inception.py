@@ -36,9 +36,9 @@ class InceptionBlock(Block):
     @classmethod
     def problem(cls, in_width: int, out_width: int, settings: BlockSettings) -> str | None:
         b = settings.branches
-        if b is not None and not all(isinstance(v, int) for v in b):
-            if abs(b[0] + b[2] + b[4] + b[5] - 1.0) > 0.01:
-                return (f"inception branch fractions of the output (1x1 {b[0]}, kxk {b[2]}, wide {b[4]}, "
+        fractions = b is not None and not all(isinstance(v, int) for v in b)
+        if fractions and abs(b[0] + b[2] + b[4] + b[5] - 1.0) > 0.01:  # type: ignore[index]
+            return (f"inception branch fractions of the output (1x1 {b[0]}, kxk {b[2]}, wide {b[4]}, "
                         f"pool {b[5]}) must sum to 1, not {b[0] + b[2] + b[4] + b[5]:g}")
         widths = branch_widths(out_width, b)
         total = widths[0] + widths[2] + widths[4] + widths[5]
