@@ -1,4 +1,4 @@
-"""Command line: a thin layer over the public API (`harness search`, `harness show`).
+"""Command line: a thin layer over the public API (`harness search`, `show`, `profile`, `presets`).
 
 A user's mistake (a bad file, key, value or name) prints one line and exits with status 2;
 Ctrl-C stops after saving what finished and exits with 130.
@@ -69,7 +69,32 @@ def build_parser() -> argparse.ArgumentParser:
     show.add_argument("space", metavar="SPACE.yaml", help="search-space file")
     show.add_argument("--seed", type=_int, default=0, help="which sample to show (default 0)")
     show.add_argument("--dataset", default=None, help="dataset whose input size to build for")
+
+    profile = sub.add_parser("profile", help="params, FLOPs and receptive field of a preset or spec file",
+                             description="Build a preset (see `harness presets`) or a spec file (YAML "
+                             "or JSON, as `ArchSpec.to_dict` writes it) and measure it before training.")
+    profile.add_argument("spec", metavar="NAME_OR_SPEC_FILE", help="preset name or spec file")
+    profile.add_argument("--input-size", type=_input_size, default=(224, 224), metavar="S|HxW",
+                         help="input height and width in pixels (default 224)")
+    profile.add_argument("--in-channels", type=_positive_int, default=3, metavar="C",
+                         help="input channels (default 3)")
+    profile.add_argument("--num-classes", type=_positive_int, default=1000, metavar="N",
+                         help="classes of the classifier (default 1000)")
+    profile.add_argument("--json", action="store_true", help="print one JSON object instead of text")
+
+    sub.add_parser("presets", help="list the preset networks (torchvision's classic models)")
     return parser
+
+
+def _input_size(text: str) -> tuple[int, int]:
+    parts = text.lower().replace(",", "x").split("x")
+    try:
+        sizes = [int(p) for p in parts]
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"must be S or HxW in pixels, not {text!r}") from None
+    if len(sizes) not in (1, 2) or min(sizes) < 1:
+        raise argparse.ArgumentTypeError(f"must be S or HxW with positive sizes, not {text!r}")
+    return (sizes[0], sizes[-1])
 
 
 def cmd_search(args: argparse.Namespace, argv: Sequence[str]) -> int:
@@ -143,6 +168,44 @@ def cmd_show(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_profile(args: argparse.Namespace) -> int:
+    """`harness profile`: measure one preset or spec file before training."""
+    import json
+
+    from harness.measure import profile_spec
+    from harness.presets import load_spec
+    from harness.results import human
+
+    spec = load_spec(args.spec)
+    h, w = args.input_size
+    info = profile_spec(spec, (args.in_channels, h, w), args.num_classes)
+    if args.json:
+        print(json.dumps({"name": args.spec, **info}))
+        return 0
+    print(f"{args.spec}: {info['label']}   id {info['spec_id']}")
+    print(f"  input {args.in_channels}x{h}x{w}, {args.num_classes} classes")
+    print(f"  params           {info['params']:,} ({human(info['params'])})")
+    print(f"  FLOPs            {info['flops']:,} ({human(info['flops'])} multiply-adds per image, fvcore)")
+    uncounted = ", ".join(f"{k}({v})" for k, v in sorted(info["uncounted_ops"].items())) or "none"
+    print(f"  not counted      {uncounted}")
+    print(f"  receptive field  {info['receptive_field']} px")
+    sizes = " -> ".join(f"{a}x{b}" for a, b in info["feature_sizes"])
+    print(f"  feature maps     {sizes} (after the stem, then each stage)")
+    print(f"  stage widths     {'-'.join(map(str, info['stage_widths']))}")
+    return 0
+
+
+def cmd_presets() -> int:
+    """`harness presets`: one line per preset with its description."""
+    from harness.presets import DESCRIPTIONS, PRESETS
+
+    width = max(len(n) for n in PRESETS.names())
+    for name in PRESETS.names():
+        print(f"{name:<{width}}  {DESCRIPTIONS[name]}")
+    print("\nmeasure one: harness profile NAME [--input-size 224] [--num-classes 1000] [--json]")
+    return 0
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     """Entry point of the `harness` console script."""
     argv = list(sys.argv[1:] if argv is None else argv)
@@ -152,6 +215,10 @@ def main(argv: Sequence[str] | None = None) -> int:
             return cmd_search(args, argv)
         if args.command == "show":
             return cmd_show(args)
+        if args.command == "profile":
+            return cmd_profile(args)
+        if args.command == "presets":
+            return cmd_presets()
     except HarnessError as err:
         print(f"harness: error: {err}", file=sys.stderr)
         return EXIT_USAGE

@@ -11,6 +11,7 @@ from __future__ import annotations
 import warnings
 from collections import Counter
 from dataclasses import dataclass, field
+from typing import Any
 
 import torch
 from torch import nn
@@ -100,3 +101,28 @@ def measure_model(model: nn.Module, spec: ArchSpec, input_shape: tuple[int, int,
         receptive_field=receptive_field(spec),
         uncounted_ops=uncounted,
     )
+
+
+def profile_spec(spec: ArchSpec, input_shape: tuple[int, int, int] = (3, 224, 224),
+                 num_classes: int = 1000) -> dict[str, Any]:
+    """Everything known about `spec` before training, at (C, H, W) inputs, as a JSON-ready dict:
+    params, flops (multiply-adds per image, fvcore), the operators fvcore could not count,
+    receptive field (px), the feature-map size after stem and each stage, each stage's width,
+    and the spec's label and id. Raises SpecError when the spec cannot work at that size."""
+    from harness.model import build_model, stage_widths
+
+    c, h, w = input_shape
+    model = build_model(spec, in_channels=c, num_classes=num_classes, input_size=(h, w))
+    costs = measure_model(model, spec, input_shape)
+    return {
+        "label": spec.label,
+        "spec_id": spec.spec_id,
+        "input_shape": list(input_shape),
+        "num_classes": num_classes,
+        "params": costs.params,
+        "flops": costs.flops,
+        "uncounted_ops": costs.uncounted_ops,
+        "receptive_field": costs.receptive_field,
+        "feature_sizes": [list(s) for s in spec.feature_sizes((h, w))],
+        "stage_widths": stage_widths(spec, c),
+    }

@@ -166,7 +166,8 @@ def preset(name: str) -> ArchSpec:
 
 
 def load_spec(name_or_path: str) -> ArchSpec:
-    """A preset by name, or a spec file (YAML or JSON: the mapping `ArchSpec.to_dict` writes)."""
+    """A preset by name, or a spec file (YAML or JSON: the mapping `ArchSpec.to_dict` writes),
+    validated; a problem in the file raises SpecError naming the file."""
     if name_or_path in PRESETS:
         return preset(name_or_path)
     path = Path(name_or_path)
@@ -185,7 +186,11 @@ def load_spec(name_or_path: str) -> ArchSpec:
         raise HarnessError(f"{path}: not a YAML or JSON spec file ({type(err).__name__})") from None
     if isinstance(data, dict) and "spec" in data and isinstance(data["spec"], dict):
         data = data["spec"]  # a trial export wraps the spec
+    from harness.model import validate_spec
+
     try:
-        return ArchSpec.from_dict(data)
+        spec = ArchSpec.from_dict(data)
+        validate_spec(spec)
     except (SpecError, TypeError) as err:
         raise SpecError(f"{path}: {err}") from None
+    return spec
