@@ -6,6 +6,8 @@ The public API, in the order data flows (the CLI is a thin layer over it):
     space = harness.load_space("search_spaces/kernel_size.yaml")     # YAML -> SearchSpace
     spec, train_config, params = space.sample(seed=0)                 # -> ArchSpec (plain data)
     model = harness.build_model(spec, input_size=(32, 32))            # -> nn.Module
+    resnet = harness.preset("resnet18")                               # a classic network as a spec
+    info = harness.profile_spec(resnet, (3, 224, 224), 1000)          # params, FLOPs, RF, map sizes
     costs = harness.measure_model(model, spec, (3, 32, 32))          # params, FLOPs, receptive field
     data = harness.load_dataset("default")
     ev = harness.evaluate_spec(spec, data, train_config)              # train briefly -> metrics
@@ -13,11 +15,13 @@ The public API, in the order data flows (the CLI is a thin layer over it):
     frame = harness.load_trials("results/kernel_size")                # a finished study's table
 """
 
+from harness.blocks import BLOCKS
 from harness.data import DATASETS, ImageData, load_dataset
 from harness.errors import HarnessError, SpaceError, SpecError
 from harness.evaluate import Evaluation, evaluate_spec
-from harness.measure import Costs, count_flops, count_params, measure_model, receptive_field
-from harness.model import build_model, validate_spec
+from harness.measure import Costs, count_flops, count_params, measure_model, profile_spec, receptive_field
+from harness.model import build_model, resolve_spec, validate_spec
+from harness.presets import PRESETS, load_spec, preset
 from harness.results import pareto_front
 from harness.space import SearchSpace, load_space, space_from_dict
 from harness.spec import ArchSpec, HeadSpec, StageSpec, StemSpec
@@ -27,7 +31,9 @@ from harness.train import TrainConfig, TrainResult, train_model
 __version__ = "0.1.0"
 
 __all__ = [
+    "BLOCKS",
     "DATASETS",
+    "PRESETS",
     "ArchSpec",
     "Costs",
     "Evaluation",
@@ -48,10 +54,14 @@ __all__ = [
     "evaluate_spec",
     "load_dataset",
     "load_space",
+    "load_spec",
     "load_trials",
     "measure_model",
     "pareto_front",
+    "preset",
+    "profile_spec",
     "receptive_field",
+    "resolve_spec",
     "run_search",
     "space_from_dict",
     "train_model",

@@ -64,7 +64,7 @@ def evaluate_spec(
     """
     device = resolve_device(device) if isinstance(device, str) else device
     c, h, w = data.input_shape
-    validate_spec(spec, (h, w))
+    validate_spec(spec, (h, w), c)
     torch.manual_seed(seed)
     model = build_model(spec, in_channels=c, num_classes=data.num_classes).to(device)
     try:
