@@ -27,7 +27,8 @@ def small(block: str = "plain", norm: str = "batch", activation: str = "relu") -
     return ArchSpec(
         stem=StemSpec(width=4, kernel_size=3),
         stages=(
-            StageSpec(block=block, depth=2, width=4, kernel_size=5, stride=2, dilation=2),
+            # Max-pool downsampling: every family accepts it (inception, dense and convnext cannot stride).
+            StageSpec(block=block, depth=2, width=4, kernel_size=5, stride=2, dilation=2, downsample="maxpool"),
             StageSpec(block=block, depth=1, width=8, kernel_size=3, stride=2, downsample="maxpool"),
         ),
         norm=norm,

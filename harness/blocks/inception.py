@@ -14,15 +14,25 @@ from harness.spec import INCEPTION_RATIOS
 def branch_widths(width: int, branches: tuple[float, ...] | None) -> tuple[int, ...]:
     """(1x1, kxk reduce, kxk, wide reduce, wide, pool proj) channels for a module of `width`.
 
-    Integers are taken as they are; fractions (GoogLeNet's proportions when None) are multiples
-    of `width`, rounded, and the pool projection takes what is left so the outputs sum to width.
+    Integers are taken as they are. Fractions (GoogLeNet's proportions when None) are multiples of
+    `width`: the four output branches share exactly `width` channels by largest remainder, each
+    keeping at least one; the two reductions are rounded.
     """
     if branches is not None and all(isinstance(b, int) for b in branches):
         return tuple(int(b) for b in branches)
     ratios = INCEPTION_RATIOS if branches is None else branches
-    widths = [max(1, round(r * width)) for r in ratios]
-    widths[5] = width - widths[0] - widths[2] - widths[4]
-    return tuple(widths)
+    outputs = [0, 2, 4, 5]
+    total = sum(ratios[i] for i in outputs)
+    exact = {i: ratios[i] / total * width for i in outputs}
+    widths = {i: max(1, int(exact[i])) for i in outputs}
+    by_remainder = sorted(outputs, key=lambda i: exact[i] - int(exact[i]), reverse=True)
+    while sum(widths.values()) < width:
+        widths[by_remainder[0]] += 1
+        by_remainder.append(by_remainder.pop(0))
+    while sum(widths.values()) > width and max(widths.values()) > 1:  # the minimum of 1 overshot
+        widths[max(outputs, key=lambda i: widths[i])] -= 1
+    reduce3, reduce5 = (max(1, round(ratios[i] * width)) for i in (1, 3))
+    return (widths[0], reduce3, widths[2], reduce5, widths[4], widths[5])
 
 
 class InceptionBlock(Block):
@@ -40,10 +50,10 @@ class InceptionBlock(Block):
         if fractions and abs(b[0] + b[2] + b[4] + b[5] - 1.0) > 0.01:  # type: ignore[index]
             return (f"inception branch fractions of the output (1x1 {b[0]}, kxk {b[2]}, wide {b[4]}, "
                         f"pool {b[5]}) must sum to 1, not {b[0] + b[2] + b[4] + b[5]:g}")
+        if out_width < 4:
+            return f"an inception module has 4 branches, so it needs a width of at least 4, not {out_width}"
         widths = branch_widths(out_width, b)
         total = widths[0] + widths[2] + widths[4] + widths[5]
-        if min(widths) < 1:
-            return f"inception branches {list(widths)} leave a branch empty at width {out_width}"
         if total != out_width:
             return (f"inception branches 1x1 + kxk + wide + pool = {total} channels, but the stage "
                     f"width is {out_width}: make them sum to the width")
