@@ -138,8 +138,8 @@ class Network(nn.Module):
         self.out_width = width  # channels of the last feature map
 
     @property
-    def classifier(self) -> nn.Linear:
-        """The final linear layer."""
+    def classifier(self) -> nn.Module:
+        """The final layer: a Linear, or a 1x1 Conv2d for a conv classifier."""
         return self.head.classifier
 
     def features(self, x: torch.Tensor) -> torch.Tensor:

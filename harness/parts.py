@@ -27,22 +27,25 @@ def build_stem(stem: StemSpec, in_channels: int, norm: NormFactory | None,
         # ConvNeXt: a p x p conv at stride p (with a bias, as torchvision) then a norm, no activation.
         return Conv2dNormActivation(in_channels, w, kernel_size=s, stride=s, padding=0, norm_layer=norm,
                                     activation_layer=None, bias=True), w
+    if stem.kind == "squeezenet":  # no padding, then a ceil-mode pool, as torchvision's SqueezeNet 1.1
+        return nn.Sequential(
+            Conv2dNormActivation(in_channels, w, kernel_size=k, stride=s, padding=0, norm_layer=norm,
+                                 activation_layer=act, inplace=None),
+            nn.MaxPool2d(kernel_size=3, stride=2, ceil_mode=True),
+        ), w
     first = conv_norm_act(in_channels, w if stem.kind != "googlenet" else w // 3, kernel_size=k, stride=s,
                           norm=norm, act=act)
     if stem.kind == "conv":
         return first, w
-    # A 3x3/2 max-pool with padding 1 halves a map rounding up (ResNet's; GoogLeNet's ceil-mode
-    # pools give the same sizes on even maps).
-    pool = nn.MaxPool2d(kernel_size=3, stride=2, padding=1)
-    if stem.kind == "imagenet":
-        return nn.Sequential(first, pool), w
-    third = w // 3  # googlenet: 7x7/2 (64) -> pool -> 1x1 (64) -> 3x3 (192) -> pool
+    if stem.kind == "imagenet":  # ResNet's 3x3/2 max-pool with padding 1: ceil(size / 2)
+        return nn.Sequential(first, nn.MaxPool2d(kernel_size=3, stride=2, padding=1)), w
+    third = w // 3  # googlenet: 7x7/2 (64) -> pool -> 1x1 (64) -> 3x3 (192) -> pool, ceil-mode pools
     return nn.Sequential(
         first,
-        pool,
+        nn.MaxPool2d(kernel_size=3, stride=2, ceil_mode=True),
         conv_norm_act(third, third, kernel_size=1, norm=norm, act=act),
         conv_norm_act(third, w, kernel_size=3, norm=norm, act=act),
-        nn.MaxPool2d(kernel_size=3, stride=2, padding=1),
+        nn.MaxPool2d(kernel_size=3, stride=2, ceil_mode=True),
     ), w
 
 
@@ -55,6 +58,7 @@ def stem_path(stem: StemSpec) -> list[PathLayer]:
         "patchify": [(s, s, 1)],
         "imagenet": [(k, s, 1), (3, 2, 1)],
         "googlenet": [(k, s, 1), (3, 2, 1), (1, 1, 1), (3, 1, 1), (3, 2, 1)],
+        "squeezenet": [(k, s, 1), (3, 2, 1)],
     }[stem.kind]
 
 
@@ -72,6 +76,8 @@ def build_downsample(stage: StageSpec, in_width: int, norm: NormFactory | None,
         return None, in_width
     if stage.downsample == "maxpool":
         return nn.MaxPool2d(kernel_size=s, stride=s), in_width
+    if stage.downsample == "maxpool3":  # overlapping pooling (AlexNet, GoogLeNet, SqueezeNet)
+        return nn.MaxPool2d(kernel_size=3, stride=s, ceil_mode=True), in_width
     if stage.downsample == "avgpool":
         return nn.AvgPool2d(kernel_size=s, stride=s), in_width
     if stage.downsample == "patch":  # ConvNeXt: norm, then a stride x stride conv to the stage width
@@ -92,13 +98,16 @@ def downsample_path(stage: StageSpec) -> list[PathLayer]:
     s = stage.stride
     if s == 1 or stage.downsample == "conv":
         return []
-    return [(s, s, 1)]
+    return [(3 if stage.downsample == "maxpool3" else s, s, 1)]
 
 
 # ------------------------------------------------------------------ head
 class Head(nn.Module):
     """[norm -> act] -> [1x1 conv-norm-act] -> [2x2 max-pool] -> adaptive pool -> [norm] ->
-    flatten -> (linear -> act -> dropout) per hidden width -> [dropout] -> linear classifier."""
+    flatten -> (linear -> act -> dropout) per hidden width -> [dropout] -> linear classifier.
+
+    With a conv classifier (SqueezeNet): ... -> [2x2 max-pool] -> [dropout] -> 1x1 conv -> act ->
+    global pool -> flatten."""
 
     def __init__(self, head: HeadSpec, in_width: int, num_classes: int, norm: NormFactory | None,
                  act: ActFactory | None) -> None:
@@ -112,6 +121,13 @@ class Head(nn.Module):
             self.conv = conv_norm_act(width, head.width, kernel_size=1, norm=norm, act=act)
             width = head.width
         self.pre_pool = nn.MaxPool2d(2, 2) if head.pre_pool == "maxpool" else nn.Identity()
+        self.conv_classifier = head.classifier == "conv"
+        if self.conv_classifier:
+            self.dropout = nn.Dropout(head.dropout) if head.dropout > 0 else nn.Identity()
+            self.classifier: nn.Module = nn.Conv2d(width, num_classes, kernel_size=1)
+            self.act = make_act(act)
+            self.pool = nn.AdaptiveAvgPool2d(1) if head.pool == "avg" else nn.AdaptiveMaxPool2d(1)
+            return
         size = head.pool_size
         self.pool = nn.AdaptiveAvgPool2d(size) if head.pool == "avg" else nn.AdaptiveMaxPool2d(size)
         self.post_norm = make_norm(norm, width) if head.norm == "post" else nn.Identity()  # ConvNeXt
@@ -128,11 +144,16 @@ class Head(nn.Module):
         self.classifier = nn.Linear(features, num_classes)
 
     def pooled(self, x: torch.Tensor) -> torch.Tensor:
-        """Features entering the MLP: (N, width x pool_size^2)."""
-        x = self.pool(self.pre_pool(self.conv(self.pre_norm(x))))
-        return self.post_norm(x).flatten(1)
+        """Features entering the MLP: (N, width x pool_size^2); for a conv classifier, the map
+        it classifies."""
+        x = self.pre_pool(self.conv(self.pre_norm(x)))
+        if self.conv_classifier:
+            return x
+        return self.post_norm(self.pool(x)).flatten(1)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
+        if self.conv_classifier:
+            return self.pool(self.act(self.classifier(self.dropout(self.pooled(x))))).flatten(1)
         return self.classifier(self.mlp(self.pooled(x)))
 
 

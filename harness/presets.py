@@ -5,9 +5,9 @@ downsampling allows), so a ranking can put resnet18 beside a searched network. A
 1000 classes every preset has exactly the parameter count torchvision publishes for its model,
 and its FLOPs match fvcore's count of the torchvision model (tests/test_presets.py checks both
 live, and resnet18, resnet50 and convnext_tiny also produce the same logits with torchvision's
-weights copied in). Known, documented differences that change no count: GoogLeNet's max-pools are
-3x3/2 with padding 1 instead of ceil-mode (the same sizes on even maps) and its BatchNorm epsilon
-is PyTorch's default (torchvision: 1e-3); GoogLeNet is built without its auxiliary classifiers.
+weights copied in). Known, documented difference: GoogLeNet's BatchNorm epsilon is PyTorch's
+default here (torchvision: 1e-3), which changes its logits slightly and no count; GoogLeNet is built
+without its auxiliary classifiers (as torchvision's pretrained model is used).
 """
 
 from __future__ import annotations
@@ -124,8 +124,10 @@ _GOOGLENET = [
 def googlenet() -> ArchSpec:
     return ArchSpec(
         stem=StemSpec(kind="googlenet", width=192, kernel_size=7, stride=2),
-        stages=tuple(StageSpec(block="inception", width=w, stride=s, downsample="maxpool", branches=b)
-                     for w, s, b in _GOOGLENET),
+        # torchvision: 3x3/2 ceil-mode pool before 4a, 2x2/2 before 5a.
+        stages=tuple(StageSpec(block="inception", width=w, stride=s, branches=b,
+                               downsample="maxpool3" if i == 2 else "maxpool")
+                     for i, (w, s, b) in enumerate(_GOOGLENET)),
         head=HeadSpec(dropout=0.2),
     )
 
@@ -156,6 +158,20 @@ def convnext_tiny() -> ArchSpec:
         norm="layer",
         activation="gelu",
         drop_path=0.1,
+    )
+
+
+# ------------------------------------------------------------------ SqueezeNet (Iandola et al., 2016)
+@_register("squeezenet1_1", "SqueezeNet 1.1: fire modules (squeeze 1/8), no norm, conv classifier")
+def squeezenet1_1() -> ArchSpec:
+    widths = (128, 128, 256, 256, 384, 384, 512, 512)
+    strides = (1, 1, 2, 1, 2, 1, 1, 1)
+    return ArchSpec(
+        stem=StemSpec(kind="squeezenet", width=64, kernel_size=3, stride=2),
+        stages=tuple(StageSpec(block="fire", width=w, stride=s, downsample="maxpool3", expansion=0.125)
+                     for w, s in zip(widths, strides, strict=True)),
+        head=HeadSpec(classifier="conv", dropout=0.5),
+        norm="none",
     )
 
 

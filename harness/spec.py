@@ -18,11 +18,12 @@ from typing import Any
 
 from harness.errors import InvalidValueError, SpecError
 
-STEM_KINDS = ("conv", "imagenet", "patchify", "googlenet", "none")
-DOWNSAMPLE_MODES = ("conv", "maxpool", "avgpool", "patch", "transition")
+STEM_KINDS = ("conv", "imagenet", "patchify", "googlenet", "squeezenet", "none")
+DOWNSAMPLE_MODES = ("conv", "maxpool", "maxpool3", "avgpool", "patch", "transition")
 HEAD_POOLS = ("avg", "max")
 HEAD_NORMS = ("none", "pre", "post")
 HEAD_PRE_POOLS = ("none", "maxpool")
+HEAD_CLASSIFIERS = ("linear", "conv")
 ATTENTIONS = ("none", "spatial")
 # GoogLeNet's inception (3a) branch widths as fractions of the module's 256 output channels, in
 # torchvision's order (1x1, kxk reduce, kxk, wide reduce, wide, pool projection): 64/96/128/16/32/32.
@@ -39,7 +40,8 @@ class StemSpec:
     kinds: "conv" (kxk conv-norm-act at stride s, CIFAR style); "imagenet" (that conv, then a 3x3/2
     max-pool, as ResNet and DenseNet); "patchify" (a pxp conv at stride p, then a norm, as ConvNeXt:
     kernel_size = stride = p); "googlenet" (kxk/s conv to width/3, 3x3/2 max-pool, 1x1 conv, 3x3 conv
-    to width, 3x3/2 max-pool); "none" (no stem: the first stage sees the image, as VGG).
+    to width, 3x3/2 max-pool); "squeezenet" (kxk/s conv without padding, then a 3x3/2 ceil-mode
+    max-pool); "none" (no stem: the first stage sees the image, as VGG).
     """
 
     kind: str = "conv"
@@ -53,7 +55,8 @@ class StageSpec:
     """One stage: `depth` blocks of one family at one width; the stage downsamples by `stride` once.
 
     `downsample` says how: "conv" makes the first block strided (its family's way: the kxk conv of
-    ResNet, the depthwise conv of MobileNet); "maxpool"/"avgpool" put a stride x stride pool in front;
+    ResNet, the depthwise conv of MobileNet); "maxpool"/"avgpool" put a stride x stride pool in front,
+    "maxpool3" an overlapping 3x3 max-pool at that stride in ceil mode (GoogLeNet, SqueezeNet);
     "patch" puts ConvNeXt's norm then stride x stride conv (to the stage width) in front; "transition"
     puts DenseNet's norm-act-1x1 conv (to `compression` x the width) then average pool in front.
     A downsampling layer is only built when stride > 1. `dilation` applies to every kxk conv.
@@ -109,7 +112,8 @@ class HeadSpec:
     norm: "pre" normalises and activates the last feature map (pre-activation nets: DenseNet),
     "post" normalises the pooled features (ConvNeXt). width > 0 adds MobileNet's last 1x1
     conv-norm-act. pre_pool "maxpool" is VGG's last max-pool. Dropout comes after each hidden
-    layer, or before the classifier when there is none.
+    layer, or before the classifier when there is none. classifier "conv" (SqueezeNet, NIN)
+    instead classifies every position with a 1x1 conv, activates, then averages the logits.
     """
 
     pool: str = "avg"
@@ -119,6 +123,7 @@ class HeadSpec:
     width: int = 0
     hidden: tuple[int, ...] = ()
     pre_pool: str = "none"
+    classifier: str = "linear"
 
     def __post_init__(self) -> None:
         # YAML reads `dropout: 0` as an int; store a float so equal specs get equal ids.
@@ -171,6 +176,10 @@ class ArchSpec:
                 raise SpecError(f"stage {i}: give `expansion` or `group_width` (the inner width is "
                                 "groups x group_width), not both")
         _check_fields("head", self.head, HEAD_CHECKS)
+        if self.head.classifier == "conv" and (self.head.hidden or self.head.pool_size != 1
+                                               or self.head.norm == "post"):
+            raise SpecError("a conv classifier (SqueezeNet's) classifies each position then averages: "
+                            "it takes no hidden layers, no post-pool norm and pool_size 1")
         _check_fields("network", self, NET_CHECKS)
         if input_size is not None:
             self.feature_sizes(input_size)
@@ -187,12 +196,22 @@ class ArchSpec:
                 raise SpecError(f"the patchify stem cuts {stem.stride}x{stem.stride} patches from a "
                                 f"{h}x{w} image: it has none {where}")
             h, w = h // stem.stride, w // stem.stride
+        elif stem.kind == "squeezenet":
+            # A conv without padding, then a 3x3/2 ceil-mode max-pool.
+            k, s = stem.kernel_size, stem.stride
+            if h < k or w < k:
+                raise SpecError(f"the squeezenet stem's {k}x{k} conv without padding needs an input of "
+                                f"at least {k}x{k} {where}")
+            h, w = ceil_pool_size(((h - k) // s + 1, (w - k) // s + 1), 3, 2)
         elif stem.kind != "none":
             # A conv with "same" padding, and a 3x3/2 max-pool with padding 1, give ceil(size / stride).
-            halvings = {"imagenet": 1, "googlenet": 2}.get(stem.kind, 0)
             h, w = -(-h // stem.stride), -(-w // stem.stride)
-            for _ in range(halvings):
+            if stem.kind == "imagenet":
                 h, w = -(-h // 2), -(-w // 2)
+            elif stem.kind == "googlenet":  # two 3x3/2 ceil-mode max-pools
+                h, w = ceil_pool_size(ceil_pool_size((h, w), 3, 2), 3, 2)
+        if min(h, w) < 1:
+            raise SpecError(f"the {stem.kind} stem leaves nothing of a {input_size[0]}x{input_size[1]} input")
         sizes = [(h, w)]
         for i, stage in enumerate(self.stages, start=1):
             s = stage.stride
@@ -204,7 +223,7 @@ class ArchSpec:
                         f"{s}: the map is already smaller than the stride and would vanish {where}; "
                         "use fewer downsampling stages or a larger input"
                     )
-                h, w = h // s, w // s
+                h, w = ceil_pool_size((h, w), 3, s) if stage.downsample == "maxpool3" else (h // s, w // s)
             else:
                 # A strided conv with same padding gives ceil(size / stride), 1x1 at the least.
                 h, w = -(-h // s), -(-w // s)
@@ -274,7 +293,7 @@ class ArchSpec:
             f"d{per_stage('dilation')}",
             f"s{per_stage('stride')}",
         ]
-        abbrev = {"conv": "c", "maxpool": "m", "avgpool": "a", "patch": "p", "transition": "t"}
+        abbrev = {"conv": "c", "maxpool": "m", "maxpool3": "o", "avgpool": "a", "patch": "p", "transition": "t"}
         if varies("downsample"):
             parts.append("ds" + "".join(abbrev[s.downsample] for s in self.stages))
         if varies("groups"):
@@ -289,6 +308,21 @@ class ArchSpec:
             parts.append("sa" + "".join("1" if s.attention == "spatial" else "0" for s in self.stages))
         parts += [_NORM_ABBREV.get(self.norm, self.norm), self.activation]
         return " ".join(parts)
+
+
+def ceil_pool_size(size: tuple[int, int], kernel: int, stride: int) -> tuple[int, int]:
+    """Map size after an unpadded ceil-mode pool: ceil((n - k) / s) + 1, less one when the last
+    window would start past the input (PyTorch's rule); 0 when nothing is left."""
+
+    def one(n: int) -> int:
+        if n < 1:
+            return 0
+        out = -(-(n - kernel) // stride) + 1
+        if (out - 1) * stride >= n:
+            out -= 1
+        return max(out, 0)
+
+    return one(size[0]), one(size[1])
 
 
 # -------------------------------------------------------------------- value checks
@@ -418,6 +452,7 @@ HEAD_CHECKS: dict[str, Check] = {
     "width": check_int(0),
     "hidden": check_widths,
     "pre_pool": check_choice(HEAD_PRE_POOLS),
+    "classifier": check_choice(HEAD_CLASSIFIERS),
 }
 NET_CHECKS: dict[str, Check] = {
     "norm": check_name,

@@ -35,7 +35,7 @@ def ours(name: str) -> nn.Module:
 
 def test_every_torchvision_classic_the_issue_names_is_a_preset() -> None:
     wanted = {"resnet18", "resnet34", "resnet50", "resnext50_32x4d", "vgg11", "vgg16", "densenet121",
-              "googlenet", "mobilenet_v2", "convnext_tiny"}
+              "googlenet", "mobilenet_v2", "convnext_tiny", "squeezenet1_1"}
     assert wanted <= set(NAMES)
 
 
@@ -80,23 +80,33 @@ def copy_weights(source: nn.Module, target: nn.Module) -> None:
     target.load_state_dict({k: t.reshape(v.shape) for t, (k, v) in zip(src, dst.items(), strict=True)})
 
 
-# GoogLeNet's BatchNorm epsilon is 1e-3 in torchvision, 1e-5 here (documented in harness.presets):
-# its logits agree closely, not exactly.
-TOLERANCE = {"googlenet": dict(rtol=0, atol=2e-3)}
+def _same_epsilon(model: nn.Module) -> None:
+    """torchvision's GoogLeNet uses BatchNorm epsilon 1e-3, harness PyTorch's default 1e-5 (the one
+    documented difference, which changes no count): align it so the outputs can be compared exactly."""
+    for module in model.modules():
+        if isinstance(module, nn.BatchNorm2d):
+            module.eps = 1e-5
 
 
+# 224 is the published size; 97 is odd at every downsampling step, where padding, floor and ceil
+# modes disagree, so the same logits there mean the same pooling arithmetic.
+@pytest.mark.parametrize("size", [224, 97])
 @pytest.mark.parametrize("name", NAMES)
-def test_same_logits_with_torchvision_weights(name: str) -> None:
+def test_same_logits_with_torchvision_weights(name: str, size: int) -> None:
     torch.manual_seed(0)
     reference = torchvision_model(name)
     _randomise_statistics(reference)
-    mine = ours(name)
+    _same_epsilon(reference)
+    spec = preset(name)
+    mine = build_model(spec, num_classes=1000, input_size=(size, size)).eval()
     copy_weights(reference, mine)
-    x = torch.randn(2, *IMAGENET)
+    x = torch.randn(2, 3, size, size)
     with torch.no_grad():
         expected, got = reference(x), mine(x)
-    assert expected.std() > 1e-3  # the comparison is not between two near-zero outputs
-    torch.testing.assert_close(got, expected, **TOLERANCE.get(name, dict(rtol=1e-4, atol=1e-4)))
+        features = mine.features(x)
+    assert expected.std() > 1e-2  # the comparison is not between two near-zero outputs
+    torch.testing.assert_close(got, expected, rtol=1e-4, atol=1e-4)
+    assert tuple(features.shape[-2:]) == spec.feature_sizes((size, size))[-1]
 
 
 def test_a_moved_stride_keeps_the_counts_but_changes_the_logits() -> None:
@@ -125,3 +135,10 @@ def test_presets_adapt_to_classes_and_small_inputs(name: str) -> None:
     with torch.no_grad():
         out = model(torch.randn(2, 1, 32, 32))
     assert out.shape == (2, 7) and torch.isfinite(out).all()
+
+
+@pytest.mark.parametrize("name", NAMES)
+def test_label_and_compact_dict_describe_every_preset(name: str) -> None:
+    spec = preset(name)
+    assert spec.stages[0].block in spec.label
+    assert type(spec).from_dict(spec.to_dict(compact=True)) == spec

@@ -7,6 +7,7 @@ from __future__ import annotations
 from harness.blocks.base import Block
 from harness.blocks.convnext import ConvNeXtBlock
 from harness.blocks.dense import DenseLayer
+from harness.blocks.fire import FireBlock
 from harness.blocks.inception import InceptionBlock
 from harness.blocks.mobile import InvertedResidualBlock, SeparableBlock
 from harness.blocks.plain import PlainBlock
@@ -22,6 +23,7 @@ BLOCKS.register("dense", DenseLayer)
 BLOCKS.register("convnext", ConvNeXtBlock)
 BLOCKS.register("inverted_residual", InvertedResidualBlock)
 BLOCKS.register("separable", SeparableBlock)
+BLOCKS.register("fire", FireBlock)
 
 __all__ = [
     "BLOCKS",
@@ -30,6 +32,7 @@ __all__ = [
     "BottleneckBlock",
     "ConvNeXtBlock",
     "DenseLayer",
+    "FireBlock",
     "InceptionBlock",
     "InvertedResidualBlock",
     "PlainBlock",
