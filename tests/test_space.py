@@ -320,8 +320,8 @@ def test_kernel_range_too_long_to_list_is_still_checked_for_even_sizes(tmp_path:
 
 
 NAMES = [
-    ("stages: {count: 1, block: inception}", "stages.block", "inception", BLOCKS),
-    ("stages: {count: 1, block: [plain, inception]}", "stages.block", "inception", BLOCKS),
+    ("stages: {count: 1, block: resnet}", "stages.block", "resnet", BLOCKS),
+    ("stages: {count: 1, block: [plain, transformer]}", "stages.block", "transformer", BLOCKS),
     ("stages: {count: 1}\nnorm: instance", "norm", "instance", NORMS),
     ("stages: {count: 1}\nactivation: [relu, mish]", "activation", "mish", ACTIVATIONS),
     ("stages: {count: 1}\ndataset: imagenet-22k", "dataset", "imagenet-22k", DATASETS),
