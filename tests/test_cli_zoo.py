@@ -11,6 +11,7 @@ from pathlib import Path
 import pytest
 import yaml
 
+from harness.blocks import BLOCKS
 from harness.measure import count_flops, count_params, receptive_field
 from harness.model import build_model
 from harness.presets import PRESETS, preset
@@ -101,3 +102,21 @@ def test_bad_spec_file_names_the_file_and_the_problem(tmp_path: Path, text: str,
     for fragment in fragments:
         assert fragment in result.stderr
     assert str(path) in result.stderr
+
+
+def test_search_over_block_families_end_to_end(tmp_path: Path) -> None:
+    """A short search on search_spaces/blocks.yaml: every sampled family trains (no failed trial:
+    the whole space is valid at 32x32) and trials.csv names the block, norm and kernel size."""
+    import pandas as pd
+
+    space = Path(__file__).resolve().parents[1] / "search_spaces" / "blocks.yaml"
+    out = harness_cli("search", str(space), "--trials", "4", "--epochs", "1", "--seed", "3",
+                      "--results", str(tmp_path), "--device", "cpu")
+    assert out.returncode == 0, out.stderr
+    frame = pd.read_csv(tmp_path / "blocks" / "trials.csv")
+    assert len(frame) == 4 and set(frame["state"]) == {"COMPLETE"}, frame["failure_reason"].tolist()
+    assert set(frame["block"]) <= set(BLOCKS.names()) and set(frame["norm"]) <= {"batch", "group", "layer", "none"}
+    assert set(frame["kernel_size"]) <= {3, 5, 7}
+    assert (frame["params"] > 0).all() and (frame["flops"] > 0).all()
+    # Each row's architecture is the block it sampled: its label starts with the family's name.
+    assert all(str(label).startswith(block) for label, block in zip(frame["label"], frame["block"], strict=True))
