@@ -79,9 +79,18 @@ class BlockSettings:
     drop_path: float = 0.0  # this block's stochastic-depth probability
 
 
-def make_act(act: ActFactory | None) -> nn.Module:
-    """The activation module, or Identity for None."""
-    return act() if act is not None else nn.Identity()
+def make_act(act: ActFactory | None, *, after_input: bool = False) -> nn.Module:
+    """The activation module, or Identity for None.
+
+    `after_input`: the activation may be the first layer to touch the block's input (a
+    pre-activation layer whose norm is "none"); it is then made out of place, since in place it
+    would overwrite a tensor the caller still reads (a dense layer's concatenation, a residual
+    path) and one that autograd saved.
+    """
+    module = act() if act is not None else nn.Identity()
+    if after_input and getattr(module, "inplace", False):
+        module.inplace = False
+    return module
 
 
 def make_norm(norm: NormFactory | None, channels: int) -> nn.Module:

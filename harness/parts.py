@@ -87,7 +87,7 @@ def build_downsample(stage: StageSpec, in_width: int, norm: NormFactory | None,
     out = transition_width(in_width, stage.compression)
     return nn.Sequential(
         make_norm(norm, in_width),
-        make_act(act),
+        make_act(act, after_input=norm is None),
         nn.Conv2d(in_width, out, kernel_size=1, bias=norm is None),
         nn.AvgPool2d(kernel_size=s, stride=s),
     ), out
@@ -115,7 +115,7 @@ class Head(nn.Module):
         width = in_width
         self.pre_norm: nn.Module = nn.Identity()
         if head.norm == "pre":  # DenseNet's norm5 + ReLU
-            self.pre_norm = nn.Sequential(make_norm(norm, width), make_act(act))
+            self.pre_norm = nn.Sequential(make_norm(norm, width), make_act(act, after_input=norm is None))
         self.conv: nn.Module = nn.Identity()
         if head.width > 0:  # MobileNetV2's last 1x1 conv to 1280
             self.conv = conv_norm_act(width, head.width, kernel_size=1, norm=norm, act=act)

@@ -16,7 +16,7 @@ def norm_act_conv(in_width: int, out_width: int, settings: BlockSettings, kernel
     """norm -> act -> conv (pre-activation order); the conv has a bias only without a norm."""
     return nn.Sequential(
         make_norm(settings.norm, in_width),
-        make_act(settings.act),
+        make_act(settings.act, after_input=settings.norm is None),
         nn.Conv2d(in_width, out_width, kernel_size, padding=same_padding(kernel_size, dilation),
                   dilation=dilation, bias=settings.norm is None),
     )
