@@ -56,7 +56,7 @@ from typing import Any, Protocol
 
 import yaml
 
-from harness.errors import InvalidValueError, SpaceError, SpecError
+from harness.errors import HarnessError, InvalidValueError, SpaceError, SpecError
 from harness.model import FAMILY_OPTIONS, families_using, resolve_spec
 from harness.spec import (
     HEAD_CHECKS,
@@ -263,6 +263,10 @@ class Pattern(Param):
             return tuple(raw)
         if raw in self.labels:
             return self.options[self.labels.index(raw)]
+        # A one-stage pattern's label ("2") comes back from trials.csv as a number (2, or 2.0).
+        for option in self.options:
+            if len(option) == 1 and _same(option[0], raw):
+                return option
         raise InvalidValueError(f"{raw!r} is not one of the patterns {self.labels}")
 
     def pick(self, value: Any, slot: Slot) -> Any:
@@ -812,9 +816,14 @@ def space_from_dict(data: Any, *, path: str | None = None, default_name: str = "
         if not isinstance(value, str):
             raise SpaceError(f"must be a string, not {value!r}", path, key)
     if dataset is not None:
-        from harness.data import DATASETS
+        from harness.data import parse_dataset
 
-        p.check(check_choice(tuple(DATASETS.names())), dataset, "dataset")
+        if not isinstance(dataset, str):
+            raise SpaceError(f"must be a dataset name (NAME or NAME:PATH), not {dataset!r}", path, "dataset")
+        try:
+            parse_dataset(dataset)
+        except HarnessError as err:
+            raise SpaceError(str(err), path, "dataset") from None
     return SearchSpace(
         name=name, params=params, stage_count=count, slots=slots, description=description,
         dataset=dataset, trials=search.get("trials"), objectives=search.get("objectives"),
@@ -1083,8 +1092,8 @@ class _Parser:
                     check(f"pattern {j}: value", value)
                 except InvalidValueError as err:
                     raise self.error(full, str(err)) from None
-        labels = [_label(pattern) for pattern in patterns]
-        self._no_repeats(labels, full, "patterns")
+        # Compared as values, not labels: [1, 2] and [1.0, 2.0] are the same pattern.
+        self._no_repeats(patterns, full, "patterns")
         if len(patterns) == 1:
             return [(f"s{i}.{key}", Fixed(v)) for i, v in enumerate(patterns[0], start=1)]
         param = Pattern(tuple(tuple(pattern) for pattern in patterns))
