@@ -10,6 +10,7 @@ import argparse
 import sys
 from collections.abc import Sequence
 
+from harness.data import DEFAULT_VAL_FRACTION, DataOptions
 from harness.errors import HarnessError
 
 EXIT_USAGE = 2
@@ -46,8 +47,7 @@ def build_parser() -> argparse.ArgumentParser:
                             description="Run a study over SPACE until it has N ended trials; "
                             "running the same command again resumes it.")
     search.add_argument("space", metavar="SPACE.yaml", help="search-space file")
-    search.add_argument("--dataset", default=None,
-                        help="dataset name (default: the space's `dataset:`, else 'default')")
+    add_data_arguments(search)
     search.add_argument("--trials", type=_positive_int, default=None, metavar="N",
                         help="ended trials the study should have (default: the space's "
                         "search.trials, else 12)")
@@ -64,11 +64,25 @@ def build_parser() -> argparse.ArgumentParser:
                         help="maximise accuracy, or also minimise FLOPs or params (default: accuracy)")
     search.add_argument("--pruner", default="median", choices=["median", "none"],
                         help="stop unpromising trials early (single objective only; default median)")
+    augment = search.add_argument_group("augmentation (default: what suits the dataset, see `harness datasets`)")
+    augment.add_argument("--crop-padding", type=_int, default=None, metavar="P",
+                         help="random crop after P pixels of zero padding; 0 turns it off")
+    augment.add_argument("--flip", action=argparse.BooleanOptionalAction, default=None,
+                         help="random horizontal flips (--no-flip turns them off)")
+    search.add_argument("--data-memory", type=_gib, default=None, metavar="GiB",
+                        help="the most device memory the dataset may take before it is streamed from "
+                        "host memory instead (default: half the device's free memory)")
 
     show = sub.add_parser("show", help="print a space's parameters, its size, and one sampled network")
     show.add_argument("space", metavar="SPACE.yaml", help="search-space file")
     show.add_argument("--seed", type=_int, default=0, help="which sample to show (default 0)")
-    show.add_argument("--dataset", default=None, help="dataset whose input size to build for")
+    add_data_arguments(show, what="dataset whose input size and classes to build for")
+
+    datasets = sub.add_parser("datasets", help="list the datasets, or describe one",
+                              description="Without an argument, list the datasets and what each needs; "
+                              "with NAME[:PATH], read it and print its splits, image size and classes.")
+    datasets.add_argument("dataset", nargs="?", metavar="NAME[:PATH]", help="a dataset to read and describe")
+    add_data_arguments(datasets, positional=True)
 
     profile = sub.add_parser("profile", help="params, FLOPs and receptive field of a preset or spec file",
                              description="Build a preset (see `harness presets`) or a spec file (YAML "
@@ -84,6 +98,54 @@ def build_parser() -> argparse.ArgumentParser:
 
     sub.add_parser("presets", help="list the preset networks (torchvision's classic models)")
     return parser
+
+
+def add_data_arguments(parser: argparse.ArgumentParser, what: str = "dataset to train and validate on",
+                       positional: bool = False) -> None:
+    """The options that say which dataset and how to read it (search, show, datasets)."""
+    group = parser.add_argument_group("data")
+    if not positional:
+        group.add_argument("--dataset", default=None, metavar="NAME[:PATH]",
+                           help=f"{what} (default: the space's `dataset:`, else 'default'); "
+                           "`harness datasets` lists them; folder:PATH reads your own images")
+    group.add_argument("--data-dir", default=None, metavar="DIR",
+                       help="where standard datasets are (default: $HARNESS_DATA, else ~/.cache/harness/data)")
+    group.add_argument("--download", action="store_true",
+                       help="let torchvision download a standard dataset into the data folder")
+    group.add_argument("--image-size", type=_positive_int, default=None, metavar="S",
+                       help="resize images to SxS pixels (default: the dataset's size; for folders, "
+                       "the median shorter side, at most 64)")
+    group.add_argument("--val-fraction", type=_fraction, default=DEFAULT_VAL_FRACTION, metavar="F",
+                       help="share of the training images held out for validation where the dataset "
+                       "has no validation split (default 0.1; stratified, fixed seed)")
+    group.add_argument("--strict", action="store_true",
+                       help="refuse an image folder with unreadable files instead of skipping them")
+
+
+def data_options(args: argparse.Namespace) -> DataOptions:
+    """DataOptions from the parsed data arguments."""
+    return DataOptions(data_dir=args.data_dir, download=args.download, image_size=args.image_size,
+                       val_fraction=args.val_fraction, strict=args.strict)
+
+
+def _fraction(text: str) -> float:
+    try:
+        value = float(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"must be a number between 0 and 1, not {text!r}") from None
+    if not 0.0 < value < 1.0:
+        raise argparse.ArgumentTypeError(f"must be between 0 and 1 (exclusive), not {value}")
+    return value
+
+
+def _gib(text: str) -> float:
+    try:
+        value = float(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"must be a number of GiB, not {text!r}") from None
+    if value < 0:
+        raise argparse.ArgumentTypeError(f"must not be negative, not {value}")
+    return value * 2**30
 
 
 def _input_size(text: str) -> tuple[int, int]:
@@ -116,6 +178,10 @@ def cmd_search(args: argparse.Namespace, argv: Sequence[str]) -> int:
         results_dir=args.results,
         objectives=args.objectives or space.objectives or "accuracy",
         pruner=args.pruner,
+        data_options=data_options(args),
+        data_memory=args.data_memory,
+        crop_padding=args.crop_padding,
+        flip=args.flip,
     )
     # Our own line per trial replaces Optuna's log lines (and its warning per failed trial,
     # whose reason is in our line and in trials.csv).
@@ -140,7 +206,10 @@ def cmd_show(args: argparse.Namespace) -> int:
 
     space = load_space(args.space)
     dataset = args.dataset or space.dataset or DEFAULT_DATASET
-    (c, h, w), classes = dataset_shape(dataset)
+    options = data_options(args)
+    (c, h, w), classes = dataset_shape(dataset, image_size=options.image_size, data_dir=options.data_dir,
+                                       download=options.download, val_fraction=options.val_fraction,
+                                       strict=options.strict)
     count = space.architecture_count()
     print(f"space {space.name!r} ({space.path})")
     if space.description:
@@ -195,6 +264,33 @@ def cmd_profile(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_datasets(args: argparse.Namespace) -> int:
+    """`harness datasets`: the registry with what each needs; or one dataset read and described."""
+    from harness.data import DATASETS, default_data_dir
+
+    if args.dataset is None:
+        width = max(len(n) for n in DATASETS.names())
+        for name in DATASETS.names():
+            source = DATASETS.get(name)
+            path = {"required": ":PATH", "optional": "[:PATH]", "none": ""}[source.path]
+            print(f"{name + path:<{width + 7}}  {source.description}")
+            print(f"{'':<{width + 7}}  needs: {source.needs}")
+        print()
+        print(f"standard datasets are looked for in {args.data_dir or default_data_dir()} "
+              "(--data-dir, $HARNESS_DATA); `harness datasets NAME` reads one and describes it")
+        return 0
+    data = data_options(args).load(args.dataset, progress=True)
+    print(data.describe())
+    print(f"  source: {data.source}")
+    print(f"  split id: {data.split_id}")
+    aug = data.augment
+    print(f"  default augmentation: crop padding {aug.crop_padding} px, flips {'on' if aug.flip else 'off'}")
+    counts = data.class_counts("train")
+    shown = ", ".join(f"{name} {n}" for name, n in zip(data.classes, counts, strict=True))
+    print(f"  training images per class: {shown if len(counts) <= 20 else f'{min(counts)} to {max(counts)}'}")
+    return 0
+
+
 def cmd_presets() -> int:
     """`harness presets`: one line per preset with its description."""
     from harness.presets import DESCRIPTIONS, PRESETS
@@ -206,10 +302,28 @@ def cmd_presets() -> int:
     return 0
 
 
+def _show_dataset_warnings_as_lines() -> None:
+    """Print a DatasetWarning as one "harness: warning: ..." line (not Python's file:line form)."""
+    import warnings
+
+    from harness.errors import DatasetWarning
+
+    shown = warnings.showwarning
+
+    def show(message, category, filename, lineno, file=None, line=None):  # noqa: ANN001
+        if issubclass(category, DatasetWarning):
+            print(f"harness: warning: {message}", file=sys.stderr)
+        else:
+            shown(message, category, filename, lineno, file, line)
+
+    warnings.showwarning = show
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     """Entry point of the `harness` console script."""
     argv = list(sys.argv[1:] if argv is None else argv)
     args = build_parser().parse_args(argv)
+    _show_dataset_warnings_as_lines()
     try:
         if args.command == "search":
             return cmd_search(args, argv)
@@ -219,6 +333,8 @@ def main(argv: Sequence[str] | None = None) -> int:
             return cmd_profile(args)
         if args.command == "presets":
             return cmd_presets()
+        if args.command == "datasets":
+            return cmd_datasets(args)
     except HarnessError as err:
         print(f"harness: error: {err}", file=sys.stderr)
         return EXIT_USAGE

@@ -31,3 +31,13 @@ class SpaceError(HarnessError, ValueError):
 
 class UnknownNameError(HarnessError, ValueError):
     """A name that is not in a registry; the message lists the valid names."""
+
+
+class DatasetError(HarnessError):
+    """A dataset that cannot be read as asked (missing files, an empty folder, one class, ...);
+    the message names the place looked at and what to do."""
+
+
+class DatasetWarning(UserWarning):
+    """Something about a dataset the user should know (skipped files, imbalanced classes); the
+    CLI prints it as one line."""

@@ -54,6 +54,7 @@ def evaluate_spec(
     seed: int = 0,
     on_costs: Callable[[Costs], None] | None = None,
     on_epoch: Callable[[EpochMetrics], None] | None = None,
+    stream: bool = False,
 ) -> Evaluation:
     """Validate `spec` for `data`, build it (weights seeded by `seed`), measure, then train.
 
@@ -71,7 +72,7 @@ def evaluate_spec(
         costs = measure_model(model, spec, (c, h, w))
         if on_costs is not None:
             on_costs(costs)
-        result = train_model(model, data, config, device=device, seed=seed, on_epoch=on_epoch)
+        result = train_model(model, data, config, device=device, seed=seed, on_epoch=on_epoch, stream=stream)
     except torch.OutOfMemoryError:
         del model
         free_device_memory()

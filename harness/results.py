@@ -6,6 +6,7 @@ it can be redrawn at any time without training.
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import os
 import platform
@@ -26,6 +27,7 @@ if TYPE_CHECKING:
     from optuna.trial import FrozenTrial
 
     from harness.data import ImageData
+    from harness.data.loader import Placement
     from harness.space import SearchSpace
     from harness.study import SearchConfig
 
@@ -152,7 +154,7 @@ def write_results(study: optuna.Study, folder: Path) -> pd.DataFrame:
 
 
 def write_run_info(folder: Path, space: SearchSpace, config: SearchConfig, data: ImageData,
-                   device: torch.device, argv: list[str]) -> None:
+                   device: torch.device, argv: list[str], placement: Placement | None = None) -> None:
     """Copy the space file to space.yaml and append this run's record to run.json."""
     target = folder / "space.yaml"
     if space.path:
@@ -165,7 +167,9 @@ def write_run_info(folder: Path, space: SearchSpace, config: SearchConfig, data:
         "command": argv,
         "space": space.path,
         "study": folder.name,
-        "dataset": data.describe(),
+        "dataset": {"ref": config.dataset, **data.info(), "summary": data.describe(),
+                    "options": dataclasses.asdict(config.data_options),
+                    "placement": placement.describe() if placement else None},
         "trials": config.trials,
         "epochs": config.epochs,
         "objectives": config.objectives,

@@ -27,7 +27,8 @@ import pandas as pd
 import torch
 from optuna.trial import FrozenTrial, TrialState
 
-from harness.data import DEFAULT_DATASET, ImageData, load_dataset
+from harness.data import DEFAULT_DATASET, DataOptions, ImageData
+from harness.data.loader import place_dataset
 from harness.errors import HarnessError, SpecError
 from harness.evaluate import evaluate_spec, free_device_memory, metrics_row
 from harness.measure import Costs
@@ -64,6 +65,10 @@ class SearchConfig:
     results_dir: str = "results"
     objectives: str = "accuracy"
     pruner: str = "median"
+    data_options: DataOptions = DataOptions()
+    data_memory: float | None = None  # bytes the data may take on the device; None: half its free memory
+    crop_padding: int | None = None  # overrides the space's train.crop_padding (None: keep it)
+    flip: bool | None = None  # overrides the space's train.flip (None: keep it)
 
 
 def study_name_for(space: SearchSpace, name: str | None) -> str:
@@ -105,14 +110,18 @@ def _pruner(name: str) -> optuna.pruners.BasePruner:
     raise HarnessError(f"unknown pruner {name!r}; valid: median, none")
 
 
-def _fingerprint(space: SearchSpace, config: SearchConfig, epochs: int) -> dict[str, Any]:
+def _fingerprint(space: SearchSpace, config: SearchConfig, epochs: int, data: ImageData) -> dict[str, Any]:
     """What must not change between runs of one study, or its trials would not compare."""
     blob = json.dumps(space.raw, sort_keys=True, default=str)
+    c, h, w = data.input_shape
     return {
         "space_sha1": hashlib.sha1(blob.encode()).hexdigest()[:12],
         "dataset": config.dataset,
+        "image_size": f"{c}x{h}x{w}",
+        "split": data.split_id,
         "epochs": epochs,
         "objectives": config.objectives,
+        "augment": [config.crop_padding, config.flip],
     }
 
 
@@ -192,8 +201,8 @@ def run_search(
     pruner = _pruner(config.pruner)
     device = resolve_device(config.device)
     if data is None:
-        data = load_dataset(config.dataset)
-    data = data.to(device)
+        data = config.data_options.load(config.dataset, progress=progress is not None)
+    data, placement = place_dataset(data, device, config.data_memory)
     name = study_name_for(space, config.study_name)
     folder = Path(config.results_dir) / name
     space_epochs = space.params["train.epochs"]
@@ -221,17 +230,19 @@ def run_search(
         study_name=name, storage=storage, directions=directions, sampler=sampler,
         pruner=pruner, load_if_exists=True,
     )
-    _check_resumable(study, _fingerprint(space, config, epochs or 0), folder)
-    write_run_info(folder, space, config, data, device, argv=argv if argv is not None else sys.argv)
+    _check_resumable(study, _fingerprint(space, config, epochs or 0, data), folder)
+    write_run_info(folder, space, config, data, device, argv=argv if argv is not None else sys.argv,
+                   placement=placement)
 
     remaining = config.trials - ended_before
-    say(f"study {name!r} in {folder}: {data.describe()}, device {device}, "
+    say(f"study {name!r} in {folder}: {data.describe()}, device {device} ({placement.describe()}), "
         f"{space.architecture_count() or 'infinitely many'} architectures")
     if ended_before:
         say(f"resuming: {ended_before} trial(s) already ended, {max(0, remaining)} to run")
     if remaining > 0:
         with _StopOnSignal() as stop:
-            objective = _Objective(space, data, device, config, epochs, multi, stop.check)
+            objective = _Objective(space, data, device, config, epochs, multi, stop.check,
+                                   stream=not placement.resident)
             on_trial_end = _Writer(folder, config.trials, say, stop.check)
             study.optimize(objective, n_trials=remaining, catch=(TrialFailedError,),
                            callbacks=[on_trial_end], gc_after_trial=False)
@@ -247,8 +258,8 @@ class _Objective:
     """The Optuna objective: suggest -> evaluate -> record; the only place a trial is touched."""
 
     def __init__(self, space: SearchSpace, data: ImageData, device: torch.device, config: SearchConfig,
-                 epochs: int | None, multi: bool, check_stop: Callable[[], None]) -> None:
-        self.space, self.data, self.device = space, data, device
+                 epochs: int | None, multi: bool, check_stop: Callable[[], None], stream: bool = False) -> None:
+        self.space, self.data, self.device, self.stream = space, data, device, stream
         self.config, self.epochs, self.multi, self.check_stop = config, epochs, multi, check_stop
 
     def __call__(self, trial: optuna.Trial) -> float | tuple[float, float]:
@@ -256,6 +267,10 @@ class _Objective:
         spec, train_config = self.space.suggest(trial)
         if self.epochs is not None:
             train_config = dataclasses.replace(train_config, epochs=self.epochs)
+        if self.config.crop_padding is not None:
+            train_config = dataclasses.replace(train_config, crop_padding=self.config.crop_padding)
+        if self.config.flip is not None:
+            train_config = dataclasses.replace(train_config, flip=self.config.flip)
         seed = self.config.seed * 100_003 + trial.number  # distinct per trial, reproducible
         trial.set_user_attr("spec", spec.to_dict())
         trial.set_user_attr("seed", seed)
@@ -282,7 +297,7 @@ class _Objective:
 
         try:
             ev = evaluate_spec(spec, self.data, train_config, device=self.device, seed=seed,
-                               on_costs=on_costs, on_epoch=on_epoch)
+                               on_costs=on_costs, on_epoch=on_epoch, stream=self.stream)
         except optuna.TrialPruned:
             raise
         except SpecError as err:

@@ -1,7 +1,8 @@
 """Brief training: TrainConfig (budget, optimiser, schedule) and `train_model(model, data, config)`.
 
-The data lives on the device as uint8 tensors; each batch is gathered, normalised and (on CUDA)
-cast to bf16 there, so there is no DataLoader and no host round trip per step. Losses and correct
+Batches come from `harness.data.loader.TrainBatches`: uint8 images gathered, augmented and
+normalised on the device (the data resident there, or streamed from host memory when it does not
+fit), and on CUDA the forward pass runs under bf16 autocast. Losses and correct
 counts are summed on the device and read once per epoch: the only host synchronisation is the
 epoch-end read, which also checks the loss is finite. Metrics go to `on_epoch` after every epoch,
 so a caller (the study) can prune; this module knows nothing of Optuna.
@@ -18,7 +19,8 @@ import torch
 from torch import nn
 from torch.nn import functional as F
 
-from harness.data import ImageData
+from harness.data import Augment, ImageData
+from harness.data.loader import Normalize, TrainBatches, eval_batches
 from harness.errors import HarnessError
 from harness.spec import Check, check_choice, check_float, check_int, check_optional
 
@@ -40,6 +42,15 @@ class TrainConfig:
     warmup: float = 0.2  # fraction of all steps spent warming up (onecycle and cosine)
     label_smoothing: float = 0.0
     eval_batch_size: int | None = None  # None: 256 on CPU (cache-friendly), 1024 on CUDA
+    crop_padding: int | None = None  # random-crop padding in pixels; None: the dataset's default
+    flip: bool | None = None  # random horizontal flips; None: the dataset's default
+
+    def augment_for(self, data: ImageData) -> Augment:
+        """The augmentation for `data`: this config's choices, the dataset's defaults elsewhere."""
+        return Augment(
+            crop_padding=data.augment.crop_padding if self.crop_padding is None else self.crop_padding,
+            flip=data.augment.flip if self.flip is None else self.flip,
+        )
 
     def __post_init__(self) -> None:
         for name, check in TRAIN_CHECKS.items():
@@ -57,6 +68,8 @@ TRAIN_CHECKS: dict[str, Check] = {
     "warmup": check_float(0.0, 1.0),
     "label_smoothing": check_float(0.0, 1.0),
     "eval_batch_size": check_optional(check_int(1)),
+    "crop_padding": check_optional(check_int(0)),
+    "flip": check_optional(check_choice((True, False))),
 }
 
 
@@ -94,21 +107,6 @@ def resolve_device(device: str = "auto") -> torch.device:
     if dev.type == "cuda" and not torch.cuda.is_available():
         raise HarnessError(f"device {device!r} was asked for, but torch sees no CUDA device here")
     return dev
-
-
-class _Batches:
-    """Normalises uint8 batches on the device; channels_last on CUDA (faster convolutions)."""
-
-    def __init__(self, data: ImageData, device: torch.device) -> None:
-        mean, std = data.channel_stats()
-        # x_norm = (x / 255 - mean) / std = x * scale + shift, one fused multiply-add per pixel.
-        self.scale = (1.0 / (255.0 * std)).view(1, -1, 1, 1).to(device)
-        self.shift = (-mean / std).view(1, -1, 1, 1).to(device)
-        self.memory_format = torch.channels_last if device.type == "cuda" else torch.contiguous_format
-
-    def __call__(self, x: torch.Tensor) -> torch.Tensor:
-        x = torch.addcmul(self.shift, x.float(), self.scale)
-        return x.contiguous(memory_format=self.memory_format)
 
 
 def _optimizer(model: nn.Module, config: TrainConfig, device: torch.device) -> torch.optim.Optimizer:
@@ -149,15 +147,15 @@ def _scheduler(
 
 @torch.inference_mode()
 def evaluate(
-    model: nn.Module, x: torch.Tensor, y: torch.Tensor, batches: _Batches, batch_size: int
+    model: nn.Module, x: torch.Tensor, y: torch.Tensor, normalize: Normalize, batch_size: int,
+    device: torch.device,
 ) -> tuple[float, float]:
-    """(mean loss, accuracy) of `model` on uint8 images `x` and labels `y` (on the model's device)."""
+    """(mean loss, accuracy) of `model` (on `device`) on uint8 images `x` and labels `y`, which
+    may live on the device or in host memory."""
     model.eval()
-    device = x.device
     loss_sum = torch.zeros((), device=device)
     correct = torch.zeros((), device=device, dtype=torch.long)
-    for start in range(0, len(y), batch_size):
-        xb, yb = batches(x[start : start + batch_size]), y[start : start + batch_size]
+    for xb, yb in eval_batches(x, y, normalize, device, batch_size):
         with torch.autocast(device.type, dtype=torch.bfloat16, enabled=device.type == "cuda"):
             logits = model(xb)
         loss_sum += F.cross_entropy(logits.float(), yb, reduction="sum")
@@ -174,24 +172,27 @@ def train_model(
     device: torch.device | str = "cpu",
     seed: int = 0,
     on_epoch: Callable[[EpochMetrics], None] | None = None,
+    stream: bool = False,
 ) -> TrainResult:
     """Train `model` on `data` for `config.epochs` epochs and evaluate after each one.
+
+    The data is used where it lives: on `device` (resident), or in host memory, whence batches
+    stream through a DataLoader (also when `stream` is set: see harness.data.loader).
 
     `on_epoch` may raise to stop training early (the study raises optuna.TrialPruned);
     a NaN or infinite training loss raises NonFiniteLossError.
     """
     device = torch.device(device)
-    data = data.to(device)
     model.to(device)
-    batches = _Batches(data, device)
+    # The data stays where it is: on the device (resident) or in host memory (streamed); see
+    # harness.data.loader.place_dataset.
+    batches = TrainBatches(data, device, config.batch_size, config.augment_for(data), seed=seed, stream=stream)
     if device.type == "cuda":
         model.to(memory_format=torch.channels_last)
         torch.backends.cudnn.benchmark = True
-    n = len(data.train_y)
-    steps_per_epoch = max(1, n // config.batch_size)  # drop the ragged last batch: fixed shapes
+    steps_per_epoch = len(batches)
     optimizer = _optimizer(model, config, device)
     scheduler = _scheduler(optimizer, config, config.epochs * steps_per_epoch)
-    generator = torch.Generator(device=device).manual_seed(seed)
     use_bf16 = device.type == "cuda"
     # On CPU, batches that fit the caches evaluate ~3x faster than one batch of 1000 (measured).
     eval_batch = config.eval_batch_size or (1024 if device.type == "cuda" else 256)
@@ -201,11 +202,8 @@ def train_model(
     for epoch in range(1, config.epochs + 1):
         start = time.perf_counter()
         model.train()
-        order = torch.randperm(n, device=device, generator=generator)
         loss_sum = torch.zeros((), device=device)
-        for step in range(steps_per_epoch):
-            idx = order[step * config.batch_size : (step + 1) * config.batch_size]
-            xb, yb = batches(data.train_x[idx]), data.train_y[idx]
+        for xb, yb in batches:
             with torch.autocast(device.type, dtype=torch.bfloat16, enabled=use_bf16):
                 logits = model(xb)
             loss = F.cross_entropy(logits.float(), yb, label_smoothing=config.label_smoothing)
@@ -218,7 +216,7 @@ def train_model(
         train_seconds += time.perf_counter() - start
         if not math.isfinite(train_loss):
             raise NonFiniteLossError(f"training loss became {train_loss} in epoch {epoch}")
-        val_loss, val_acc = evaluate(model, data.val_x, data.val_y, batches, eval_batch)
+        val_loss, val_acc = evaluate(model, data.val_x, data.val_y, batches.normalize, eval_batch, device)
         metrics = EpochMetrics(epoch, train_loss, val_loss, val_acc, train_seconds)
         history.append(metrics)
         if on_epoch is not None:

@@ -165,6 +165,6 @@ def test_missing_file_unknown_dataset_and_zero_trials(tmp_path: Path, existing_r
     for out in (missing, dataset, zero):
         assert out.returncode == 2 and "Traceback" not in out.stderr
     assert "nope.yaml: no such file" in missing.stderr
-    assert "unknown dataset 'imagenet'" in dataset.stderr and "valid: default" in dataset.stderr
+    assert "unknown dataset 'imagenet'" in dataset.stderr and "default, folder" in dataset.stderr
     assert "--trials" in zero.stderr and "at least 1" in zero.stderr
     assert _snapshot(existing_results) == before

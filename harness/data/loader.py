@@ -1,0 +1,185 @@
+"""Batches for training: shuffled uint8 images gathered, augmented and normalised on the device.
+
+Two placements, one interface (`TrainBatches`, iterated once per epoch):
+  - resident: the whole training set sits on the device as uint8 (a quarter of float32's bytes);
+    a batch is an index gather, then the augmentation and normalisation run there as a few
+    batched kernels: no DataLoader, no host round trip, no per-sample Python;
+  - streaming: the images stay in host memory; a torch DataLoader with workers gathers each
+    batch from a pinned copy and it is copied to the device without blocking; the same
+    augmentation then runs on the device.
+`place_dataset` chooses: resident when the data fits a memory budget on the device. On CPU the
+device is the host, so the data is always "resident" and the same code runs.
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Iterator
+from dataclasses import dataclass
+
+import torch
+from torch.nn import functional as F
+
+from harness.data import Augment, ImageData
+
+# Share of the device's free memory the dataset may take when no budget is given: the rest is
+# for the model, its activations and the optimizer (which for small CNNs need far less).
+DEFAULT_MEMORY_SHARE = 0.5
+
+
+@dataclass(frozen=True)
+class Placement:
+    """Where a dataset's training and validation tensors live for a run, and why."""
+
+    device: torch.device  # the training device
+    resident: bool  # True: data on the training device; False: host memory, streamed
+    data_bytes: int
+    budget_bytes: int | None  # None: no limit applied (CPU)
+
+    def describe(self) -> str:
+        size = f"{self.data_bytes / 2**20:.1f} MiB"
+        if self.device.type == "cpu" and self.resident:
+            return f"data in memory ({size})"
+        if self.resident:
+            return f"data on {self.device} ({size} of a {self.budget_bytes / 2**30:.1f} GiB budget)"
+        return f"data streamed from host memory ({size} exceeds the {self.budget_bytes / 2**30:.1f} GiB budget)"
+
+
+def place_dataset(data: ImageData, device: torch.device | str, memory_budget: float | None = None
+                  ) -> tuple[ImageData, Placement]:
+    """`data` moved to `device` when it fits `memory_budget` bytes there (default: half of the
+    device's free memory), else kept in host memory for streaming; and the placement."""
+    device = torch.device(device)
+    nbytes = data.nbytes
+    if device.type == "cpu":
+        # The host is the device: the data is there already. A budget, when given, is still
+        # honoured (batches then stream through the DataLoader, as they would to a GPU).
+        resident = memory_budget is None or nbytes <= memory_budget
+        return data.to(device), Placement(device, resident, nbytes, None if memory_budget is None
+                                          else int(memory_budget))
+    if memory_budget is None:
+        free, _ = torch.cuda.mem_get_info(device) if device.type == "cuda" else (0, 0)
+        budget = int(free * DEFAULT_MEMORY_SHARE)
+    else:
+        budget = int(memory_budget)
+    if nbytes <= budget:
+        return data.to(device), Placement(device, True, nbytes, budget)
+    return data.to("cpu"), Placement(device, False, nbytes, budget)
+
+
+def same_device(a: torch.device, b: torch.device) -> bool:
+    """True when tensors on `a` are on `b` ("cuda" means the current CUDA device)."""
+    if a.type != b.type:
+        return False
+    return a.index is None or b.index is None or a.index == b.index
+
+
+class Normalize:
+    """uint8 images -> float, per-channel normalised with the training set's statistics, in one
+    fused multiply-add: x * scale + shift with scale = 1 / (255 std), shift = -mean / std."""
+
+    def __init__(self, data: ImageData, device: torch.device) -> None:
+        mean, std = data.channel_stats()
+        self.scale = (1.0 / (255.0 * std)).view(1, -1, 1, 1).to(device)
+        self.shift = (-mean / std).view(1, -1, 1, 1).to(device)
+        # channels_last makes cuDNN's convolutions faster on CUDA; on CPU it does not help.
+        self.memory_format = torch.channels_last if device.type == "cuda" else torch.contiguous_format
+
+    def __call__(self, x: torch.Tensor) -> torch.Tensor:
+        x = torch.addcmul(self.shift, x.float(), self.scale)
+        return x.contiguous(memory_format=self.memory_format)
+
+
+def random_crop(x: torch.Tensor, padding: int, generator: torch.Generator) -> torch.Tensor:
+    """Each image of uint8 `x` (N, C, H, W) zero-padded by `padding` pixels on every side and
+    cropped back to H x W at its own random offset: one pad and one gather for the batch."""
+    if padding <= 0:
+        return x
+    n, c, h, w = x.shape
+    padded = F.pad(x, (padding, padding, padding, padding))
+    offsets = torch.randint(0, 2 * padding + 1, (2, n), device=x.device, generator=generator)
+    rows = (offsets[0, :, None] + torch.arange(h, device=x.device)).view(n, 1, h, 1)
+    cols = (offsets[1, :, None] + torch.arange(w, device=x.device)).view(n, 1, 1, w)
+    batch = torch.arange(n, device=x.device).view(n, 1, 1, 1)
+    channel = torch.arange(c, device=x.device).view(1, c, 1, 1)
+    return padded[batch, channel, rows, cols]
+
+
+def random_flip(x: torch.Tensor, generator: torch.Generator) -> torch.Tensor:
+    """Each image of `x` (N, C, H, W) mirrored left-right with probability 1/2."""
+    flip = torch.rand(x.shape[0], device=x.device, generator=generator) < 0.5
+    return torch.where(flip.view(-1, 1, 1, 1), x.flip(-1), x)
+
+
+class _IndexedImages(torch.utils.data.Dataset):
+    """A host tensor read a whole batch at a time (the sampler yields lists of indices)."""
+
+    def __init__(self, x: torch.Tensor, y: torch.Tensor) -> None:
+        self.x, self.y = x, y
+
+    def __len__(self) -> int:
+        return len(self.y)
+
+    def __getitem__(self, index: list[int]) -> tuple[torch.Tensor, torch.Tensor]:
+        idx = torch.as_tensor(index)
+        return self.x[idx], self.y[idx]
+
+
+class TrainBatches:
+    """One epoch of training batches per iteration: a seeded shuffle, then per batch the gather,
+    the augmentation (random crop with padding, flips) and normalisation on the device.
+
+    Full batches only (the ragged last one is dropped: fixed shapes for cuDNN autotuning and
+    compiled graphs). Where the data is in host memory and the device is not the CPU, batches
+    stream through a DataLoader with `workers` processes and pinned memory.
+    """
+
+    def __init__(self, data: ImageData, device: torch.device, batch_size: int, augment: Augment,
+                 seed: int = 0, *, stream: bool = False, workers: int | None = None) -> None:
+        self.x, self.y = data.train_x, data.train_y
+        self.device = device
+        self.batch_size = batch_size
+        self.augment = augment
+        self.normalize = Normalize(data, device)
+        self.steps = max(1, len(self.y) // batch_size)
+        self.resident = same_device(self.x.device, device) and not stream
+        # Shuffles are drawn where the indices are used; augmentations always on the device.
+        self.order_generator = torch.Generator(device=self.x.device).manual_seed(seed)
+        self.augment_generator = torch.Generator(device=device).manual_seed(seed + 1)
+        self.workers = min(4, os.cpu_count() or 1) if workers is None else workers
+
+    def __len__(self) -> int:
+        return self.steps
+
+    def _raw(self) -> Iterator[tuple[torch.Tensor, torch.Tensor]]:
+        n = len(self.y)
+        order = torch.randperm(n, device=self.x.device, generator=self.order_generator)
+        chunks = [order[i * self.batch_size : (i + 1) * self.batch_size] for i in range(self.steps)]
+        if self.resident:
+            for idx in chunks:
+                yield self.x[idx], self.y[idx]
+            return
+        loader = torch.utils.data.DataLoader(
+            _IndexedImages(self.x, self.y), sampler=[c.tolist() for c in chunks], batch_size=None,
+            num_workers=self.workers, pin_memory=self.device.type == "cuda",
+            persistent_workers=False,
+        )
+        for xb, yb in loader:
+            yield xb.to(self.device, non_blocking=True), yb.to(self.device, non_blocking=True)
+
+    def __iter__(self) -> Iterator[tuple[torch.Tensor, torch.Tensor]]:
+        for xb, yb in self._raw():
+            xb = random_crop(xb, self.augment.crop_padding, self.augment_generator)
+            if self.augment.flip:
+                xb = random_flip(xb, self.augment_generator)
+            yield self.normalize(xb), yb
+
+
+def eval_batches(x: torch.Tensor, y: torch.Tensor, normalize: Normalize, device: torch.device,
+                 batch_size: int) -> Iterator[tuple[torch.Tensor, torch.Tensor]]:
+    """Normalised batches of `x`, `y` in order, copied to `device` when they live elsewhere."""
+    for start in range(0, len(y), batch_size):
+        xb, yb = x[start : start + batch_size], y[start : start + batch_size]
+        if not same_device(xb.device, device):
+            xb, yb = xb.to(device, non_blocking=True), yb.to(device, non_blocking=True)
+        yield normalize(xb), yb
