@@ -92,17 +92,19 @@ class Normalize:
 
 def random_crop(x: torch.Tensor, padding: int, generator: torch.Generator) -> torch.Tensor:
     """Each image of uint8 `x` (N, C, H, W) zero-padded by `padding` pixels on every side and
-    cropped back to H x W at its own random offset: one pad and one gather for the batch."""
+    cropped back to H x W at its own random offset: one pad and one flat gather for the batch
+    (a 1-D `take` with per-image offsets is several times faster than 4-D advanced indexing)."""
     if padding <= 0:
         return x
     n, c, h, w = x.shape
     padded = F.pad(x, (padding, padding, padding, padding))
+    hp, wp = h + 2 * padding, w + 2 * padding
     offsets = torch.randint(0, 2 * padding + 1, (2, n), device=x.device, generator=generator)
-    rows = (offsets[0, :, None] + torch.arange(h, device=x.device)).view(n, 1, h, 1)
-    cols = (offsets[1, :, None] + torch.arange(w, device=x.device)).view(n, 1, 1, w)
-    batch = torch.arange(n, device=x.device).view(n, 1, 1, 1)
-    channel = torch.arange(c, device=x.device).view(1, c, 1, 1)
-    return padded[batch, channel, rows, cols]
+    start = torch.arange(n, device=x.device) * (c * hp * wp) + offsets[0] * wp + offsets[1]
+    template = (torch.arange(c, device=x.device).view(c, 1, 1) * (hp * wp)
+                + torch.arange(h, device=x.device).view(1, h, 1) * wp
+                + torch.arange(w, device=x.device).view(1, 1, w))
+    return padded.reshape(-1).take(start.view(n, 1, 1, 1) + template)
 
 
 def random_flip(x: torch.Tensor, generator: torch.Generator) -> torch.Tensor:
@@ -143,8 +145,9 @@ class TrainBatches:
         self.normalize = Normalize(data, device)
         self.steps = max(1, len(self.y) // batch_size)
         self.resident = same_device(self.x.device, device) and not stream
-        # Shuffles are drawn where the indices are used; augmentations always on the device.
-        self.order_generator = torch.Generator(device=self.x.device).manual_seed(seed)
+        # Shuffles are drawn on the CPU (a permutation of 50,000 takes about a millisecond), so
+        # a seed gives the same order on every device and placement; augmentations on the device.
+        self.order_generator = torch.Generator().manual_seed(seed)
         self.augment_generator = torch.Generator(device=device).manual_seed(seed + 1)
         self.workers = min(4, os.cpu_count() or 1) if workers is None else workers
 
@@ -153,8 +156,10 @@ class TrainBatches:
 
     def _raw(self) -> Iterator[tuple[torch.Tensor, torch.Tensor]]:
         n = len(self.y)
-        order = torch.randperm(n, device=self.x.device, generator=self.order_generator)
-        chunks = [order[i * self.batch_size : (i + 1) * self.batch_size] for i in range(self.steps)]
+        order = torch.randperm(n, generator=self.order_generator)[: self.steps * self.batch_size]
+        if self.resident:
+            order = order.to(self.x.device, non_blocking=True)  # one copy per epoch, not per batch
+        chunks = order.view(self.steps, self.batch_size)
         if self.resident:
             for idx in chunks:
                 yield self.x[idx], self.y[idx]
