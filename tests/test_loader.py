@@ -74,6 +74,11 @@ def test_an_epoch_is_full_batches_of_distinct_images_reshuffled_each_epoch() -> 
     assert batch_indices(again) == first
 
 
+def test_a_dataset_smaller_than_a_batch_is_one_batch_of_everything() -> None:
+    batches = TrainBatches(numbered_data(10), torch.device("cpu"), batch_size=128, augment=Augment(), seed=0)
+    assert len(batches) == 1 and sorted(batch_indices(batches)[0]) == list(range(10))
+
+
 def test_labels_travel_with_their_images() -> None:
     data = numbered_data(40)
     batches = TrainBatches(data, torch.device("cpu"), batch_size=8, augment=Augment(2, True), seed=0)

@@ -140,10 +140,11 @@ class TrainBatches:
                  seed: int = 0, *, stream: bool = False, workers: int | None = None) -> None:
         self.x, self.y = data.train_x, data.train_y
         self.device = device
-        self.batch_size = batch_size
+        # A dataset smaller than one batch trains on all of it at once.
+        self.batch_size = max(1, min(batch_size, len(self.y)))
         self.augment = augment
         self.normalize = Normalize(data, device)
-        self.steps = max(1, len(self.y) // batch_size)
+        self.steps = max(1, len(self.y) // self.batch_size)
         self.resident = same_device(self.x.device, device) and not stream
         # Shuffles are drawn on the CPU (a permutation of 50,000 takes about a millisecond), so
         # a seed gives the same order on every device and placement; augmentations on the device.
