@@ -12,6 +12,8 @@ from collections.abc import Sequence
 
 from harness.data import DEFAULT_VAL_FRACTION, DataOptions
 from harness.errors import HarnessError
+from harness.pruning import ParetoPruner
+from harness.samplers import PRUNERS, SAMPLERS
 
 EXIT_USAGE = 2
 EXIT_INTERRUPTED = 130
@@ -51,8 +53,14 @@ def build_parser() -> argparse.ArgumentParser:
     search.add_argument("--trials", type=_positive_int, default=None, metavar="N",
                         help="ended trials the study should have (default: the space's "
                         "search.trials, else 12)")
-    search.add_argument("--epochs", type=_positive_int, default=None, metavar="E",
+    budget = search.add_mutually_exclusive_group()
+    budget.add_argument("--epochs", type=_positive_int, default=None, metavar="E",
                         help="training epochs per trial (default: the space's train.epochs)")
+    budget.add_argument("--seconds", type=_positive_float, default=None, metavar="S",
+                        help="training time per trial instead of epochs: every architecture trains "
+                        "for the same S seconds (the schedule follows the time spent)")
+    search.add_argument("--timeout", type=_positive_float, default=None, metavar="S",
+                        help="start no new trial after S seconds of this run (a resumed run gets its own)")
     search.add_argument("--device", default="auto", choices=["auto", "cpu", "cuda"],
                         help="where to train (default: auto = CUDA when available)")
     search.add_argument("--seed", type=_int, default=0, help="seed for sampling and training (default 0)")
@@ -62,8 +70,29 @@ def build_parser() -> argparse.ArgumentParser:
                         help="folder that holds one sub-folder per study (default: results)")
     search.add_argument("--objectives", default=None, choices=list(OBJECTIVES),
                         help="maximise accuracy, or also minimise FLOPs or params (default: accuracy)")
-    search.add_argument("--pruner", default="median", choices=["median", "none"],
-                        help="stop unpromising trials early (single objective only; default median)")
+    search.add_argument("--sampler", default="tpe", choices=list(SAMPLERS),
+                        help="how trials pick architectures (default tpe; grid enumerates a discrete "
+                        "space, each point once)")
+    search.add_argument("--pruner", default=None, choices=list(PRUNERS),
+                        help="stop unpromising trials early: median, hyperband or sha for one objective, "
+                        "pareto for two (the defaults: median, pareto)")
+    pareto = search.add_argument_group("two-objective pruning (--pruner pareto)")
+    pareto.add_argument("--prune-margin", type=float, default=ParetoPruner.margin, metavar="A",
+                        help="stop a trial when finished trials with no more cost were better by A "
+                        f"(accuracy fraction) at the same epoch (default {ParetoPruner.margin})")
+    pareto.add_argument("--prune-warmup", type=_int, default=ParetoPruner.warmup, metavar="E",
+                        help=f"no decision at epochs <= E (default {ParetoPruner.warmup})")
+    pareto.add_argument("--prune-min-trials", type=_positive_int, default=ParetoPruner.min_trials, metavar="N",
+                        help=f"finished trials needed before any decision (default {ParetoPruner.min_trials})")
+    limits = search.add_argument_group("hard constraints, checked on the built model before training")
+    limits.add_argument("--max-flops", type=_count, default=None, metavar="N",
+                        help="refuse networks over N multiply-adds per image (5e6, 5M); they are "
+                        "recorded, never trained, and the sampler learns to avoid them")
+    limits.add_argument("--max-params", type=_count, default=None, metavar="N",
+                        help="refuse networks over N parameters (300k, 1.5M)")
+    search.add_argument("--repeat", action="store_true",
+                        help="train an architecture again even when the study already trained it at "
+                        "this budget (default: reuse that result, marked as reused)")
     augment = search.add_argument_group("augmentation (default: what suits the dataset, see `harness datasets`)")
     augment.add_argument("--crop-padding", type=_int, default=None, metavar="P",
                          help="random crop after P pixels of zero padding; 0 turns it off")
@@ -128,6 +157,26 @@ def data_options(args: argparse.Namespace) -> DataOptions:
                        val_fraction=args.val_fraction, strict=args.strict)
 
 
+def _positive_float(text: str) -> float:
+    try:
+        value = float(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"must be a number, not {text!r}") from None
+    if not value > 0:
+        raise argparse.ArgumentTypeError(f"must be positive, not {text}")
+    return value
+
+
+def _count(text: str) -> float:
+    from harness.constraints import parse_count
+    from harness.errors import InvalidValueError
+
+    try:
+        return parse_count(text)
+    except InvalidValueError as err:
+        raise argparse.ArgumentTypeError(str(err)) from None
+
+
 def _fraction(text: str) -> float:
     try:
         value = float(text)
@@ -163,14 +212,17 @@ def cmd_search(args: argparse.Namespace, argv: Sequence[str]) -> int:
     """`harness search`: run the study, print a line per trial and a leaderboard."""
     import optuna
 
+    from harness.constraints import Constraints
     from harness.data import DEFAULT_DATASET
+    from harness.samplers import grid_size
     from harness.space import load_space
     from harness.study import DEFAULT_TRIALS, SearchConfig, run_search
 
     space = load_space(args.space)
     config = SearchConfig(
         dataset=args.dataset or space.dataset or DEFAULT_DATASET,  # run_search loads it before writing
-        trials=args.trials or space.trials or DEFAULT_TRIALS,
+        # A grid runs to its end unless told otherwise.
+        trials=args.trials or space.trials or (grid_size(space) if args.sampler == "grid" else DEFAULT_TRIALS),
         epochs=args.epochs,
         device=args.device,
         seed=args.seed,
@@ -178,6 +230,12 @@ def cmd_search(args: argparse.Namespace, argv: Sequence[str]) -> int:
         results_dir=args.results,
         objectives=args.objectives or space.objectives or "accuracy",
         pruner=args.pruner,
+        sampler=args.sampler,
+        seconds=args.seconds,
+        timeout=args.timeout,
+        pareto=ParetoPruner(margin=args.prune_margin, warmup=args.prune_warmup, min_trials=args.prune_min_trials),
+        constraints=Constraints(max_flops=args.max_flops, max_params=args.max_params),
+        repeat=args.repeat,
         data_options=data_options(args),
         data_memory=args.data_memory,
         crop_padding=args.crop_padding,

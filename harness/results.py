@@ -33,8 +33,8 @@ if TYPE_CHECKING:
 
 # Metric columns, in the order trials.csv shows them after the searched parameters.
 METRIC_COLUMNS = ["accuracy", "val_loss", "params", "flops", "receptive_field", "train_seconds",
-                  "epochs", "failure_reason", "train_loss", "label", "spec_id", "seed",
-                  "uncounted_ops"]
+                  "epochs", "failure_reason", "infeasible", "reused_from", "pruned_reason", "train_loss",
+                  "label", "spec_id", "seed", "uncounted_ops"]
 INTERRUPTED = "interrupted (not counted; the next run replaces it)"
 
 
@@ -55,19 +55,20 @@ def trials_frame(study: optuna.Study) -> pd.DataFrame:
                 row[col] = attrs[col]
         if t.state == TrialState.FAIL and "failure_reason" not in attrs:
             row["failure_reason"] = INTERRUPTED
-        if "history" in attrs:
-            row["history"] = json.dumps(attrs["history"])
+        for name in ("history", "curve"):  # per-epoch learning curves, as JSON
+            if name in attrs:
+                row[name] = json.dumps(attrs[name])
         rows.append(row)
-    columns = ["number", "state", *param_names, *METRIC_COLUMNS, "history"]
+    columns = ["number", "state", *param_names, *METRIC_COLUMNS, "history", "curve"]
     frame = pd.DataFrame(rows, columns=columns)
-    for col in ("params", "flops", "receptive_field", "epochs", "seed"):
+    for col in ("params", "flops", "receptive_field", "epochs", "seed", "reused_from"):
         frame[col] = frame[col].astype("Int64")
     return frame
 
 
 def searched_columns(frame: pd.DataFrame) -> list[str]:
     """The searched-parameter columns of a trials table (those between state and the metrics)."""
-    skip = {"number", "state", "history", *METRIC_COLUMNS}
+    skip = {"number", "state", "history", "curve", *METRIC_COLUMNS}
     return [c for c in frame.columns if c not in skip]
 
 
@@ -75,6 +76,7 @@ def pareto_front(frame: pd.DataFrame, cost: str = "flops", metric: str = "accura
     """Completed trials that no other beats on both counts (higher metric at no higher cost),
     sorted by cost."""
     done = frame[(frame["state"] == "COMPLETE") & frame[metric].notna() & frame[cost].notna()]
+    done = _first_runs(done)
     done = done.sort_values([cost, metric], ascending=[True, False])
     best = float("-inf")
     keep = []
@@ -87,8 +89,13 @@ def pareto_front(frame: pd.DataFrame, cost: str = "flops", metric: str = "accura
 
 def leaderboard(frame: pd.DataFrame, top: int = 5) -> pd.DataFrame:
     """The `top` completed trials by accuracy."""
-    done = frame[frame["state"] == "COMPLETE"].dropna(subset=["accuracy"])
+    done = _first_runs(frame[frame["state"] == "COMPLETE"].dropna(subset=["accuracy"]))
     return done.sort_values("accuracy", ascending=False).head(top)
+
+
+def _first_runs(frame: pd.DataFrame) -> pd.DataFrame:
+    """Without the rows that reuse another trial's result (the same experiment, listed once)."""
+    return frame[frame["reused_from"].isna()] if "reused_from" in frame else frame
 
 
 def human(n: float | int | None) -> str:
@@ -109,9 +116,13 @@ def trial_line(trial: FrozenTrial, done: int, total: int) -> str:
              f"rf {a.get('receptive_field', '-')}px")
     if trial.state.name == "FAIL":
         return f"{head} FAILED: {a.get('failure_reason', INTERRUPTED)}  ({a.get('label', '')})"
+    if "infeasible" in a:
+        return f"{head} infeasible, not trained: {a['infeasible']}  {costs}  {a.get('label', '')}"
     acc = a.get("accuracy")
     acc_s = f"{acc:6.1%}" if acc is not None else "   -  "
     state = " pruned" if trial.state.name == "PRUNED" else ""
+    if "reused_from" in a:
+        state = f" reused from trial {a['reused_from']}"
     return (f"{head} acc {acc_s}  {costs}  {a.get('train_seconds', 0):5.1f}s{state}  "
             f"{a.get('label', '')}")
 
@@ -120,7 +131,10 @@ def print_leaderboard(frame: pd.DataFrame, say: Callable[[str], None], top: int 
     """Print the best trials as a small table."""
     board = leaderboard(frame, top)
     counts = frame["state"].value_counts().to_dict()
-    say("trials: " + ", ".join(f"{n} {s.lower()}" for s, n in counts.items()))
+    notes = [f"{int(frame[col].notna().sum())} {what}" for col, what in
+             (("infeasible", "infeasible (not trained)"), ("reused_from", "reused"))
+             if col in frame and frame[col].notna().any()]
+    say("trials: " + ", ".join([f"{n} {s.lower()}" for s, n in counts.items()] + notes))
     if board.empty:
         say("no trial completed: see failure_reason in trials.csv")
         return

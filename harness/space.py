@@ -56,6 +56,7 @@ from typing import Any, Protocol
 
 import yaml
 
+from harness.constraints import Constraints, parse_count
 from harness.errors import HarnessError, InvalidValueError, SpaceError, SpecError
 from harness.model import FAMILY_OPTIONS, families_using, resolve_spec
 from harness.spec import (
@@ -74,7 +75,7 @@ from harness.spec import (
 from harness.train import TRAIN_CHECKS, TrainConfig
 
 OBJECTIVES = ("accuracy", "accuracy,flops", "accuracy,params")
-TOP_KEYS = ("name", "description", "dataset", "stem", "stages", "head", "norm", "activation",
+TOP_KEYS = ("name", "description", "dataset", "constraints", "stem", "stages", "head", "norm", "activation",
             "drop_path", "train", "search")
 SEARCH_CHECKS: dict[str, Check] = {"trials": check_int(1), "objectives": check_choice(OBJECTIVES)}
 # Keys whose value is itself a list: a plain list would read as choices, so they are only fixed.
@@ -405,6 +406,7 @@ class SearchSpace:
     dataset: str | None = None
     trials: int | None = None
     objectives: str | None = None
+    constraints: Constraints = field(default_factory=Constraints)  # hard budgets (constraints: section)
     path: str | None = None
     raw: dict[str, Any] = field(default_factory=dict, repr=False)
 
@@ -804,6 +806,13 @@ def space_from_dict(data: Any, *, path: str | None = None, default_name: str = "
         default = getattr(TrainConfig(), key)
         add(f"train.{key}", ("train", key), p.param(train.get(key, default), f"train.{key}", check))
 
+    raw_constraints = p.mapping(data.get("constraints") or {}, "constraints", ("max_flops", "max_params"))
+    bounds: dict[str, float] = {}
+    for key, value in raw_constraints.items():
+        try:
+            bounds[key] = parse_count(value, "the bound")
+        except InvalidValueError as err:
+            raise SpaceError(str(err), path, f"constraints.{key}") from None
     search = p.mapping(data.get("search", {}), "search", SEARCH_CHECKS)
     for key, check in SEARCH_CHECKS.items():
         if key in search:
@@ -827,6 +836,7 @@ def space_from_dict(data: Any, *, path: str | None = None, default_name: str = "
     return SearchSpace(
         name=name, params=params, stage_count=count, slots=slots, description=description,
         dataset=dataset, trials=search.get("trials"), objectives=search.get("objectives"),
+        constraints=Constraints(**bounds),
         path=path, raw=data,
     )
 

@@ -27,11 +27,13 @@ import pandas as pd
 import torch
 from optuna.trial import FrozenTrial, TrialState
 
+from harness.constraints import Constraints
 from harness.data import DEFAULT_DATASET, DataOptions, ImageData
 from harness.data.loader import place_dataset
 from harness.errors import HarnessError, SpecError
 from harness.evaluate import evaluate_spec, free_device_memory, metrics_row
 from harness.measure import Costs
+from harness.pruning import Curve, ParetoPruner
 from harness.results import (
     print_leaderboard,
     trial_line,
@@ -39,8 +41,9 @@ from harness.results import (
     write_results,
     write_run_info,
 )
+from harness.samplers import CONSTRAINT_ATTR, grid_size, make_pruner, make_sampler
 from harness.space import OBJECTIVES, Fixed, SearchSpace
-from harness.train import EpochMetrics, NonFiniteLossError, resolve_device
+from harness.train import EpochMetrics, NonFiniteLossError, TrainConfig, resolve_device
 
 DEFAULT_TRIALS = 12
 # Heartbeats let a later run see that a killed process's trial is dead (seconds).
@@ -54,21 +57,34 @@ class TrialFailedError(Exception):
 
 @dataclass(frozen=True)
 class SearchConfig:
-    """Everything about a search that is not the space: budget, data, device, seed, where to write."""
+    """Everything about a search that is not the space: budget, data, device, seed, where to write,
+    how to sample, prune and constrain."""
 
     dataset: str = DEFAULT_DATASET
     trials: int = DEFAULT_TRIALS
     epochs: int | None = None  # None: the space's train.epochs
+    seconds: float | None = None  # training time per trial instead of epochs (s)
+    timeout: float | None = None  # stop starting trials after this many seconds of this run
     device: str = "auto"
     seed: int = 0
     study_name: str | None = None  # None: the space file's stem
     results_dir: str = "results"
     objectives: str = "accuracy"
-    pruner: str = "median"
+    sampler: str = "tpe"
+    pruner: str | None = None  # None: median for one objective, pareto for two
+    pareto: ParetoPruner = ParetoPruner()  # the two-objective pruning policy's options
+    constraints: Constraints = Constraints()  # over the space file's `constraints:`
+    repeat: bool = False  # train an architecture again even when the study already trained it
     data_options: DataOptions = DataOptions()
     data_memory: float | None = None  # bytes the data may take on the device; None: half its free memory
     crop_padding: int | None = None  # overrides the space's train.crop_padding (None: keep it)
     flip: bool | None = None  # overrides the space's train.flip (None: keep it)
+
+    def pruner_name(self) -> str:
+        """The pruner in effect: the one asked for, else median (one objective) or pareto (two)."""
+        if self.pruner is not None:
+            return self.pruner
+        return "median" if self.objectives == "accuracy" else "pareto"
 
 
 def study_name_for(space: SearchSpace, name: str | None) -> str:
@@ -100,16 +116,6 @@ def counted(trial: FrozenTrial) -> bool:
     return trial.state == TrialState.FAIL and "failure_reason" in trial.user_attrs
 
 
-def _pruner(name: str) -> optuna.pruners.BasePruner:
-    if name == "median":
-        # Five trials before any pruning, and no decision on the first epoch (steps are 1-based
-        # epochs): one epoch of a brief run says little about where a network ends.
-        return optuna.pruners.MedianPruner(n_startup_trials=5, n_warmup_steps=2)
-    if name == "none":
-        return optuna.pruners.NopPruner()
-    raise HarnessError(f"unknown pruner {name!r}; valid: median, none")
-
-
 def _fingerprint(space: SearchSpace, config: SearchConfig, epochs: int, data: ImageData) -> dict[str, Any]:
     """What must not change between runs of one study, or its trials would not compare."""
     blob = json.dumps(space.raw, sort_keys=True, default=str)
@@ -122,6 +128,8 @@ def _fingerprint(space: SearchSpace, config: SearchConfig, epochs: int, data: Im
         "epochs": epochs,
         "objectives": config.objectives,
         "augment": [config.crop_padding, config.flip],
+        "seconds": config.seconds,
+        "constraints": space.constraints.merged(config.constraints).as_dict(),
     }
 
 
@@ -130,7 +138,10 @@ def _check_resumable(study: optuna.Study, fingerprint: dict[str, Any], folder: P
     if old is None:
         study.set_user_attr("fingerprint", fingerprint)
         return
-    changed = [f"{k} ({old.get(k)} -> {v})" for k, v in fingerprint.items() if old.get(k) != v]
+    # Keys that an older harness did not record are not compared (and are recorded from now on).
+    changed = [f"{k} ({old[k]} -> {v})" for k, v in fingerprint.items() if k in old and old[k] != v]
+    if not changed and set(fingerprint) - set(old):
+        study.set_user_attr("fingerprint", {**fingerprint, **old})
     if changed:
         raise HarnessError(
             f"{folder} holds a study run with a different {', '.join(changed)}; its trials would "
@@ -198,7 +209,18 @@ def run_search(
         raise HarnessError(f"--trials must be at least 1, not {config.trials}")
     if config.epochs is not None and config.epochs < 1:
         raise HarnessError(f"--epochs must be at least 1, not {config.epochs}")
-    pruner = _pruner(config.pruner)
+    pruner_name = config.pruner_name()
+    if pruner_name == "pareto" and config.objectives == "accuracy":
+        raise HarnessError("--pruner pareto is the two-objective policy; with one objective use median, "
+                           "hyperband or sha")
+    if pruner_name not in ("pareto", "none") and config.objectives != "accuracy":
+        raise HarnessError(f"--pruner {pruner_name} needs one objective (Optuna cannot prune a "
+                           "two-objective study); use --pruner pareto (the default there) or none")
+    if config.seconds is not None and config.seconds <= 0:
+        raise HarnessError(f"--seconds must be positive, not {config.seconds}")
+    if config.sampler == "grid":
+        grid_points = grid_size(space)  # refuses a space that cannot be enumerated, saying why
+        config = dataclasses.replace(config, trials=min(config.trials, grid_points))
     device = resolve_device(config.device)
     if data is None:
         data = config.data_options.load(config.dataset, progress=progress is not None)
@@ -225,10 +247,11 @@ def run_search(
     n_before = len(study.trials) if study else 0
     # Re-seeding the sampler with the number of trials already run keeps a resumed run from
     # drawing the same random start-up architectures again.
-    sampler = optuna.samplers.TPESampler(seed=config.seed + n_before)
+    constraints = space.constraints.merged(config.constraints)
+    sampler = make_sampler(config.sampler, config.seed + n_before, space, constraints=constraints.active)
     study = optuna.create_study(
         study_name=name, storage=storage, directions=directions, sampler=sampler,
-        pruner=pruner, load_if_exists=True,
+        pruner=make_pruner(pruner_name, epochs), load_if_exists=True,
     )
     _check_resumable(study, _fingerprint(space, config, epochs or 0, data), folder)
     write_run_info(folder, space, config, data, device, argv=argv if argv is not None else sys.argv,
@@ -242,9 +265,9 @@ def run_search(
     if remaining > 0:
         with _StopOnSignal() as stop:
             objective = _Objective(space, data, device, config, epochs, multi, stop.check,
-                                   stream=not placement.resident)
+                                   stream=not placement.resident, constraints=constraints)
             on_trial_end = _Writer(folder, config.trials, say, stop.check)
-            study.optimize(objective, n_trials=remaining, catch=(TrialFailedError,),
+            study.optimize(objective, n_trials=remaining, timeout=config.timeout, catch=(TrialFailedError,),
                            callbacks=[on_trial_end], gc_after_trial=False)
         frame = trials_frame(study)  # the files were rewritten after the last trial
     else:
@@ -254,52 +277,134 @@ def run_search(
     return frame
 
 
+class _Infeasible(Exception):
+    """The built model breaks a hard constraint: it is recorded, never trained."""
+
+
+def budget_key(spec_id: str, config: TrainConfig) -> str:
+    """What makes two trials the same experiment: the architecture and the whole training config."""
+    blob = json.dumps(dataclasses.asdict(config), sort_keys=True, default=str)
+    return f"{spec_id}/{hashlib.sha1(blob.encode()).hexdigest()[:10]}"
+
+
+# User attributes a reused trial copies from the trial whose result it reuses.
+_REUSED_ATTRS = ("spec_id", "label", "params", "flops", "receptive_field", "uncounted_ops", "accuracy",
+                 "val_loss", "train_loss", "train_seconds", "epochs", "history", "curve", "infeasible",
+                 CONSTRAINT_ATTR)
+
+
 class _Objective:
-    """The Optuna objective: suggest -> evaluate -> record; the only place a trial is touched."""
+    """The Optuna objective: suggest -> (reuse | check constraints -> train) -> record; the only
+    place a trial is touched."""
 
     def __init__(self, space: SearchSpace, data: ImageData, device: torch.device, config: SearchConfig,
-                 epochs: int | None, multi: bool, check_stop: Callable[[], None], stream: bool = False) -> None:
+                 epochs: int | None, multi: bool, check_stop: Callable[[], None], stream: bool = False,
+                 constraints: Constraints | None = None) -> None:
         self.space, self.data, self.device, self.stream = space, data, device, stream
         self.config, self.epochs, self.multi, self.check_stop = config, epochs, multi, check_stop
+        self.constraints = constraints or Constraints()
+        self.cost_name = {"accuracy,flops": "flops", "accuracy,params": "params"}.get(config.objectives)
+        self.pareto = config.pareto if config.pruner_name() == "pareto" and multi else None
+
+    def _train_config(self, train_config: TrainConfig) -> TrainConfig:
+        changes: dict[str, Any] = {}
+        if self.epochs is not None:
+            changes["epochs"] = self.epochs
+        for name in ("seconds", "crop_padding", "flip"):
+            if getattr(self.config, name) is not None:
+                changes[name] = getattr(self.config, name)
+        return dataclasses.replace(train_config, **changes) if changes else train_config
+
+    def _values(self, accuracy: float, costs: dict[str, Any]) -> float | tuple[float, float]:
+        if self.cost_name is None:
+            return accuracy
+        return accuracy, float(costs[self.cost_name])
+
+    def _reuse(self, trial: optuna.Trial, key: str) -> float | tuple[float, float] | None:
+        """The result of a completed trial of the same experiment, copied into `trial`; None when
+        there is none (or --repeat)."""
+        if self.config.repeat:
+            return None
+        for old in trial.study.get_trials(deepcopy=False, states=(TrialState.COMPLETE,)):
+            if old.user_attrs.get("budget_key") == key and old.values is not None:
+                for name in _REUSED_ATTRS:
+                    if name in old.user_attrs:
+                        trial.set_user_attr(name, old.user_attrs[name])
+                trial.set_user_attr("reused_from", old.user_attrs.get("reused_from", old.number))
+                return old.values[0] if self.cost_name is None else (old.values[0], old.values[1])
+        return None
+
+    def _finished_curves(self, trial: optuna.Trial) -> list[Curve]:
+        curves = []
+        for old in trial.study.get_trials(deepcopy=False, states=(TrialState.COMPLETE,)):
+            attrs = old.user_attrs
+            if "history" in attrs and "reused_from" not in attrs and "infeasible" not in attrs:
+                curves.append(Curve(float(attrs[self.cost_name]), tuple(attrs["history"]), old.number))
+        return curves
 
     def __call__(self, trial: optuna.Trial) -> float | tuple[float, float]:
         self.check_stop()
         spec, train_config = self.space.suggest(trial)
-        if self.epochs is not None:
-            train_config = dataclasses.replace(train_config, epochs=self.epochs)
-        if self.config.crop_padding is not None:
-            train_config = dataclasses.replace(train_config, crop_padding=self.config.crop_padding)
-        if self.config.flip is not None:
-            train_config = dataclasses.replace(train_config, flip=self.config.flip)
+        train_config = self._train_config(train_config)
         seed = self.config.seed * 100_003 + trial.number  # distinct per trial, reproducible
+        key = budget_key(spec.spec_id, train_config)
         trial.set_user_attr("spec", spec.to_dict())
         trial.set_user_attr("seed", seed)
         trial.set_user_attr("device", str(self.device))
+        trial.set_user_attr("budget_key", key)
+        reused = self._reuse(trial, key)
+        if reused is not None:
+            return reused
         history: list[float] = []
+        curve: list[dict[str, float]] = []
+        costs_row: dict[str, Any] = {}
 
         def on_costs(costs: Costs) -> None:
-            for key, value in metrics_row(spec, costs, None).items():
-                trial.set_user_attr(key, value)
+            costs_row.update(metrics_row(spec, costs, None))
+            for name, value in costs_row.items():
+                trial.set_user_attr(name, value)
+            trial.set_user_attr(CONSTRAINT_ATTR, list(self.constraints.violations(costs)))
+            reason = self.constraints.reason(costs)
+            if reason:
+                raise _Infeasible(reason)
 
         def on_epoch(m: EpochMetrics) -> None:
             self.check_stop()
             history.append(m.val_accuracy)
+            curve.append({"epoch": m.epoch, "train_loss": m.train_loss, "val_loss": m.val_loss,
+                          "val_accuracy": m.val_accuracy, "seconds": m.seconds})
             trial.set_user_attr("history", history)
+            trial.set_user_attr("curve", curve)
             trial.set_user_attr("train_seconds", m.seconds)
             trial.set_user_attr("epochs", m.epoch)
+            # A time budget has no known last epoch: the policies then never see one.
+            total = train_config.epochs if train_config.seconds is None else m.epoch + 1
+            if m.epoch >= total:
+                return  # nothing left to save: the trial completes
+            reason = None
             if not self.multi:
                 trial.report(m.val_accuracy, m.epoch)
-                # After the last epoch there is nothing left to save: the trial completes.
-                if m.epoch < train_config.epochs and trial.should_prune():
-                    trial.set_user_attr("accuracy", m.val_accuracy)
-                    trial.set_user_attr("val_loss", m.val_loss)
-                    raise optuna.TrialPruned(f"pruned after epoch {m.epoch}")
+                if trial.should_prune():
+                    reason = f"pruned after epoch {m.epoch} by the {self.config.pruner_name()} pruner"
+            elif self.pareto is not None:
+                reason = self.pareto.should_stop(m.epoch, total, m.val_accuracy,
+                                                 float(costs_row[self.cost_name]), self._finished_curves(trial))
+            if reason:
+                trial.set_user_attr("accuracy", m.val_accuracy)
+                trial.set_user_attr("val_loss", m.val_loss)
+                trial.set_user_attr("pruned_reason", reason)
+                raise optuna.TrialPruned(reason)
 
         try:
             ev = evaluate_spec(spec, self.data, train_config, device=self.device, seed=seed,
                                on_costs=on_costs, on_epoch=on_epoch, stream=self.stream)
         except optuna.TrialPruned:
             raise
+        except _Infeasible as err:
+            # Recorded with its costs and the reason; complete (not failed), so that the sampler
+            # sees the constraint values; its objective value marks it as no good (accuracy 0).
+            trial.set_user_attr("infeasible", str(err))
+            return self._values(0.0, costs_row)
         except SpecError as err:
             self._fail(trial, f"invalid spec: {err}")
         except NonFiniteLossError as err:
@@ -311,13 +416,9 @@ class _Objective:
             trial.set_user_attr("traceback", traceback.format_exc()[-4000:])
             self._fail(trial, f"{type(err).__name__}: {err}")
         # The costs were recorded before training (on_costs); add what training produced.
-        for key, value in metrics_row(spec, None, ev.result).items():
-            trial.set_user_attr(key, value)
-        if self.config.objectives == "accuracy,flops":
-            return ev.result.val_accuracy, float(ev.costs.flops)
-        if self.config.objectives == "accuracy,params":
-            return ev.result.val_accuracy, float(ev.costs.params)
-        return ev.result.val_accuracy
+        for name, value in metrics_row(spec, None, ev.result).items():
+            trial.set_user_attr(name, value)
+        return self._values(ev.result.val_accuracy, costs_row)
 
     def _fail(self, trial: optuna.Trial, reason: str) -> None:
         trial.set_user_attr("failure_reason", reason)

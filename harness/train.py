@@ -32,7 +32,7 @@ SCHEDULES = ("onecycle", "cosine", "constant")
 class TrainConfig:
     """How one trial trains: budget, optimiser and schedule (the defaults suit brief CPU runs)."""
 
-    epochs: int = 4
+    epochs: int = 4  # with `seconds`, ignored: epochs run until the time is spent
     batch_size: int = 128
     optimizer: str = "adamw"
     lr: float = 3e-3  # peak learning rate
@@ -42,6 +42,7 @@ class TrainConfig:
     warmup: float = 0.2  # fraction of all steps spent warming up (onecycle and cosine)
     label_smoothing: float = 0.0
     eval_batch_size: int | None = None  # None: 256 on CPU (cache-friendly), 1024 on CUDA
+    seconds: float | None = None  # wall-clock training budget per trial (s); None: `epochs` epochs
     crop_padding: int | None = None  # random-crop padding in pixels; None: the dataset's default
     flip: bool | None = None  # random horizontal flips; None: the dataset's default
 
@@ -68,6 +69,7 @@ TRAIN_CHECKS: dict[str, Check] = {
     "warmup": check_float(0.0, 1.0),
     "label_smoothing": check_float(0.0, 1.0),
     "eval_batch_size": check_optional(check_int(1)),
+    "seconds": check_optional(check_float(0.0, math.inf, low_open=True)),
     "crop_padding": check_optional(check_int(0)),
     "flip": check_optional(check_choice((True, False))),
 }
@@ -145,6 +147,26 @@ def _scheduler(
     return torch.optim.lr_scheduler.LambdaLR(optimizer, factor)
 
 
+def time_factor(schedule: str, progress: float, warmup: float) -> float:
+    """The learning-rate multiplier at `progress` (fraction of the time budget spent, 0..1) under a
+    time budget, where the number of steps is not known in advance: linear warm-up over `warmup`
+    (from 1/25, as OneCycleLR starts), then cosine annealing to 0; `constant` stays at 1."""
+    if schedule == "constant":
+        return 1.0
+    progress = min(max(progress, 0.0), 1.0)
+    if warmup > 0 and progress < warmup:
+        return 0.04 + 0.96 * progress / warmup
+    rest = (progress - warmup) / max(1e-9, 1.0 - warmup)
+    return 0.5 * (1.0 + math.cos(math.pi * rest))
+
+
+# With a time budget on CUDA, the host runs ahead of the GPU: every this many steps it waits
+# for the GPU, so the deadline is checked against finished work (costs a few microseconds).
+_SYNC_EVERY = 16
+# With a time budget, a cap on epochs, so a tiny dataset cannot loop for long on evaluation.
+_MAX_TIMED_EPOCHS = 100_000
+
+
 @torch.inference_mode()
 def evaluate(
     model: nn.Module, x: torch.Tensor, y: torch.Tensor, normalize: Normalize, batch_size: int,
@@ -174,7 +196,9 @@ def train_model(
     on_epoch: Callable[[EpochMetrics], None] | None = None,
     stream: bool = False,
 ) -> TrainResult:
-    """Train `model` on `data` for `config.epochs` epochs and evaluate after each one.
+    """Train `model` on `data` for `config.epochs` epochs, or for `config.seconds` of training
+    time when that is set (epochs until the time is spent; the last one may be cut short), and
+    evaluate after each epoch (evaluation time is not counted in the budget).
 
     The data is used where it lives: on `device` (resident), or in host memory, whence batches
     stream through a DataLoader (also when `stream` is set: see harness.data.loader).
@@ -192,27 +216,45 @@ def train_model(
         torch.backends.cudnn.benchmark = True
     steps_per_epoch = len(batches)
     optimizer = _optimizer(model, config, device)
-    scheduler = _scheduler(optimizer, config, config.epochs * steps_per_epoch)
+    timed = config.seconds is not None
+    scheduler = None if timed else _scheduler(optimizer, config, config.epochs * steps_per_epoch)
     use_bf16 = device.type == "cuda"
     # On CPU, batches that fit the caches evaluate ~3x faster than one batch of 1000 (measured).
     eval_batch = config.eval_batch_size or (1024 if device.type == "cuda" else 256)
 
     history: list[EpochMetrics] = []
     train_seconds = 0.0
-    for epoch in range(1, config.epochs + 1):
+    out_of_time = False
+    for epoch in range(1, (_MAX_TIMED_EPOCHS if timed else config.epochs) + 1):
         start = time.perf_counter()
         model.train()
         loss_sum = torch.zeros((), device=device)
+        steps = 0
         for xb, yb in batches:
+            if timed:
+                # A time budget drives the schedule by the share of the time spent, and stops
+                # the run mid-epoch when it is spent (the epoch is then evaluated as it stands).
+                if device.type == "cuda" and steps % _SYNC_EVERY == 0:
+                    torch.cuda.synchronize(device)
+                progress = (train_seconds + time.perf_counter() - start) / config.seconds
+                if progress >= 1.0 and (steps > 0 or epoch > 1):
+                    out_of_time = True
+                    break
+                for group in optimizer.param_groups:
+                    group["lr"] = config.lr * time_factor(config.schedule, progress, config.warmup)
             with torch.autocast(device.type, dtype=torch.bfloat16, enabled=use_bf16):
                 logits = model(xb)
             loss = F.cross_entropy(logits.float(), yb, label_smoothing=config.label_smoothing)
             optimizer.zero_grad(set_to_none=True)
             loss.backward()
             optimizer.step()
-            scheduler.step()
+            if scheduler is not None:
+                scheduler.step()
             loss_sum += loss.detach()
-        train_loss = loss_sum.item() / steps_per_epoch  # the one host sync of the epoch
+            steps += 1
+        if steps == 0:  # the budget ran out exactly at an epoch boundary
+            break
+        train_loss = loss_sum.item() / steps  # the one host sync of the epoch
         train_seconds += time.perf_counter() - start
         if not math.isfinite(train_loss):
             raise NonFiniteLossError(f"training loss became {train_loss} in epoch {epoch}")
@@ -221,5 +263,7 @@ def train_model(
         history.append(metrics)
         if on_epoch is not None:
             on_epoch(metrics)
+        if out_of_time or (timed and train_seconds >= config.seconds):
+            break
     last = history[-1]
     return TrainResult(last.val_accuracy, last.val_loss, last.train_loss, train_seconds, history)
