@@ -12,16 +12,20 @@ The public API, in the order data flows (the CLI is a thin layer over it):
     data = harness.load_dataset("default")
     ev = harness.evaluate_spec(spec, data, train_config)              # train briefly -> metrics
     frame = harness.run_search(space, harness.SearchConfig(trials=4)) # the study -> DataFrame
+    config = harness.SearchConfig(sampler="grid", seconds=30, constraints=harness.Constraints(max_flops=5e6),
+                                  objectives="accuracy,flops", pareto=harness.ParetoPruner(margin=0.02))
     frame = harness.load_trials("results/kernel_size")                # a finished study's table
 """
 
 from harness.blocks import BLOCKS
-from harness.data import DATASETS, ImageData, load_dataset
+from harness.constraints import Constraints
+from harness.data import DATASETS, DataOptions, ImageData, load_dataset
 from harness.errors import HarnessError, SpaceError, SpecError
 from harness.evaluate import Evaluation, evaluate_spec
 from harness.measure import Costs, count_flops, count_params, measure_model, profile_spec, receptive_field
 from harness.model import build_model, resolve_spec, validate_spec
 from harness.presets import PRESETS, load_spec, preset
+from harness.pruning import ParetoPruner
 from harness.results import pareto_front
 from harness.space import SearchSpace, load_space, space_from_dict
 from harness.spec import ArchSpec, HeadSpec, StageSpec, StemSpec
@@ -35,11 +39,14 @@ __all__ = [
     "DATASETS",
     "PRESETS",
     "ArchSpec",
+    "Constraints",
     "Costs",
+    "DataOptions",
     "Evaluation",
     "HarnessError",
     "HeadSpec",
     "ImageData",
+    "ParetoPruner",
     "SearchConfig",
     "SearchSpace",
     "SpaceError",
