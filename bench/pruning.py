@@ -103,3 +103,7 @@ def replayed(base, curves: list[list[dict]], margin: float):
         else:
             finished.append(Curve(cost, tuple(p["val_accuracy"] for p in curve)))
     return frame
+
+
+if __name__ == "__main__":
+    main()
