@@ -126,6 +126,20 @@ def build_parser() -> argparse.ArgumentParser:
     profile.add_argument("--json", action="store_true", help="print one JSON object instead of text")
 
     sub.add_parser("presets", help="list the preset networks (torchvision's classic models)")
+
+    report = sub.add_parser("report", help="tables, plots and one HTML page of a study (no training)",
+                            description="Write into FOLDER: trials.csv, leaderboard.md, pareto.csv, "
+                            "importance.csv, plots/*.png and report.html (one self-contained page). "
+                            "Reads the study from FOLDER/study.db (or --storage), else FOLDER/trials.csv; "
+                            "works while a search still runs.")
+    report.add_argument("folder", metavar="FOLDER", help="the study's results folder (results/<study>); "
+                        "with --storage, where to write the report")
+    report.add_argument("--storage", default=None, metavar="URL",
+                        help="Optuna storage URL to read the study from (default: FOLDER/study.db)")
+    report.add_argument("--study", default=None, metavar="NAME",
+                        help="study name in the storage (default: FOLDER's name, or the storage's only study)")
+    report.add_argument("--top", type=_positive_int, default=10, metavar="K",
+                        help="trials in the leaderboard (default 10)")
     return parser
 
 
@@ -214,7 +228,7 @@ def cmd_search(args: argparse.Namespace, argv: Sequence[str]) -> int:
 
     from harness.constraints import Constraints
     from harness.data import DEFAULT_DATASET
-    from harness.samplers import grid_size
+    from harness.samplers import grid_trials
     from harness.space import load_space
     from harness.study import DEFAULT_TRIALS, SearchConfig, run_search
 
@@ -222,7 +236,7 @@ def cmd_search(args: argparse.Namespace, argv: Sequence[str]) -> int:
     config = SearchConfig(
         dataset=args.dataset or space.dataset or DEFAULT_DATASET,  # run_search loads it before writing
         # A grid runs to its end unless told otherwise.
-        trials=args.trials or space.trials or (grid_size(space) if args.sampler == "grid" else DEFAULT_TRIALS),
+        trials=args.trials or space.trials or (grid_trials(space) if args.sampler == "grid" else DEFAULT_TRIALS),
         epochs=args.epochs,
         device=args.device,
         seed=args.seed,
@@ -360,6 +374,28 @@ def cmd_presets() -> int:
     return 0
 
 
+def cmd_report(args: argparse.Namespace) -> int:
+    """`harness report`: write the tables, plots and report.html of a study; say what was written."""
+    import optuna
+
+    from harness.report import build_report
+
+    optuna.logging.set_verbosity(optuna.logging.ERROR)
+    report = build_report(args.folder, storage=args.storage, study_name=args.study, top=args.top)
+    print(f"report of study {report.study_name!r} from {report.source} "
+          f"({len(report.frame)} trial{'s' if len(report.frame) != 1 else ''})")
+    for path in report.files:
+        if path.suffix != ".png":
+            print(f"  wrote {path}")
+    print(f"  wrote {len(report.drawn)} plot{'s' if len(report.drawn) != 1 else ''} under "
+          f"{report.folder / 'plots'}")
+    print(f"  importance: {report.importance_note}")
+    for plot in report.not_drawn:
+        print(f"  not drawn: {plot.title}: {plot.reason}")
+    print(f"open {report.html} in a browser (one self-contained file)")
+    return 0
+
+
 def _show_dataset_warnings_as_lines() -> None:
     """Print a DatasetWarning as one "harness: warning: ..." line (not Python's file:line form)."""
     import warnings
@@ -393,6 +429,8 @@ def main(argv: Sequence[str] | None = None) -> int:
             return cmd_presets()
         if args.command == "datasets":
             return cmd_datasets(args)
+        if args.command == "report":
+            return cmd_report(args)
     except HarnessError as err:
         print(f"harness: error: {err}", file=sys.stderr)
         return EXIT_USAGE

@@ -2,8 +2,8 @@
 model's measured costs, and `parse_count` for sizes written as 5e6, 5M or 300k.
 
 An infeasible trial is never trained: the study records its costs and the reason, and hands the
-violations to Optuna (the "constraint" user attribute, read by the samplers' constraints_func),
-so samplers that support constraints (tpe, nsga2, gp) learn to avoid that region.
+violations to Optuna, so samplers that support constraints (tpe, nsga2, gp) learn to avoid that region; it goes to
+Optuna through `Trial.set_constraint`, one value per bound.
 """
 
 from __future__ import annotations
@@ -56,6 +56,11 @@ class Constraints:
         if self.max_params is not None:
             out.append((costs.params - self.max_params) / self.max_params)
         return tuple(out) or (0.0,)
+
+    def named_violations(self, costs: Costs) -> dict[str, float]:
+        """{"max_flops": excess, "max_params": excess} for the bounds that are set (see violations)."""
+        names = [n for n in ("max_flops", "max_params") if getattr(self, n) is not None]
+        return dict(zip(names, self.violations(costs), strict=False))
 
     def reason(self, costs: Costs) -> str | None:
         """Why `costs` break the bounds (one line), or None when they meet them."""

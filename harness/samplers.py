@@ -1,9 +1,9 @@
 """Samplers and pruners by name: the Optuna objects a study runs with, seeded, constraint-aware.
 
 Samplers: tpe (default), random, grid (every point of a discrete space exactly once: Optuna's
-BruteForceSampler, which follows define-by-run conditional parameters), nsga2, gp, qmc. Those
-that support constraints (tpe, nsga2, gp) get `constraints_func`, which reads the trial's
-"constraint" user attribute: positive values are violations (see harness.constraints).
+BruteForceSampler, which follows define-by-run conditional parameters), nsga2, gp, qmc. Hard
+constraints reach them through `Trial.set_constraint` (Optuna 5's way; positive values are
+violations, see harness.constraints): tpe, nsga2 and gp read them from the trials.
 Pruners for one objective: median, hyperband, sha, none (two-objective studies use
 harness.pruning's Pareto policy instead, which Optuna lacks).
 """
@@ -11,10 +11,8 @@ harness.pruning's Pareto policy instead, which Optuna lacks).
 from __future__ import annotations
 
 import warnings
-from collections.abc import Sequence
 
 import optuna
-from optuna.trial import FrozenTrial
 
 from harness.errors import HarnessError
 from harness.space import SearchSpace
@@ -23,15 +21,6 @@ SAMPLERS = ("tpe", "random", "grid", "nsga2", "gp", "qmc")
 PRUNERS = ("median", "hyperband", "sha", "pareto", "none")
 # Above this many points an exhaustive grid is refused: it would never finish as a brief search.
 MAX_GRID_POINTS = 100_000
-CONSTRAINT_ATTR = "constraint"
-
-
-def constraint_values(trial: FrozenTrial) -> Sequence[float]:
-    """The trial's constraint values (<= 0 feasible), as Optuna's constraints_func reads them.
-
-    A trial that ended before its costs were known (failed, interrupted) has none; Optuna only
-    calls this for complete trials, which always have them."""
-    return trial.user_attrs.get(CONSTRAINT_ATTR, (0.0,))
 
 
 def grid_size(space: SearchSpace) -> int:
@@ -51,15 +40,24 @@ def grid_size(space: SearchSpace) -> int:
     return count
 
 
-def make_sampler(name: str, seed: int, space: SearchSpace | None = None, *,
-                 constraints: bool = False) -> optuna.samplers.BaseSampler:
-    """The sampler called `name`, seeded with `seed`; with `constraints`, those that can learn
-    from constraint violations are given `constraint_values`."""
-    func = constraint_values if constraints else None
+def grid_trials(space: SearchSpace) -> int:
+    """An upper bound on the trials a grid runs: the product of every searched parameter's number
+    of values. The grid walks parameter combinations (conditional ones only where they apply),
+    and two values can make the same network (null and the family default), so it may take more
+    trials than `grid_size` networks; Optuna's BruteForceSampler stops the study when the tree
+    is exhausted, usually well before this bound, and repeated networks reuse their result."""
+    bound = 1
+    for param in space.searched.values():
+        bound *= len(param.values() or ())
+    return bound
+
+
+def make_sampler(name: str, seed: int, space: SearchSpace | None = None) -> optuna.samplers.BaseSampler:
+    """The sampler called `name`, seeded with `seed` (with `space`, grid checks it can enumerate it)."""
     with warnings.catch_warnings():
         warnings.simplefilter("ignore", optuna.exceptions.ExperimentalWarning)
         if name == "tpe":
-            return optuna.samplers.TPESampler(seed=seed, constraints_func=func)
+            return optuna.samplers.TPESampler(seed=seed)
         if name == "random":
             return optuna.samplers.RandomSampler(seed=seed)
         if name == "grid":
@@ -67,9 +65,9 @@ def make_sampler(name: str, seed: int, space: SearchSpace | None = None, *,
                 grid_size(space)  # refuses a space that cannot be enumerated, saying why
             return optuna.samplers.BruteForceSampler(seed=seed)
         if name == "nsga2":
-            return optuna.samplers.NSGAIISampler(seed=seed, constraints_func=func)
+            return optuna.samplers.NSGAIISampler(seed=seed)
         if name == "gp":
-            return optuna.samplers.GPSampler(seed=seed, constraints_func=func, warn_independent_sampling=False)
+            return optuna.samplers.GPSampler(seed=seed, warn_independent_sampling=False)
         if name == "qmc":
             return optuna.samplers.QMCSampler(seed=seed, warn_independent_sampling=False,
                                               warn_asynchronous_seeding=False)

@@ -34,6 +34,7 @@ from harness.errors import HarnessError, SpecError
 from harness.evaluate import evaluate_spec, free_device_memory, metrics_row
 from harness.measure import Costs
 from harness.pruning import Curve, ParetoPruner
+from harness.report import write_report
 from harness.results import (
     print_leaderboard,
     trial_line,
@@ -41,7 +42,7 @@ from harness.results import (
     write_results,
     write_run_info,
 )
-from harness.samplers import CONSTRAINT_ATTR, grid_size, make_pruner, make_sampler
+from harness.samplers import grid_size, grid_trials, make_pruner, make_sampler
 from harness.space import OBJECTIVES, Fixed, SearchSpace
 from harness.train import EpochMetrics, NonFiniteLossError, TrainConfig, resolve_device
 
@@ -219,8 +220,9 @@ def run_search(
     if config.seconds is not None and config.seconds <= 0:
         raise HarnessError(f"--seconds must be positive, not {config.seconds}")
     if config.sampler == "grid":
-        grid_points = grid_size(space)  # refuses a space that cannot be enumerated, saying why
-        config = dataclasses.replace(config, trials=min(config.trials, grid_points))
+        grid_size(space)  # refuses a space that cannot be enumerated, saying why
+        # The grid ends the study itself when every point was run (BruteForceSampler).
+        config = dataclasses.replace(config, trials=min(config.trials, grid_trials(space)))
     device = resolve_device(config.device)
     if data is None:
         data = config.data_options.load(config.dataset, progress=progress is not None)
@@ -248,7 +250,7 @@ def run_search(
     # Re-seeding the sampler with the number of trials already run keeps a resumed run from
     # drawing the same random start-up architectures again.
     constraints = space.constraints.merged(config.constraints)
-    sampler = make_sampler(config.sampler, config.seed + n_before, space, constraints=constraints.active)
+    sampler = make_sampler(config.sampler, config.seed + n_before, space)
     study = optuna.create_study(
         study_name=name, storage=storage, directions=directions, sampler=sampler,
         pruner=make_pruner(pruner_name, epochs), load_if_exists=True,
@@ -274,6 +276,8 @@ def run_search(
         frame = write_results(study, folder)
     print_leaderboard(frame, say)
     say(f"results: {folder / 'trials.csv'}, {folder / 'acc_vs_flops.png'} (run.json, space.yaml, study.db)")
+    with contextlib.suppress(OSError):  # a full disk must not fail a finished search
+        say(f"report: {write_report(folder, study=study)}")
     return frame
 
 
@@ -289,8 +293,7 @@ def budget_key(spec_id: str, config: TrainConfig) -> str:
 
 # User attributes a reused trial copies from the trial whose result it reuses.
 _REUSED_ATTRS = ("spec_id", "label", "params", "flops", "receptive_field", "uncounted_ops", "accuracy",
-                 "val_loss", "train_loss", "train_seconds", "epochs", "history", "curve", "infeasible",
-                 CONSTRAINT_ATTR)
+                 "val_loss", "train_loss", "train_seconds", "epochs", "history", "curve", "infeasible")
 
 
 class _Objective:
@@ -330,6 +333,8 @@ class _Objective:
                 for name in _REUSED_ATTRS:
                     if name in old.user_attrs:
                         trial.set_user_attr(name, old.user_attrs[name])
+                for name, value in old.constraints.items():
+                    trial.set_constraint(name, value)
                 trial.set_user_attr("reused_from", old.user_attrs.get("reused_from", old.number))
                 return old.values[0] if self.cost_name is None else (old.values[0], old.values[1])
         return None
@@ -363,7 +368,10 @@ class _Objective:
             costs_row.update(metrics_row(spec, costs, None))
             for name, value in costs_row.items():
                 trial.set_user_attr(name, value)
-            trial.set_user_attr(CONSTRAINT_ATTR, list(self.constraints.violations(costs)))
+            if self.constraints.active:
+                # Optuna 5's samplers (tpe, nsga2, gp) read these: > 0 is a violation.
+                for name, value in self.constraints.named_violations(costs).items():
+                    trial.set_constraint(name, value)
             reason = self.constraints.reason(costs)
             if reason:
                 raise _Infeasible(reason)

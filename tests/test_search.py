@@ -85,7 +85,7 @@ def test_infeasible_trials_run_no_training_step_and_are_recorded(tmp_path: Path,
     import optuna
 
     study = optuna.load_study(study_name="tiny", storage=f"sqlite:///{tmp_path / 'tiny' / 'study.db'}")
-    violations = {t.number: t.user_attrs["constraint"][0] for t in study.trials}
+    violations = {t.number: t.constraints["max_flops"] for t in study.trials}
     assert sum(v > 0 for v in violations.values()) == 1
 
 
