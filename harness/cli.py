@@ -127,6 +127,15 @@ def build_parser() -> argparse.ArgumentParser:
 
     sub.add_parser("presets", help="list the preset networks (torchvision's classic models)")
 
+    export = sub.add_parser("export", help="print a trial's architecture as a spec file",
+                            description="Print the spec of one trial of a study (YAML, defaults left out; "
+                            "or --json, complete): `harness export results/kernel_size --trial 9 > spec.yaml`, "
+                            "then `harness profile spec.yaml`.")
+    export.add_argument("folder", metavar="FOLDER", help="the study's results folder")
+    export.add_argument("--trial", type=_int, required=True, metavar="N", help="trial number")
+    export.add_argument("--study", default=None, metavar="NAME", help="study name, when study.db holds several")
+    export.add_argument("--json", action="store_true", help="JSON, every field, instead of YAML")
+
     report = sub.add_parser("report", help="tables, plots and one HTML page of a study (no training)",
                             description="Write into FOLDER: trials.csv, leaderboard.md, pareto.csv, "
                             "importance.csv, plots/*.png and report.html (one self-contained page). "
@@ -425,6 +434,12 @@ def main(argv: Sequence[str] | None = None) -> int:
             return cmd_show(args)
         if args.command == "profile":
             return cmd_profile(args)
+        if args.command == "export":
+            from harness.export import spec_text, trial_spec
+
+            spec = trial_spec(args.folder, args.trial, args.study)
+            sys.stdout.write(spec_text(spec, "json" if args.json else "yaml"))
+            return 0
         if args.command == "presets":
             return cmd_presets()
         if args.command == "datasets":

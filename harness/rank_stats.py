@@ -1,0 +1,241 @@
+"""Ranking statistics for multi-seed re-evaluation: `summarize` (mean, sd, t-interval), `prob_best` (bootstrap),
+`pairwise_tests` / `top_group` / `indistinguishable` / `indistinguishable_groups` (Welch + Holm), `kendall_tau`.
+
+Every function takes `samples`: a mapping from candidate name to its S accuracies (fractions), one per seed.
+Values must be finite and every candidate needs at least one; a mistake raises `InvalidValueError`.
+"Ranked order" everywhere means by mean accuracy, highest first; equal means keep the mapping's order.
+Pure numpy / scipy / pandas: nothing here trains or touches torch.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from itertools import combinations
+
+import numpy as np
+import pandas as pd
+from scipy import stats
+
+from harness.errors import InvalidValueError
+
+Samples = Mapping[str, Sequence[float]]
+
+SUMMARY_COLUMNS = ["candidate", "n", "mean", "std", "sem", "ci_low", "ci_high"]
+PAIRWISE_COLUMNS = ["a", "b", "diff", "p", "p_holm", "significant", "note"]
+
+
+def _arrays(samples: Samples) -> dict[str, np.ndarray]:
+    """Validate `samples` and return float arrays in ranked order (mean descending, stable)."""
+    if not isinstance(samples, Mapping) or len(samples) == 0:
+        raise InvalidValueError("samples must be a non-empty mapping of candidate name -> accuracies")
+    arrays: dict[str, np.ndarray] = {}
+    for name, values in samples.items():
+        arr = np.asarray(values, dtype=float).ravel()
+        if arr.size == 0:
+            raise InvalidValueError(f"candidate {name!r} has no accuracies")
+        if not np.all(np.isfinite(arr)):
+            raise InvalidValueError(f"candidate {name!r} has a non-finite accuracy: {arr.tolist()}")
+        arrays[str(name)] = arr
+    order = sorted(arrays, key=lambda k: -float(arrays[k].mean()))  # sorted() is stable: ties keep input order
+    return {k: arrays[k] for k in order}
+
+
+def ranked(samples: Samples) -> list[str]:
+    """Candidate names in ranked order (mean descending; equal means keep the mapping's order)."""
+    return list(_arrays(samples))
+
+
+def summarize(samples: Samples, confidence: float = 0.95) -> pd.DataFrame:
+    """One row per candidate, in ranked order: candidate, n, mean, std, sem, ci_low, ci_high.
+
+    std uses ddof=1 and sem = std / sqrt(n); the interval is Student's t, mean -/+ t.ppf((1 + confidence) / 2, n - 1)
+    * sem. With n = 1 there is no spread to estimate, so std, sem and the interval are NaN.
+    """
+    if not 0.0 < confidence < 1.0:
+        raise InvalidValueError(f"confidence must be in (0, 1), got {confidence!r}")
+    rows = []
+    for name, arr in _arrays(samples).items():
+        n = arr.size
+        mean = float(arr.mean())
+        if n > 1:
+            std = float(arr.std(ddof=1))
+            sem = std / np.sqrt(n)
+            half = float(stats.t.ppf(0.5 + confidence / 2.0, n - 1)) * sem
+        else:
+            std = sem = half = float("nan")
+        rows.append([name, n, mean, std, sem, mean - half, mean + half])
+    return pd.DataFrame(rows, columns=SUMMARY_COLUMNS)
+
+
+def prob_best(samples: Samples, n_boot: int = 10_000, seed: int = 0) -> dict[str, float]:
+    """Probability that each candidate is the best, by bootstrap over seeds.
+
+    Each of the `n_boot` draws resamples every candidate's accuracies with replacement (independently per
+    candidate, keeping its own n) and takes the means; the candidate with the highest mean wins the draw, and a tie
+    (means within 1e-12) splits the draw equally among the tied. Vectorised: one (n_boot, n) index matrix per
+    candidate, no loop over draws. Deterministic for a given `seed`; the values sum to 1. Keys in ranked order.
+    A candidate with n = 1 has no resampling spread, so its single value is used in every draw.
+    """
+    if int(n_boot) < 1:
+        raise InvalidValueError(f"n_boot must be >= 1, got {n_boot!r}")
+    arrays = _arrays(samples)
+    rng = np.random.default_rng(seed)
+    means = np.empty((int(n_boot), len(arrays)))
+    for j, arr in enumerate(arrays.values()):
+        idx = rng.integers(0, arr.size, size=(int(n_boot), arr.size))
+        means[:, j] = arr[idx].mean(axis=1)
+    best = means.max(axis=1, keepdims=True)
+    winners = means >= best - 1e-12
+    share = winners / winners.sum(axis=1, keepdims=True)
+    probs = share.mean(axis=0)
+    return {name: float(p) for name, p in zip(arrays, probs, strict=True)}
+
+
+def holm(pvalues: Sequence[float]) -> np.ndarray:
+    """Holm-Bonferroni adjusted p-values, in the input order.
+
+    Sort ascending p_(1) <= ... <= p_(m); adjusted p_(i) = min(1, max_{j <= i} (m - j + 1) p_(j)), which makes them
+    monotone in the sorted order. Rejecting where adjusted p < alpha controls the family-wise error rate at alpha.
+    """
+    p = np.asarray(pvalues, dtype=float).ravel()
+    m = p.size
+    if m == 0:
+        return p.copy()
+    if np.any(np.isnan(p)) or np.any((p < 0) | (p > 1)):
+        raise InvalidValueError(f"p-values must be in [0, 1], got {p.tolist()}")
+    order = np.argsort(p, kind="stable")
+    scaled = (m - np.arange(m)) * p[order]
+    adjusted_sorted = np.minimum(1.0, np.maximum.accumulate(scaled))
+    adjusted = np.empty(m)
+    adjusted[order] = adjusted_sorted
+    return adjusted
+
+
+def _welch(x: np.ndarray, y: np.ndarray) -> tuple[float, str]:
+    """Two-sided Welch p-value for x vs y, with the degenerate cases decided by hand (see `pairwise_tests`)."""
+    if x.size < 2 or y.size < 2:
+        return 1.0, "n<2: no test, treated as indistinguishable"
+    if np.ptp(x) == 0 and np.ptp(y) == 0:
+        if x[0] == y[0]:
+            return 1.0, "zero variance, equal values"
+        return 0.0, "zero variance, different values"
+    p = float(stats.ttest_ind(x, y, equal_var=False).pvalue)
+    if np.isnan(p):  # cannot happen with a non-zero pooled variance, but never let NaN reach Holm
+        return 1.0, "test undefined, treated as indistinguishable"
+    return p, ""
+
+
+def pairwise_tests(samples: Samples, alpha: float = 0.05) -> pd.DataFrame:
+    """All pairs of candidates, Welch t-test, Holm-corrected: columns a, b, diff, p, p_holm, significant, note.
+
+    One row per unordered pair with `a` ranked above `b` (rows in ranked order of a, then b); diff = mean(a) -
+    mean(b) >= 0. p is the two-sided Welch test (`scipy.stats.ttest_ind(equal_var=False)`); p_holm is Holm-Bonferroni
+    over the whole family of k(k-1)/2 pairs (`holm`); significant = p_holm < alpha.
+    Degenerate pairs, named in `note`: if either candidate has n = 1 no test is possible and the pair counts as
+    indistinguishable (p = 1); if both have zero variance, equal values give p = 1 and different values p = 0.
+    """
+    if not 0.0 < alpha < 1.0:
+        raise InvalidValueError(f"alpha must be in (0, 1), got {alpha!r}")
+    arrays = _arrays(samples)
+    rows = []
+    for a, b in combinations(arrays, 2):
+        x, y = arrays[a], arrays[b]
+        p, note = _welch(x, y)
+        rows.append([a, b, float(x.mean() - y.mean()), p, note])
+    frame = pd.DataFrame(rows, columns=["a", "b", "diff", "p", "note"])
+    frame["p_holm"] = holm(frame["p"].to_numpy()) if len(frame) else pd.Series(dtype=float)
+    frame["significant"] = (frame["p_holm"] < alpha).astype(bool)
+    return frame[PAIRWISE_COLUMNS]
+
+
+def _same(samples: Samples, alpha: float) -> tuple[list[str], set[frozenset[str]]]:
+    """Ranked names and the set of pairs that are NOT significantly different."""
+    names = ranked(samples)
+    tests = pairwise_tests(samples, alpha)
+    pairs = zip(tests["a"], tests["b"], tests["significant"], strict=True)
+    same = {frozenset((a, b)) for a, b, sig in pairs if not sig}
+    return names, same
+
+
+def indistinguishable(samples: Samples, alpha: float = 0.05) -> dict[str, list[str]]:
+    """For each candidate (ranked order), the candidates it is not significantly different from, itself included
+    (ranked order), under `pairwise_tests` (Welch + Holm over all pairs)."""
+    names, same = _same(samples, alpha)
+    return {a: [b for b in names if a == b or frozenset((a, b)) in same] for a in names}
+
+
+def top_group(samples: Samples, alpha: float = 0.05) -> list[str]:
+    """The best candidate by mean plus every candidate not significantly different from it, in ranked order.
+
+    Tests are `pairwise_tests` (Welch, Holm-corrected over all k(k-1)/2 pairs, so the family is the same as for
+    `indistinguishable_groups`). Candidates with n = 1 cannot be tested and so are always in the top group.
+    """
+    return indistinguishable(samples, alpha)[ranked(samples)[0]]
+
+
+def indistinguishable_groups(samples: Samples, alpha: float = 0.05) -> list[list[str]]:
+    """Groups the data cannot tell apart: the maximal sets of candidates that are pairwise not significantly different.
+
+    Method: pairwise two-sided Welch t-tests between all pairs, Holm-Bonferroni correction over that family, then
+    the maximal cliques of the "not significantly different" graph (Bron-Kerbosch with pivoting) - the groups a
+    compact letter display (as after Tukey's HSD) gives one letter each. A candidate may belong to several groups
+    (non-significance is not transitive). Each group is in ranked order; groups are ordered by their members' ranks
+    (lexicographically), so the first group contains the best candidate. Degenerate cases as in `pairwise_tests`:
+    n = 1 means no test, so that candidate is indistinguishable from all; zero variance in both decides by equality.
+    The first group is a subset of `top_group`, which is not required to be a clique.
+    """
+    names, same = _same(samples, alpha)
+    rank = {name: i for i, name in enumerate(names)}
+    neighbours = {a: {b for b in names if b != a and frozenset((a, b)) in same} for a in names}
+    cliques: list[set[str]] = []
+
+    def expand(r: set[str], p: set[str], x: set[str]) -> None:
+        if not p and not x:
+            cliques.append(r)
+            return
+        pivot = max(p | x, key=lambda u: len(neighbours[u] & p))
+        for v in sorted(p - neighbours[pivot], key=rank.__getitem__):
+            expand(r | {v}, p & neighbours[v], x & neighbours[v])
+            p = p - {v}
+            x = x | {v}
+
+    expand(set(), set(names), set())
+    groups = [sorted(c, key=rank.__getitem__) for c in cliques]
+    return sorted(groups, key=lambda g: [rank[n] for n in g])
+
+
+def letters(samples: Samples, alpha: float = 0.05) -> dict[str, str]:
+    """Compact letter display: candidate (ranked order) -> letters of the `indistinguishable_groups` it belongs to.
+
+    Two candidates share a letter iff they are in a common group, i.e. they are not significantly different.
+    Letters run a..z then aa, ab, ... (one per group, the first gets 'a'), comma-separated past 26 groups.
+    """
+    groups = indistinguishable_groups(samples, alpha)
+
+    def label(i: int) -> str:
+        alphabet = "abcdefghijklmnopqrstuvwxyz"
+        return alphabet[i] if i < 26 else label(i // 26 - 1) + alphabet[i % 26]
+
+    sep = "" if len(groups) <= 26 else ","  # multi-letter labels need a separator to stay unambiguous
+    owned: dict[str, list[str]] = {name: [] for name in ranked(samples)}
+    for i, group in enumerate(groups):
+        for name in group:
+            owned[name].append(label(i))
+    return {name: sep.join(labels) for name, labels in owned.items()}
+
+
+def kendall_tau(a: Sequence[float], b: Sequence[float]) -> float:
+    """Kendall's tau-b between two scorings of the same candidates (e.g. a brief ranking vs a longer one).
+
+    Positions where either value is NaN are dropped first. Returns NaN when fewer than two pairs remain or either
+    side is constant (tau is undefined then); otherwise `scipy.stats.kendalltau(variant="b")`.
+    """
+    x = np.asarray(a, dtype=float).ravel()
+    y = np.asarray(b, dtype=float).ravel()
+    if x.shape != y.shape:
+        raise InvalidValueError(f"kendall_tau needs equal lengths, got {x.size} and {y.size}")
+    keep = ~(np.isnan(x) | np.isnan(y))
+    x, y = x[keep], y[keep]
+    if x.size < 2 or np.ptp(x) == 0 or np.ptp(y) == 0:
+        return float("nan")
+    return float(stats.kendalltau(x, y, variant="b").statistic)

@@ -1,0 +1,204 @@
+"""Tests for harness.rank_stats: t-intervals, bootstrap prob-best, Welch + Holm groups, Kendall tau."""
+
+from __future__ import annotations
+
+import math
+
+import numpy as np
+import pytest
+from scipy import stats
+
+from harness import rank_stats as rs
+from harness.errors import InvalidValueError
+
+# ---------------------------------------------------------------- summarize
+
+
+def test_summarize_t_interval_matches_hand_computation() -> None:
+    frame = rs.summarize({"a": [0.90, 0.92, 0.94]})
+    row = frame.iloc[0]
+    assert list(frame.columns) == rs.SUMMARY_COLUMNS
+    assert row["candidate"] == "a" and row["n"] == 3
+    assert row["mean"] == pytest.approx(0.92)
+    assert row["std"] == pytest.approx(0.02)
+    assert row["sem"] == pytest.approx(0.02 / math.sqrt(3))
+    half = 4.302652729911275 * 0.02 / math.sqrt(3)  # t(0.975, 2) = 4.3027 -> 0.0497
+    assert half == pytest.approx(0.0497, abs=1e-4)
+    assert row["ci_low"] == pytest.approx(0.92 - half)
+    assert row["ci_high"] == pytest.approx(0.92 + half)
+
+
+def test_summarize_other_confidence_and_sorting() -> None:
+    frame = rs.summarize({"low": [0.5, 0.6], "high": [0.8, 0.9, 0.85, 0.95]}, confidence=0.9)
+    assert frame["candidate"].tolist() == ["high", "low"]
+    x = np.array([0.8, 0.9, 0.85, 0.95])
+    half = stats.t.ppf(0.95, 3) * x.std(ddof=1) / 2
+    assert frame.iloc[0]["ci_high"] - frame.iloc[0]["mean"] == pytest.approx(half)
+
+
+def test_summarize_single_seed_is_nan() -> None:
+    row = rs.summarize({"a": [0.7]}).iloc[0]
+    assert row["n"] == 1 and row["mean"] == pytest.approx(0.7)
+    for col in ("std", "sem", "ci_low", "ci_high"):
+        assert math.isnan(row[col])
+
+
+@pytest.mark.parametrize("bad", [{}, {"a": []}, {"a": [0.5, float("nan")]}])
+def test_bad_samples_raise(bad: dict) -> None:
+    with pytest.raises(InvalidValueError):
+        rs.summarize(bad)
+
+
+def test_bad_confidence_raises() -> None:
+    with pytest.raises(InvalidValueError):
+        rs.summarize({"a": [0.5, 0.6]}, confidence=1.0)
+
+
+# ---------------------------------------------------------------- prob_best
+
+
+def test_prob_best_clear_winner() -> None:
+    probs = rs.prob_best({"bad": [0.60, 0.62, 0.61], "good": [0.90, 0.91, 0.92]})
+    assert list(probs) == ["good", "bad"]
+    assert probs["good"] == pytest.approx(1.0)
+    assert sum(probs.values()) == pytest.approx(1.0)
+
+
+def test_prob_best_identical_candidates_split() -> None:
+    values = [0.90, 0.91, 0.93, 0.94]
+    probs = rs.prob_best({"a": values, "b": list(values)})
+    assert probs["a"] == pytest.approx(0.5, abs=0.03)
+    assert probs["b"] == pytest.approx(0.5, abs=0.03)
+    assert sum(probs.values()) == pytest.approx(1.0)
+
+
+def test_prob_best_ties_split_equally() -> None:
+    probs = rs.prob_best({"a": [0.8, 0.8], "b": [0.8, 0.8], "c": [0.8]})
+    assert all(p == pytest.approx(1 / 3) for p in probs.values())
+
+
+def test_prob_best_deterministic_and_sums_to_one() -> None:
+    samples = {"a": [0.80, 0.84, 0.82], "b": [0.81, 0.83, 0.86], "c": [0.79, 0.85, 0.80, 0.83]}
+    first = rs.prob_best(samples, n_boot=2000, seed=7)
+    assert first == rs.prob_best(samples, n_boot=2000, seed=7)
+    assert sum(first.values()) == pytest.approx(1.0)
+    assert all(0.0 <= p <= 1.0 for p in first.values())
+    assert first != rs.prob_best(samples, n_boot=2000, seed=8)
+
+
+def test_prob_best_bad_n_boot() -> None:
+    with pytest.raises(InvalidValueError):
+        rs.prob_best({"a": [0.5]}, n_boot=0)
+
+
+# ---------------------------------------------------------------- Holm and pairwise tests
+
+
+def test_holm_hand_example() -> None:
+    # sorted: 0.01*3 = 0.03, 0.03*2 = 0.06, 0.04*1 = 0.04 -> raised to 0.06 by monotonicity
+    np.testing.assert_allclose(rs.holm([0.01, 0.04, 0.03]), [0.03, 0.06, 0.06])
+
+
+def test_holm_caps_at_one_and_empty() -> None:
+    np.testing.assert_allclose(rs.holm([0.5, 0.9]), [1.0, 1.0])
+    assert rs.holm([]).size == 0
+
+
+def test_pairwise_tests_match_scipy_welch() -> None:
+    samples = {"a": [0.80, 0.82, 0.81, 0.83], "b": [0.70, 0.75, 0.72], "c": [0.60, 0.66, 0.61, 0.64, 0.62]}
+    frame = rs.pairwise_tests(samples)
+    assert list(frame.columns) == rs.PAIRWISE_COLUMNS
+    assert list(zip(frame["a"], frame["b"], strict=True)) == [("a", "b"), ("a", "c"), ("b", "c")]
+    raw = [
+        stats.ttest_ind(samples[a], samples[b], equal_var=False).pvalue
+        for a, b in zip(frame["a"], frame["b"], strict=True)
+    ]
+    np.testing.assert_allclose(frame["p"], raw)
+    np.testing.assert_allclose(frame["p_holm"], rs.holm(raw))
+    assert (frame["diff"] > 0).all()
+    assert frame["significant"].tolist() == (frame["p_holm"] < 0.05).tolist()
+
+
+def test_pairwise_degenerate_cases() -> None:
+    frame = rs.pairwise_tests({"x": [0.9, 0.9], "y": [0.9, 0.9, 0.9], "z": [0.5, 0.5], "one": [0.95]})
+    rows = zip(frame["a"], frame["b"], frame["p"], frame["note"], strict=True)
+    by_pair = {frozenset((a, b)): (p, note) for a, b, p, note in rows}
+    assert by_pair[frozenset(("x", "y"))][0] == 1.0
+    assert by_pair[frozenset(("x", "z"))][0] == 0.0
+    assert by_pair[frozenset(("one", "z"))][0] == 1.0
+    assert "n<2" in by_pair[frozenset(("one", "z"))][1]
+
+
+# ---------------------------------------------------------------- groups
+
+
+NOISY = {  # differences of ~0.005 against a spread of ~0.03
+    "a": [0.80, 0.85, 0.78, 0.83],
+    "b": [0.79, 0.84, 0.77, 0.82],
+    "c": [0.81, 0.76, 0.83, 0.79],
+}
+FAR_AHEAD = {
+    "best": [0.950, 0.952, 0.951, 0.953],
+    "mid": [0.800, 0.810, 0.805, 0.802],
+    "low": [0.790, 0.800, 0.795, 0.803],
+}
+
+
+def test_top_group_all_when_noisy() -> None:
+    assert sorted(rs.top_group(NOISY)) == ["a", "b", "c"]
+    assert rs.indistinguishable_groups(NOISY) == [rs.ranked(NOISY)]
+    assert set(rs.letters(NOISY).values()) == {"a"}
+
+
+def test_top_group_only_best_when_far_ahead() -> None:
+    assert rs.top_group(FAR_AHEAD) == ["best"]
+    groups = rs.indistinguishable_groups(FAR_AHEAD)
+    assert groups[0] == ["best"]
+    assert ["mid", "low"] in groups
+    assert rs.letters(FAR_AHEAD) == {"best": "a", "mid": "b", "low": "b"}
+    same = rs.indistinguishable(FAR_AHEAD)
+    assert same == {"best": ["best"], "mid": ["mid", "low"], "low": ["mid", "low"]}
+
+
+def test_single_seed_candidate_is_indistinguishable() -> None:
+    samples = dict(FAR_AHEAD, lucky=[0.10])
+    assert "lucky" in rs.top_group(samples)
+
+
+def test_groups_overlap_when_not_transitive() -> None:
+    # b sits between a and c: a vs c differs, but neither differs from b.
+    samples = {
+        "a": [0.900, 0.901, 0.899, 0.900, 0.902],
+        "b": [0.78, 0.94, 0.80, 0.92, 0.86],
+        "c": [0.800, 0.801, 0.799, 0.800, 0.802],
+    }
+    tests = rs.pairwise_tests(samples)
+    sig = {(a, b): s for a, b, s in zip(tests["a"], tests["b"], tests["significant"], strict=True)}
+    assert sig[("a", "c")] and not sig[("a", "b")] and not sig[("b", "c")]
+    assert rs.indistinguishable_groups(samples) == [["a", "b"], ["b", "c"]]
+    assert rs.letters(samples) == {"a": "a", "b": "ab", "c": "b"}
+    assert rs.top_group(samples) == ["a", "b"]
+
+
+# ---------------------------------------------------------------- kendall_tau
+
+
+def test_kendall_tau_matches_scipy() -> None:
+    a = [0.1, 0.4, 0.35, 0.8, 0.5, 0.5]
+    b = [0.2, 0.3, 0.5, 0.9, 0.4, 0.6]
+    assert rs.kendall_tau(a, b) == pytest.approx(stats.kendalltau(a, b, variant="b").statistic)
+    assert rs.kendall_tau([1, 2, 3], [3, 2, 1]) == pytest.approx(-1.0)
+
+
+def test_kendall_tau_drops_nan_pairs() -> None:
+    a = [0.1, float("nan"), 0.3, 0.7, 0.5]
+    b = [0.2, 0.9, float("nan"), 0.8, 0.4]
+    expected = stats.kendalltau([0.1, 0.7, 0.5], [0.2, 0.8, 0.4]).statistic
+    assert rs.kendall_tau(a, b) == pytest.approx(expected)
+
+
+def test_kendall_tau_undefined_is_nan() -> None:
+    assert math.isnan(rs.kendall_tau([0.1, float("nan")], [0.2, 0.3]))
+    assert math.isnan(rs.kendall_tau([0.5, 0.5, 0.5], [0.1, 0.2, 0.3]))
+    with pytest.raises(InvalidValueError):
+        rs.kendall_tau([0.1, 0.2], [0.1])
