@@ -37,6 +37,7 @@ from harness.results import (
     human,
     pareto_front,
     searched_columns,
+    trained_trials,
     trials_frame,
     versions,
 )
@@ -169,17 +170,9 @@ def complete_columns(frame: pd.DataFrame) -> pd.DataFrame:
     return frame.assign(**{c: pd.Series([None] * len(frame), index=frame.index, dtype=object) for c in missing})
 
 
-def feasible(frame: pd.DataFrame) -> pd.DataFrame:
-    """Completed trials with an accuracy that were trained (not refused by a constraint)."""
-    done = frame[(frame["state"] == "COMPLETE") & frame["accuracy"].notna()]
-    if "infeasible" in done:
-        done = done[done["infeasible"].isna()]
-    return done
-
-
 def varying_parameters(frame: pd.DataFrame) -> list[str]:
     """Searched parameters with at least two values among the feasible completed trials."""
-    done = feasible(frame)
+    done = trained_trials(frame)
     return [c for c in searched_columns(frame) if done[c].dropna().nunique() >= 2]
 
 
@@ -190,7 +183,7 @@ def varying_parameters(frame: pd.DataFrame) -> list[str]:
 def report_leaderboard(frame: pd.DataFrame, top: int = DEFAULT_TOP) -> pd.DataFrame:
     """The `top` feasible completed trials by accuracy, each experiment once (a reused result is
     listed under the trial that trained it), with accuracy per GFLOP and who reused it."""
-    done = _first_runs(feasible(frame))
+    done = _first_runs(trained_trials(frame))
     board = done.sort_values(["accuracy", "number"], ascending=[False, True]).head(top).copy()
     flops = pd.to_numeric(board["flops"], errors="coerce").astype(float)
     board["acc_per_gflop"] = board["accuracy"].astype(float) / (flops / 1e9)
@@ -260,7 +253,7 @@ def leaderboard_markdown(frame: pd.DataFrame, top: int = DEFAULT_TOP, title: str
 def pareto_table(frame: pd.DataFrame) -> pd.DataFrame:
     """The non-dominated trials by accuracy vs FLOPs and by accuracy vs params, one row per trial
     and front; `front` says which (flops or params). Infeasible and reused trials are left out."""
-    done = feasible(frame)
+    done = trained_trials(frame)
     params = searched_columns(frame)
     columns = ["front", "number", "accuracy", "flops", "params", "label", *params]
     parts = []
@@ -314,7 +307,7 @@ def study_from_table(frame: pd.DataFrame, params: list[str]) -> optuna.Study:
     import optuna
     from optuna.distributions import CategoricalDistribution
 
-    done = _first_runs(feasible(frame))
+    done = _first_runs(trained_trials(frame))
     choices = {p: _choices(done[p]) for p in params}
     with _quiet_optuna():
         study = optuna.create_study(direction="maximize")
@@ -352,7 +345,7 @@ def param_importance(frame: pd.DataFrame, study: optuna.Study | None = None) -> 
     from the table. Returns (a param/importance table, highest first, or None) and a note on how."""
     import optuna
 
-    done = _first_runs(feasible(frame))
+    done = _first_runs(trained_trials(frame))
     if len(done) < 2:
         return None, (f"not computed: {len(done)} completed trial{'s' if len(done) != 1 else ''} "
                       "(importance needs at least 2)")
@@ -438,7 +431,7 @@ def draw_plots(frame: pd.DataFrame, plots_dir: Path, importance: pd.DataFrame | 
     from harness import plots as P
 
     plots_dir.mkdir(parents=True, exist_ok=True)
-    done = feasible(frame)
+    done = trained_trials(frame)
     params = searched_columns(frame)
     varying = varying_parameters(frame)
     order = list(importance["param"]) if importance is not None else []
@@ -674,7 +667,7 @@ def render_html(report: Report, run: dict[str, Any], study: optuna.Study | None,
         parts.append(f"<p class=\"banner\">The study is still running ({running} trial"
                      f"{'s' if running != 1 else ''} in progress): this report shows the trials ended so "
                      "far; run <code>harness report</code> again for a newer one.</p>")
-    done = feasible(frame)
+    done = trained_trials(frame)
     if not done.empty:
         best = done.sort_values(["accuracy", "number"], ascending=[False, True]).iloc[0]
         parts.append(f"<p>Best: trial {int(best['number'])}, {best['accuracy']:.2%} validation accuracy at "

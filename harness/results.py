@@ -75,8 +75,8 @@ def searched_columns(frame: pd.DataFrame) -> list[str]:
 def pareto_front(frame: pd.DataFrame, cost: str = "flops", metric: str = "accuracy") -> pd.DataFrame:
     """Completed trials that no other beats on both counts (higher metric at no higher cost),
     sorted by cost."""
-    done = frame[(frame["state"] == "COMPLETE") & frame[metric].notna() & frame[cost].notna()]
-    done = _first_runs(done)
+    done = _first_runs(trained_trials(frame))
+    done = done[done[metric].notna() & done[cost].notna()]
     done = done.sort_values([cost, metric], ascending=[True, False])
     best = float("-inf")
     keep = []
@@ -89,8 +89,15 @@ def pareto_front(frame: pd.DataFrame, cost: str = "flops", metric: str = "accura
 
 def leaderboard(frame: pd.DataFrame, top: int = 5) -> pd.DataFrame:
     """The `top` completed trials by accuracy."""
-    done = _first_runs(frame[frame["state"] == "COMPLETE"].dropna(subset=["accuracy"]))
+    done = _first_runs(trained_trials(frame))
     return done.sort_values("accuracy", ascending=False).head(top)
+
+
+def trained_trials(frame: pd.DataFrame) -> pd.DataFrame:
+    """Completed trials with an accuracy that were trained (not refused by a hard constraint);
+    reused results included (see _first_runs)."""
+    done = frame[(frame["state"] == "COMPLETE") & frame["accuracy"].notna()]
+    return done[done["infeasible"].isna()] if "infeasible" in done else done
 
 
 def _first_runs(frame: pd.DataFrame) -> pd.DataFrame:
