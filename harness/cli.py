@@ -1,4 +1,4 @@
-"""Command line: a thin layer over the public API (`harness search`, `show`, `profile`, `presets`).
+"""Command line: a thin layer over the public API (`harness search`, `rank`, `report`, `show`, `profile`, ...).
 
 A user's mistake (a bad file, key, value or name) prints one line and exits with status 2;
 Ctrl-C stops after saving what finished and exits with 130.
@@ -149,7 +149,60 @@ def build_parser() -> argparse.ArgumentParser:
                         help="study name in the storage (default: FOLDER's name, or the storage's only study)")
     report.add_argument("--top", type=_positive_int, default=10, metavar="K",
                         help="trials in the leaderboard (default 10)")
+    add_rank_parser(sub)
     return parser
+
+
+def add_rank_parser(sub: argparse._SubParsersAction) -> None:
+    """`harness rank`: candidates, budget, seeds, racing."""
+    from harness.rank import DEFAULT_MAX_SEEDS, DEFAULT_SEEDS
+
+    rank = sub.add_parser(
+        "rank", help="re-train the best architectures with several seeds and rank them with error bars",
+        description="Train each candidate S times with different seeds and rank them: mean, sd and 95%% "
+        "interval of validation (and test) accuracy, the probability of being the best, and the groups the "
+        "data cannot tell apart (Welch tests, Holm-corrected). Candidates: a study's top K or Pareto set "
+        "(--from), presets, spec files (harness export). Running the same command again resumes it.")
+    source = rank.add_argument_group("candidates (at least one source)")
+    source.add_argument("--from", dest="from_", default=None, metavar="FOLDER",
+                        help="a study's results folder: rank its best trials (and compare with its brief ranking)")
+    pick = source.add_mutually_exclusive_group()
+    pick.add_argument("--top", type=_positive_int, default=None, metavar="K",
+                      help="the study's K best trials by validation accuracy (default 5)")
+    pick.add_argument("--pareto", action="store_true", help="the study's accuracy-vs-FLOPs Pareto set")
+    source.add_argument("--study", default=None, metavar="NAME", help="study name, when study.db holds several")
+    source.add_argument("--presets", default=None, metavar="NAME,...",
+                        help="presets to rank alongside, comma-separated (`harness presets` lists them)")
+    source.add_argument("--spec", action="append", default=[], metavar="FILE",
+                        help="a spec file to rank (repeatable), e.g. from `harness export`")
+    add_data_arguments(rank, what="dataset to train and validate on (default: the study's, else 'default')")
+    rank.add_argument("--seeds", type=_positive_int, default=DEFAULT_SEEDS, metavar="S",
+                      help=f"runs per candidate, each with its own seed (default {DEFAULT_SEEDS})")
+    budget = rank.add_mutually_exclusive_group()
+    budget.add_argument("--epochs", type=_positive_int, default=None, metavar="E",
+                        help="training epochs per run (default: the study's budget, else 4)")
+    budget.add_argument("--seconds", type=_positive_float, default=None, metavar="T",
+                        help="training time per run instead of epochs")
+    rank.add_argument("--budget-factor", type=_positive_float, default=None, metavar="F",
+                      help="train F times as long as the candidate's budget (e.g. 5 for 5x the search's epochs)")
+    rank.add_argument("--race", action="store_true",
+                      help="after the first S seeds, add seeds only to the candidates still tied for the top, "
+                      "one per round, until one is left or --max-seeds")
+    rank.add_argument("--max-seeds", type=_positive_int, default=DEFAULT_MAX_SEEDS, metavar="N",
+                      help=f"the most runs per candidate when racing (default {DEFAULT_MAX_SEEDS})")
+    rank.add_argument("--alpha", type=_fraction, default=0.05, metavar="A",
+                      help="family-wise error rate of the pairwise tests (default 0.05)")
+    rank.add_argument("--device", default="auto", choices=["auto", "cpu", "cuda"],
+                      help="where to train (default: auto = CUDA when available)")
+    rank.add_argument("--seed", type=_int, default=0, help="base of the runs' seeds (default 0)")
+    rank.add_argument("--results", default="results", metavar="DIR", help="parent folder (default: results)")
+    rank.add_argument("--name", default=None, metavar="NAME",
+                      help="the ranking's folder under DIR (default: <study>-rank with --from, else rank)")
+    augment = rank.add_argument_group("augmentation (default: the study's, else what suits the dataset)")
+    augment.add_argument("--crop-padding", type=_int, default=None, metavar="P", help="random-crop padding (px)")
+    augment.add_argument("--flip", action=argparse.BooleanOptionalAction, default=None, help="random flips")
+    rank.add_argument("--data-memory", type=_gib, default=None, metavar="GiB",
+                      help="the most device memory the dataset may take before it is streamed")
 
 
 def add_data_arguments(parser: argparse.ArgumentParser, what: str = "dataset to train and validate on",
@@ -405,6 +458,66 @@ def cmd_report(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_rank(args: argparse.Namespace, argv: Sequence[str]) -> int:
+    """`harness rank`: gather the candidates, run (or resume) the ranking, print the table."""
+    import dataclasses
+
+    import optuna
+
+    from harness.candidates import from_presets, from_spec_files, from_study
+    from harness.data import DEFAULT_VAL_FRACTION
+    from harness.rank import RankConfig, run_rank
+    from harness.rank_report import summary_line, table_rows
+    from harness.train import TrainConfig
+
+    if not (args.from_ or args.presets or args.spec):
+        raise HarnessError("nothing to rank: give --from FOLDER (a study), --presets NAME,... or --spec FILE")
+    if (args.top or args.pareto) and not args.from_:
+        raise HarnessError("--top and --pareto choose among a study's trials; give --from FOLDER too")
+    groups = []
+    study = None
+    base = TrainConfig()
+    options = data_options(args)
+    if args.from_:
+        trials, study, base = from_study(args.from_, top=args.top, pareto=args.pareto, study_name=args.study)
+        groups.append(trials)
+        recorded = study.data_options or {}
+        # The study's way of reading its data, where this command does not say otherwise.
+        if args.image_size is None and recorded.get("image_size"):
+            options = dataclasses.replace(options, image_size=int(recorded["image_size"]))
+        if args.val_fraction == DEFAULT_VAL_FRACTION and recorded.get("val_fraction") is not None:
+            options = dataclasses.replace(options, val_fraction=float(recorded["val_fraction"]))
+    if args.presets:
+        groups.append(from_presets([n.strip() for n in args.presets.split(",") if n.strip()], base))
+    if args.spec:
+        groups.append(from_spec_files(args.spec, base))
+    config = RankConfig(
+        dataset=args.dataset, seeds=args.seeds, epochs=args.epochs, seconds=args.seconds,
+        budget_factor=args.budget_factor, device=args.device, seed=args.seed, name=args.name,
+        results_dir=args.results, race=args.race, max_seeds=args.max_seeds, alpha=args.alpha,
+        data_options=options, data_memory=args.data_memory, crop_padding=args.crop_padding, flip=args.flip,
+    )
+    optuna.logging.set_verbosity(optuna.logging.ERROR)
+    try:
+        ranking = run_rank([c for g in groups for c in g], config, study=study,
+                           progress=lambda line: print(line, flush=True), argv=["harness", *argv])
+    except KeyboardInterrupt:
+        print("\ninterrupted: finished runs are saved; run the same command again to resume.", file=sys.stderr)
+        return EXIT_INTERRUPTED
+    header, rows = table_rows(ranking.table)
+    keep = [i for i, h in enumerate(header) if h not in ("architecture", "train img/s")]
+    widths = [max(len(header[i]), *(len(r[i]) for r in rows)) for i in keep]
+    print("  ".join(header[i].ljust(w) for i, w in zip(keep, widths, strict=True)))
+    for r in rows:
+        print("  ".join(r[i].ljust(w) for i, w in zip(keep, widths, strict=True)))
+    print(summary_line(ranking))
+    for _, f in ranking.fidelity.iterrows():
+        if f["tau"] == f["tau"]:  # not NaN
+            print(f"fidelity: Kendall's tau {f['tau']:+.2f} (p {f['p']:.3f}, n {f['n']}) for {f['predictor']}")
+    print(f"results: {ranking.folder / 'rank.md'}, {ranking.folder / 'rank.csv'}, {ranking.folder / 'rank.html'}")
+    return 0
+
+
 def _show_dataset_warnings_as_lines() -> None:
     """Print a DatasetWarning as one "harness: warning: ..." line (not Python's file:line form)."""
     import warnings
@@ -446,6 +559,8 @@ def main(argv: Sequence[str] | None = None) -> int:
             return cmd_datasets(args)
         if args.command == "report":
             return cmd_report(args)
+        if args.command == "rank":
+            return cmd_rank(args, argv)
     except HarnessError as err:
         print(f"harness: error: {err}", file=sys.stderr)
         return EXIT_USAGE

@@ -5,7 +5,10 @@ This is a trial without Optuna: the study calls it, and so can a notebook.
 
 from __future__ import annotations
 
+import dataclasses
 import gc
+import hashlib
+import json
 from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
@@ -16,7 +19,7 @@ from harness.data import ImageData
 from harness.measure import Costs, measure_model
 from harness.model import build_model, validate_spec
 from harness.spec import ArchSpec
-from harness.train import EpochMetrics, TrainConfig, TrainResult, resolve_device, train_model
+from harness.train import EpochMetrics, TrainConfig, TrainResult, evaluate_test, resolve_device, train_model
 
 
 @dataclass(frozen=True)
@@ -26,6 +29,8 @@ class Evaluation:
     spec: ArchSpec
     costs: Costs
     result: TrainResult
+    test_loss: float | None = None  # None: not asked for, or the dataset has no test split
+    test_accuracy: float | None = None
 
     def row(self) -> dict[str, Any]:
         """Flat metrics (accuracy as a fraction, flops per image, seconds) for one table row."""
@@ -55,8 +60,10 @@ def evaluate_spec(
     on_costs: Callable[[Costs], None] | None = None,
     on_epoch: Callable[[EpochMetrics], None] | None = None,
     stream: bool = False,
+    test: bool = False,
 ) -> Evaluation:
-    """Validate `spec` for `data`, build it (weights seeded by `seed`), measure, then train.
+    """Validate `spec` for `data`, build it (weights seeded by `seed`), measure, then train; with
+    `test`, also evaluate the trained model on the dataset's test split (when it has one).
 
     `on_costs` sees the costs before any training step; `on_epoch` sees each epoch's metrics.
     Either may raise to stop (a pruned or over-budget trial). Raises SpecError for a spec that
@@ -73,11 +80,20 @@ def evaluate_spec(
         if on_costs is not None:
             on_costs(costs)
         result = train_model(model, data, config, device=device, seed=seed, on_epoch=on_epoch, stream=stream)
+        tested = evaluate_test(model, data, config, device) if test else None
     except torch.OutOfMemoryError:
         del model
         free_device_memory()
         raise
-    return Evaluation(spec, costs, result)
+    if tested is None:
+        return Evaluation(spec, costs, result)
+    return Evaluation(spec, costs, result, test_loss=tested[0], test_accuracy=tested[1])
+
+
+def budget_key(spec_id: str, config: TrainConfig) -> str:
+    """What makes two runs the same experiment: the architecture and the whole training config."""
+    blob = json.dumps(dataclasses.asdict(config), sort_keys=True, default=str)
+    return f"{spec_id}/{hashlib.sha1(blob.encode()).hexdigest()[:10]}"
 
 
 def free_device_memory() -> None:

@@ -85,7 +85,7 @@ def apply_style() -> Iterator[None]:
 
 
 @contextmanager
-def _figure() -> Iterator[tuple[Figure, Axes]]:
+def styled_figure() -> Iterator[tuple[Figure, Axes]]:
     """A styled figure and axes, always closed afterwards (no figure leaks in long searches)."""
     with apply_style():
         fig, ax = plt.subplots(figsize=FIGSIZE, dpi=DPI, layout="constrained")
@@ -95,7 +95,7 @@ def _figure() -> Iterator[tuple[Figure, Axes]]:
             plt.close(fig)
 
 
-def _titles(fig: Figure, ax: Axes, title: str, subtitle: str = "") -> None:
+def set_titles(fig: Figure, ax: Axes, title: str, subtitle: str = "") -> None:
     """The figure's title (bold, centred on the figure) and a smaller grey line under it (counts,
     what the figure shows), wrapped so that neither is ever cut at the figure's edge."""
     fig.suptitle(textwrap.fill(title, 70), fontsize=12, fontweight="bold")
@@ -104,7 +104,7 @@ def _titles(fig: Figure, ax: Axes, title: str, subtitle: str = "") -> None:
                      loc="left")
 
 
-def _save(fig: Figure, path: str | Path) -> None:
+def save_figure(fig: Figure, path: str | Path) -> None:
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
     fig.savefig(path, format="png", dpi=DPI)
@@ -251,7 +251,7 @@ def _positive(values: pd.Series) -> pd.Series:
     return v.where(v > 0)
 
 
-def _log_limits(ax: Axes, costs: Sequence[float]) -> None:
+def log_limits(ax: Axes, costs: Sequence[float]) -> None:
     finite = [c for c in costs if c is not None and np.isfinite(c) and c > 0]
     if finite:
         lo, hi = min(finite), max(finite)
@@ -287,7 +287,7 @@ def plot_accuracy_vs_cost(frame: pd.DataFrame, path: str | Path, *, cost: str = 
     refs = _preset_rows(presets, cost)
     name = COST_NAMES.get(cost, cost)
     title = title or f"accuracy vs {name}"
-    with _figure() as (fig, ax):
+    with styled_figure() as (fig, ax):
         ax.set_xscale("log")
         colorbar = _scatter_coloured(ax, done, cost, color_by if color_by in searched_columns(frame) else None)
         if not pruned.empty:
@@ -316,16 +316,16 @@ def plot_accuracy_vs_cost(frame: pd.DataFrame, path: str | Path, *, cost: str = 
         if not refs.empty:
             ax.scatter([], [], marker="*", s=110, color="gold", edgecolors="black", linewidth=0.6,
                        label="reference networks")
-        _log_limits(ax, [*t[cost].dropna().tolist(), *refs[cost].tolist()])
+        log_limits(ax, [*t[cost].dropna().tolist(), *refs[cost].tolist()])
         handles, _ = ax.get_legend_handles_labels()
         if handles and colorbar:  # the colour scale already sits right of the axes
             ax.legend(loc="best")
         elif handles:
             ax.legend(loc="upper left", bbox_to_anchor=(1.01, 1.0), borderaxespad=0.0)
-        _titles(fig, ax, title, _counts_line(t))
+        set_titles(fig, ax, title, _counts_line(t))
         ax.set_xlabel(COST_LABELS.get(cost, f"{cost} (log scale)"))
         ax.set_ylabel(ACCURACY_LABEL)
-        _save(fig, path)
+        save_figure(fig, path)
     return True
 
 
@@ -387,14 +387,14 @@ def plot_accuracy_vs_flops(frame: pd.DataFrame, path: str | Path, *, title: str 
         note = "no trial trained yet: every trial so far broke a hard constraint (see infeasible)"
     else:
         note = "no trial has finished yet"
-    with _figure() as (fig, ax):
+    with styled_figure() as (fig, ax):
         ax.text(0.5, 0.5, note, ha="center", va="center", transform=ax.transAxes, fontsize=11, wrap=True)
         ax.set_xticks([])
         ax.set_yticks([])
-        _titles(fig, ax, title, _counts_line(t))
+        set_titles(fig, ax, title, _counts_line(t))
         ax.set_xlabel(COST_LABELS["flops"])
         ax.set_ylabel(ACCURACY_LABEL)
-        _save(fig, path)
+        save_figure(fig, path)
     return path
 
 
@@ -428,7 +428,7 @@ def plot_param_effect(frame: pd.DataFrame, param: str, path: str | Path) -> bool
         return False
     data, order = found
     data = data.assign(accuracy_pct=data["accuracy"] * 100)
-    with _figure() as (fig, ax):
+    with styled_figure() as (fig, ax):
         palette = sns.color_palette("viridis" if _is_numeric_param(data[param]) else "tab10", len(order))
         with warnings.catch_warnings():  # seaborn 0.13 passes matplotlib 3.11 a deprecated `vert`
             warnings.simplefilter("ignore", DeprecationWarning)
@@ -439,11 +439,11 @@ def plot_param_effect(frame: pd.DataFrame, param: str, path: str | Path) -> bool
                       alpha=0.75, jitter=0.12, ax=ax)
         ax.set_xticks(range(len(order)), _level_ticks(data, order))
         unasked = len(completed(frame)) - len(data)
-        _titles(fig, ax, f"accuracy by {param}", f"{len(data)} completed trials"
+        set_titles(fig, ax, f"accuracy by {param}", f"{len(data)} completed trials"
                 + (f" ({unasked} more where {param} was not asked)" if unasked else ""))
         ax.set_xlabel(param)
         ax.set_ylabel(ACCURACY_LABEL)
-        _save(fig, path)
+        save_figure(fig, path)
     return True
 
 
@@ -518,7 +518,7 @@ def plot_error_edf(frame: pd.DataFrame, param: str, path: str | Path, *, per_flo
     colours = sns.color_palette("viridis" if numeric else "tab10", len(order))
     lo, hi = float(table["error"].min()) * 100, float(table["error"].max()) * 100
     pad = max((hi - lo) * 0.05, 0.5)
-    with _figure() as (fig, ax):
+    with styled_figure() as (fig, ax):
         for level, colour in zip(order, colours, strict=True):
             curve = table[table["level"] == level]
             xs = [lo - pad, *(curve["error"] * 100).tolist(), hi + pad]
@@ -529,10 +529,10 @@ def plot_error_edf(frame: pd.DataFrame, param: str, path: str | Path, *, per_flo
         ax.set_ylim(-0.02, 1.02)
         ax.legend(title=param, loc="best")
         kind = "FLOP-normalised error EDF" if per_flop else "error EDF"
-        _titles(fig, ax, f"{kind} by {param}", "share of completed models with error below e")
+        set_titles(fig, ax, f"{kind} by {param}", "share of completed models with error below e")
         ax.set_xlabel("validation error e (%, = 100 - accuracy)")
         ax.set_ylabel("cumulative share of models" + (" (FLOP-weighted)" if per_flop else ""))
-        _save(fig, path)
+        save_figure(fig, path)
     return True
 
 
@@ -550,18 +550,18 @@ def plot_importance(importance: pd.DataFrame, path: str | Path, *, top: int = 20
         return False
     data = data.sort_values("importance", ascending=False).head(top)
     data["param"] = data["param"].astype(str)
-    with _figure() as (fig, ax):
+    with styled_figure() as (fig, ax):
         sns.barplot(data=data, y="param", x="importance", order=data["param"].tolist(),
                     color=sns.color_palette()[0], ax=ax)
         for y, value in enumerate(data["importance"]):
             ax.annotate(f"{value:.2f}", (value, y), xytext=(3, 0), textcoords="offset points",
                         va="center", fontsize=8)
         ax.set_xlim(min(0.0, float(data["importance"].min())), float(data["importance"].max()) * 1.15 or 1.0)
-        _titles(fig, ax, "parameter importance for accuracy",
+        set_titles(fig, ax, "parameter importance for accuracy",
                 f"{len(data)} parameter{'s' if len(data) != 1 else ''}")
         ax.set_xlabel("importance for accuracy (Optuna's evaluator, normalised to sum to 1)")
         ax.set_ylabel("searched parameter")
-        _save(fig, path)
+        save_figure(fig, path)
     return True
 
 
@@ -592,7 +592,7 @@ def plot_history(frame: pd.DataFrame, path: str | Path, *, objective: str = "acc
     pruned = t[(t["state"] == "PRUNED") & t[objective].notna() & ~infeasible]
     lost = t[(t["state"] == "FAIL") | infeasible]
     best = best_so_far(done[objective], lower)
-    with _figure() as (fig, ax):
+    with styled_figure() as (fig, ax):
         ax.scatter(done["number"], done[objective] * scale, s=36, color=sns.color_palette()[0],
                    edgecolors="black", linewidth=0.4, zorder=3, label="completed")
         if not pruned.empty:
@@ -608,10 +608,10 @@ def plot_history(frame: pd.DataFrame, path: str | Path, *, objective: str = "acc
         ax.legend(loc="upper left", bbox_to_anchor=(1.01, 1.0), borderaxespad=0.0)
         ax.set_xlim(-0.5, max(last, 1.0) + 0.5)
         name = "validation accuracy" if objective == "accuracy" else objective
-        _titles(fig, ax, f"{name} by trial", _counts_line(t))
+        set_titles(fig, ax, f"{name} by trial", _counts_line(t))
         ax.set_xlabel("trial number (order of sampling)")
         ax.set_ylabel(METRIC_LABELS.get(objective, objective))
-        _save(fig, path)
+        save_figure(fig, path)
     return True
 
 
@@ -669,7 +669,7 @@ def plot_learning_curves(frame: pd.DataFrame, path: str | Path) -> bool:
         return False
     longest = max(len(p) for group in curves.values() for _, p in group)
     marker = "o" if longest <= 5 else None
-    with _figure() as (fig, ax):
+    with styled_figure() as (fig, ax):
         for _, points in curves["PRUNED"]:
             _draw_curve(ax, points, color="grey", alpha=0.55, linewidth=0.9, marker=marker, markersize=3, zorder=1)
         for _, points in curves["RUNNING"]:
@@ -704,10 +704,10 @@ def plot_learning_curves(frame: pd.DataFrame, path: str | Path) -> bool:
         ax.legend(handles=handles, loc="best")
         ax.xaxis.set_major_locator(ticker.MaxNLocator(integer=True))
         n = sum(len(group) for group in curves.values())
-        _titles(fig, ax, "learning curves", f"{n} trial{'s' if n != 1 else ''} with per-epoch validation accuracy")
+        set_titles(fig, ax, "learning curves", f"{n} trial{'s' if n != 1 else ''} with per-epoch validation accuracy")
         ax.set_xlabel("epoch")
         ax.set_ylabel(ACCURACY_LABEL)
-        _save(fig, path)
+        save_figure(fig, path)
     return True
 
 
@@ -750,16 +750,16 @@ def plot_heatmap(frame: pd.DataFrame, x: str, y: str, path: str | Path) -> bool:
             m, k = means.loc[row, col], counts.loc[row, col]
             text.loc[row, col] = f"{m * 100:.1f}\nn={k}" if k else ""
     cells = means.size
-    with _figure() as (fig, ax):
+    with styled_figure() as (fig, ax):
         sns.heatmap(means * 100, annot=text.to_numpy(), fmt="", cmap="viridis", linewidths=0.5,
                     linecolor="white", annot_kws={"fontsize": 8 if cells <= 36 else 6},
                     cbar_kws={"label": "mean validation accuracy (%)"}, ax=ax)
         ax.set_facecolor("whitesmoke")
-        _titles(fig, ax, f"mean accuracy by {x} and {y}", f"{int(counts.to_numpy().sum())} completed trials")
+        set_titles(fig, ax, f"mean accuracy by {x} and {y}", f"{int(counts.to_numpy().sum())} completed trials")
         ax.set_xlabel(x)
         ax.set_ylabel(y)
         ax.tick_params(axis="y", rotation=0)
-        _save(fig, path)
+        save_figure(fig, path)
     return True
 
 

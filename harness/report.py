@@ -543,7 +543,7 @@ def _e(value: Any) -> str:
     return html.escape(str(value), quote=True)
 
 
-def _html_table(header: list[str], rows: list[list[str]], numeric: set[str] = frozenset()) -> str:
+def html_table(header: list[str], rows: list[list[str]], numeric: set[str] = frozenset()) -> str:
     head = "".join(f"<th>{_e(h)}</th>" for h in header)
     body = "".join(
         "<tr>" + "".join(f"<td class=\"num\">{_e(c)}</td>" if h in numeric else f"<td>{_e(c)}</td>"
@@ -552,7 +552,7 @@ def _html_table(header: list[str], rows: list[list[str]], numeric: set[str] = fr
     return f"<table><thead><tr>{head}</tr></thead><tbody>{body}</tbody></table>"
 
 
-def _info_table(items: list[tuple[str, Any]]) -> str:
+def info_table(items: list[tuple[str, Any]]) -> str:
     rows = "".join(f"<tr><th>{_e(k)}</th><td>{_e(v)}</td></tr>" for k, v in items if v not in (None, ""))
     return f"<table class=\"info\">{rows}</table>"
 
@@ -644,7 +644,7 @@ def _study_items(run: dict[str, Any], study: optuna.Study | None, frame: pd.Data
     return items
 
 
-def _img(path: Path, alt: str) -> str:
+def embed_png(path: Path, alt: str) -> str:
     data = base64.b64encode(path.read_bytes()).decode("ascii")
     return f"<img alt=\"{_e(alt)}\" src=\"data:image/png;base64,{data}\">"
 
@@ -679,7 +679,7 @@ def render_html(report: Report, run: dict[str, Any], study: optuna.Study | None,
         parts.append(f"<p class=\"banner\">Every trial failed. The reasons:</p><ul>{listed}</ul>")
 
     parts.append("<h2>The study</h2>")
-    parts.append(_info_table(_study_items(run, study, frame)))
+    parts.append(info_table(_study_items(run, study, frame)))
     space = report.folder / "space.yaml"
     if space.is_file():
         parts.append("<h3>Search space (space.yaml)</h3>")
@@ -695,7 +695,7 @@ def render_html(report: Report, run: dict[str, Any], study: optuna.Study | None,
         parts.append(f"<p>Top {len(rows)} by validation accuracy; each architecture once (trials that reused "
                      "its result under \"reused by\"), infeasible trials left out. acc/GFLOP: accuracy "
                      "(fraction) per 10<sup>9</sup> multiply-adds per image.</p>")
-        parts.append(_html_table(header, rows, numeric))
+        parts.append(html_table(header, rows, numeric))
     else:
         parts.append("<p>No trial has completed yet.</p>")
 
@@ -711,12 +711,12 @@ def render_html(report: Report, run: dict[str, Any], study: optuna.Study | None,
         ph = ["trial", "accuracy", "FLOPs", "params", "architecture"]
         prows = [[str(int(r["number"])), f"{r['accuracy']:.2%}", human(r["flops"]), human(r["params"]),
                   str(r["label"]) if pd.notna(r["label"]) else "-"] for _, r in front.iterrows()]
-        parts.append(_html_table(ph, prows, {"trial", "accuracy", "FLOPs", "params"}))
+        parts.append(html_table(ph, prows, {"trial", "accuracy", "FLOPs", "params"}))
 
     parts.append("<h2>Parameter importance</h2>")
     if report.importance is not None:
         irows = [[str(r["param"]), f"{r['importance']:.3f}"] for _, r in report.importance.iterrows()]
-        parts.append(_html_table(["parameter", "importance"], irows, {"importance"}))
+        parts.append(html_table(["parameter", "importance"], irows, {"importance"}))
     parts.append(f"<p>{_e(report.importance_note[:1].upper() + report.importance_note[1:])}.</p>")
 
     parts.append("<h2>Plots</h2>")
@@ -724,7 +724,7 @@ def render_html(report: Report, run: dict[str, Any], study: optuna.Study | None,
         parts.append("<div class=\"plots\">")
     for plot in report.drawn:
         assert plot.path is not None
-        parts.append(f"<figure id=\"{_e(plot.name)}\">{_img(plot.path, plot.title)}"
+        parts.append(f"<figure id=\"{_e(plot.name)}\">{embed_png(plot.path, plot.title)}"
                      f"<figcaption><b>{_e(plot.title)}.</b> {_e(plot.caption)}</figcaption></figure>")
     if report.drawn:
         parts.append("</div>")

@@ -31,7 +31,7 @@ from harness.constraints import Constraints
 from harness.data import DEFAULT_DATASET, DataOptions, ImageData
 from harness.data.loader import place_dataset
 from harness.errors import HarnessError, SpecError
-from harness.evaluate import evaluate_spec, free_device_memory, metrics_row
+from harness.evaluate import budget_key, evaluate_spec, free_device_memory, metrics_row
 from harness.measure import Costs
 from harness.pruning import Curve, ParetoPruner
 from harness.report import write_report
@@ -100,7 +100,7 @@ def storage_url(folder: Path) -> str:
     return f"sqlite:///{(folder / 'study.db').resolve()}"
 
 
-def _open_storage(url: str) -> optuna.storages.BaseStorage:
+def open_storage(url: str) -> optuna.storages.BaseStorage:
     with warnings.catch_warnings():
         # Heartbeats are marked experimental in Optuna 5; they are the documented way to fail
         # the trials of a killed process, which resuming relies on.
@@ -150,7 +150,7 @@ def _check_resumable(study: optuna.Study, fingerprint: dict[str, Any], folder: P
         )
 
 
-class _StopOnSignal:
+class StopOnSignal:
     """While active, Ctrl-C (SIGINT) and kill (SIGTERM) raise KeyboardInterrupt and stay requested.
 
     Python swallows an exception raised while a finalizer runs (and prints it as "Exception
@@ -163,7 +163,7 @@ class _StopOnSignal:
         self._previous: dict[int, Any] = {}
         self._unraisable_hook = sys.unraisablehook
 
-    def __enter__(self) -> _StopOnSignal:
+    def __enter__(self) -> StopOnSignal:
         if threading.current_thread() is threading.main_thread():  # signals only work there
             for sig in (signal.SIGINT, signal.SIGTERM):
                 self._previous[sig] = signal.signal(sig, self._handle)
@@ -234,7 +234,7 @@ def run_search(
     multi = config.objectives != "accuracy"
 
     folder.mkdir(parents=True, exist_ok=True)
-    storage = _open_storage(storage_url(folder))
+    storage = open_storage(storage_url(folder))
     directions = ["maximize"] + (["minimize"] if multi else [])
     try:
         study = optuna.load_study(study_name=name, storage=storage)
@@ -265,7 +265,7 @@ def run_search(
     if ended_before:
         say(f"resuming: {ended_before} trial(s) already ended, {max(0, remaining)} to run")
     if remaining > 0:
-        with _StopOnSignal() as stop:
+        with StopOnSignal() as stop:
             objective = _Objective(space, data, device, config, epochs, multi, stop.check,
                                    stream=not placement.resident, constraints=constraints)
             on_trial_end = _Writer(folder, config.trials, say, stop.check)
@@ -283,12 +283,6 @@ def run_search(
 
 class _Infeasible(Exception):
     """The built model breaks a hard constraint: it is recorded, never trained."""
-
-
-def budget_key(spec_id: str, config: TrainConfig) -> str:
-    """What makes two trials the same experiment: the architecture and the whole training config."""
-    blob = json.dumps(dataclasses.asdict(config), sort_keys=True, default=str)
-    return f"{spec_id}/{hashlib.sha1(blob.encode()).hexdigest()[:10]}"
 
 
 # User attributes a reused trial copies from the trial whose result it reuses.
