@@ -195,7 +195,8 @@ def add_rank_parser(sub: argparse._SubParsersAction) -> None:
     rank.add_argument("--device", default="auto", choices=["auto", "cpu", "cuda"],
                       help="where to train (default: auto = CUDA when available)")
     rank.add_argument("--seed", type=_int, default=0, help="base of the runs' seeds (default 0)")
-    rank.add_argument("--results", default="results", metavar="DIR", help="parent folder (default: results)")
+    rank.add_argument("--results", default=None, metavar="DIR",
+                      help="parent folder (default: the one holding the study's folder, else results)")
     rank.add_argument("--name", default=None, metavar="NAME",
                       help="the ranking's folder under DIR (default: <study>-rank with --from, else rank)")
     augment = rank.add_argument_group("augmentation (default: the study's, else what suits the dataset)")

@@ -59,7 +59,7 @@ class RankConfig:
     device: str = "auto"
     seed: int = 0  # run seeds are RANK_SEED_BASE + 1000 * seed + seed index
     name: str | None = None  # folder name under results_dir; None: "<study>-rank" or "rank"
-    results_dir: str = "results"
+    results_dir: str | None = None  # None: beside the study's folder, else "results"
     race: bool = False  # spend further seeds only on the candidates still tied for the top
     max_seeds: int = DEFAULT_MAX_SEEDS  # the cap on runs per candidate when racing
     alpha: float = 0.05  # family-wise error rate of the pairwise tests (Holm)
@@ -243,9 +243,11 @@ def data_key(data: ImageData) -> str:
 
 
 def ranking_folder(config: RankConfig, study: StudyInfo | None) -> Path:
-    """results_dir/name: the name given, else "<study>-rank" for a study's candidates, else "rank"."""
+    """results_dir/name: the name given, else "<study>-rank" for a study's candidates, else "rank";
+    results_dir defaults to the folder that holds the study's folder, else "results"."""
     name = config.name or (f"{study.name}-rank" if study is not None else "rank")
-    return Path(config.results_dir) / name
+    parent = config.results_dir or (str(study.folder.parent) if study is not None else "results")
+    return Path(parent) / name
 
 
 def _check_candidates(candidates: Sequence[Candidate], data: ImageData) -> None:
@@ -299,7 +301,11 @@ def run_rank(candidates: Sequence[Candidate], config: RankConfig = RankConfig(),
     say(f"ranking {len(cands)} candidate(s) in {folder}: {data.describe()}, device {device} "
         f"({placement.describe()}), {config.seeds} seed(s) each{' (racing)' if config.race else ''}")
 
-    with StopOnSignal() as stop:
+    level = optuna.logging.get_verbosity()
+    # Our line per run replaces Optuna's (and its warning per failed run, whose reason is in ours).
+    optuna.logging.set_verbosity(optuna.logging.ERROR)
+    with StopOnSignal() as stop, contextlib.ExitStack() as restore:
+        restore.callback(optuna.logging.set_verbosity, level)
         while True:
             ended = ended_runs(optuna_study, key)
             pending = plan_runs(cands, ended, config)
