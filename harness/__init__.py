@@ -15,9 +15,17 @@ The public API, in the order data flows (the CLI is a thin layer over it):
     config = harness.SearchConfig(sampler="grid", seconds=30, constraints=harness.Constraints(max_flops=5e6),
                                   objectives="accuracy,flops", pareto=harness.ParetoPruner(margin=0.02))
     frame = harness.load_trials("results/kernel_size")                # a finished study's table
+    cands, study, base = harness.candidates_from_study("results/kernel_size", top=5)
+    ranking = harness.run_rank(cands + harness.candidates_from_presets(["resnet18"], base),
+                               harness.RankConfig(seeds=3, budget_factor=5), study=study)
+    ranking.table                                                     # mean, CI, P(best), groups
 """
 
 from harness.blocks import BLOCKS
+from harness.candidates import Candidate
+from harness.candidates import from_presets as candidates_from_presets
+from harness.candidates import from_spec_files as candidates_from_spec_files
+from harness.candidates import from_study as candidates_from_study
 from harness.constraints import Constraints
 from harness.data import DATASETS, DataOptions, ImageData, load_dataset
 from harness.errors import HarnessError, SpaceError, SpecError
@@ -26,6 +34,7 @@ from harness.measure import Costs, count_flops, count_params, measure_model, pro
 from harness.model import build_model, resolve_spec, validate_spec
 from harness.presets import PRESETS, load_spec, preset
 from harness.pruning import ParetoPruner
+from harness.rank import RankConfig, Ranking, run_rank
 from harness.results import pareto_front
 from harness.space import SearchSpace, load_space, space_from_dict
 from harness.spec import ArchSpec, HeadSpec, StageSpec, StemSpec
@@ -39,6 +48,7 @@ __all__ = [
     "DATASETS",
     "PRESETS",
     "ArchSpec",
+    "Candidate",
     "Constraints",
     "Costs",
     "DataOptions",
@@ -47,6 +57,8 @@ __all__ = [
     "HeadSpec",
     "ImageData",
     "ParetoPruner",
+    "RankConfig",
+    "Ranking",
     "SearchConfig",
     "SearchSpace",
     "SpaceError",
@@ -56,6 +68,9 @@ __all__ = [
     "TrainConfig",
     "TrainResult",
     "build_model",
+    "candidates_from_presets",
+    "candidates_from_spec_files",
+    "candidates_from_study",
     "count_flops",
     "count_params",
     "evaluate_spec",
@@ -69,6 +84,7 @@ __all__ = [
     "profile_spec",
     "receptive_field",
     "resolve_spec",
+    "run_rank",
     "run_search",
     "space_from_dict",
     "train_model",

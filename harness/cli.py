@@ -159,7 +159,7 @@ def add_rank_parser(sub: argparse._SubParsersAction) -> None:
 
     rank = sub.add_parser(
         "rank", help="re-train the best architectures with several seeds and rank them with error bars",
-        description="Train each candidate S times with different seeds and rank them: mean, sd and 95%% "
+        description="Train each candidate S times with different seeds and rank them: mean, sd and 95% "
         "interval of validation (and test) accuracy, the probability of being the best, and the groups the "
         "data cannot tell apart (Welch tests, Holm-corrected). Candidates: a study's top K or Pareto set "
         "(--from), presets, spec files (harness export). Running the same command again resumes it.")
@@ -175,7 +175,7 @@ def add_rank_parser(sub: argparse._SubParsersAction) -> None:
                         help="presets to rank alongside, comma-separated (`harness presets` lists them)")
     source.add_argument("--spec", action="append", default=[], metavar="FILE",
                         help="a spec file to rank (repeatable), e.g. from `harness export`")
-    add_data_arguments(rank, what="dataset to train and validate on (default: the study's, else 'default')")
+    add_data_arguments(rank, default="the study's, else 'default'")
     rank.add_argument("--seeds", type=_positive_int, default=DEFAULT_SEEDS, metavar="S",
                       help=f"runs per candidate, each with its own seed (default {DEFAULT_SEEDS})")
     budget = rank.add_mutually_exclusive_group()
@@ -207,12 +207,12 @@ def add_rank_parser(sub: argparse._SubParsersAction) -> None:
 
 
 def add_data_arguments(parser: argparse.ArgumentParser, what: str = "dataset to train and validate on",
-                       positional: bool = False) -> None:
+                       positional: bool = False, default: str = "the space's `dataset:`, else 'default'") -> None:
     """The options that say which dataset and how to read it (search, show, datasets)."""
     group = parser.add_argument_group("data")
     if not positional:
         group.add_argument("--dataset", default=None, metavar="NAME[:PATH]",
-                           help=f"{what} (default: the space's `dataset:`, else 'default'); "
+                           help=f"{what} (default: {default}); "
                            "`harness datasets` lists them; folder:PATH reads your own images")
     group.add_argument("--data-dir", default=None, metavar="DIR",
                        help="where standard datasets are (default: $HARNESS_DATA, else ~/.cache/harness/data)")

@@ -159,5 +159,7 @@ def fidelity_table(table: pd.DataFrame, loss_epochs: int = 2) -> pd.DataFrame:
         n, tau, p = kendall(values, target)
         if n == 0:
             continue
+        if math.isnan(tau):
+            meaning += " (undefined: fewer than 3 candidates, or all alike on one side)"
         rows.append([name, n, tau, p, meaning])
     return pd.DataFrame(rows, columns=FIDELITY_COLUMNS)
