@@ -48,8 +48,9 @@ def method_text(info: dict[str, Any]) -> list[str]:
         f"Groups: two-sided Welch t-tests between every pair, Holm-corrected over all pairs (family-wise error "
         f"{alpha}). Candidates that share a letter are not significantly different (the letters mark the "
         "maximal sets of mutually indistinguishable candidates). Top group: the best by mean and every "
-        "candidate not significantly different from it. With few seeds the tests have little power: a shared "
-        "letter means 'not shown to differ', not 'equal'.",
+        "candidate not significantly worse than it (one-sided Welch tests against the best, Holm-corrected "
+        "over those k - 1 comparisons, a smaller family than all pairs). With few seeds the tests have little "
+        "power: a shared letter means 'not shown to differ', not 'equal'.",
         "Fidelity: Kendall's tau-b between a predictor and this ranking's mean accuracies; +1 orders the "
         "candidates as this ranking does, 0 is no better than chance, and with 10 candidates |tau| below "
         "about 0.5 is within chance (see p).",

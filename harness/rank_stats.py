@@ -1,5 +1,6 @@
 """Ranking statistics for multi-seed re-evaluation: `summarize` (mean, sd, t-interval), `prob_best` (bootstrap),
-`pairwise_tests` / `top_group` / `indistinguishable` / `indistinguishable_groups` (Welch + Holm), `kendall_tau`.
+`pairwise_tests` / `indistinguishable` / `indistinguishable_groups` (Welch + Holm over all pairs), `top_group`
+(one-sided Welch + Holm over the comparisons with the best), `kendall_tau`.
 
 Every function takes `samples`: a mapping from candidate name to its S accuracies (fractions), one per seed.
 Values must be finite and every candidate needs at least one; a mistake raises `InvalidValueError`.
@@ -112,19 +113,22 @@ def holm(pvalues: Sequence[float]) -> np.ndarray:
     return adjusted
 
 
-def _welch(x: np.ndarray, y: np.ndarray) -> tuple[float, str]:
-    """Two-sided Welch p-value for x vs y, with the degenerate cases decided by hand (see `pairwise_tests`)."""
+def _welch(x: np.ndarray, y: np.ndarray, alternative: str = "two-sided") -> tuple[float, str]:
+    """Welch p-value for x vs y (two-sided, or "greater": mean(x) > mean(y)), with the degenerate cases decided
+    by hand (see `pairwise_tests`)."""
     if x.size < 2 or y.size < 2:
         return 1.0, "n<2: no test, treated as indistinguishable"
     if np.ptp(x) == 0 and np.ptp(y) == 0:
         if x[0] == y[0]:
             return 1.0, "zero variance, equal values"
+        if alternative == "greater" and x[0] < y[0]:
+            return 1.0, "zero variance, the other way"
         return 0.0, "zero variance, different values"
     with warnings.catch_warnings():
         # scipy warns of precision loss when values are nearly identical; the p-value is still right
         # to the precision that matters here (it is ~1), and the user cannot act on the warning.
         warnings.simplefilter("ignore", RuntimeWarning)
-        p = float(stats.ttest_ind(x, y, equal_var=False).pvalue)
+        p = float(stats.ttest_ind(x, y, equal_var=False, alternative=alternative).pvalue)
     if np.isnan(p):  # cannot happen with a non-zero pooled variance, but never let NaN reach Holm
         return 1.0, "test undefined, treated as indistinguishable"
     return p, ""
@@ -169,13 +173,35 @@ def indistinguishable(samples: Samples, alpha: float = 0.05) -> dict[str, list[s
     return {a: [b for b in names if a == b or frozenset((a, b)) in same] for a in names}
 
 
-def top_group(samples: Samples, alpha: float = 0.05) -> list[str]:
-    """The best candidate by mean plus every candidate not significantly different from it, in ranked order.
+def comparisons_with_best(samples: Samples) -> pd.DataFrame:
+    """Each candidate against the best by mean: columns candidate, diff, p, p_holm, note (ranked order, the
+    best first with p = 1). One-sided Welch tests (is the candidate worse than the best?), Holm-corrected over
+    these k - 1 comparisons only: the family that answers "which candidates could be the best" (comparisons with
+    the best, one-sided as in Hsu's MCB), far less conservative than all k(k - 1)/2 two-sided pairs."""
+    arrays = _arrays(samples)
+    names = list(arrays)
+    best = arrays[names[0]]
+    rows = [[names[0], 0.0, 1.0, "the best by mean"]]
+    for name in names[1:]:
+        p, note = _welch(best, arrays[name], alternative="greater")
+        rows.append([name, float(best.mean() - arrays[name].mean()), p, note])
+    frame = pd.DataFrame(rows, columns=["candidate", "diff", "p", "note"])
+    frame["p_holm"] = 1.0
+    if len(frame) > 1:
+        frame.loc[1:, "p_holm"] = holm(frame["p"].to_numpy()[1:])
+    return frame[["candidate", "diff", "p", "p_holm", "note"]]
 
-    Tests are `pairwise_tests` (Welch, Holm-corrected over all k(k-1)/2 pairs, so the family is the same as for
-    `indistinguishable_groups`). Candidates with n = 1 cannot be tested and so are always in the top group.
+
+def top_group(samples: Samples, alpha: float = 0.05) -> list[str]:
+    """The best candidate by mean plus every candidate not significantly worse than it, in ranked order.
+
+    Tests are `comparisons_with_best`: one-sided Welch, each candidate against the best, Holm-corrected over
+    those k - 1 comparisons. Candidates with n = 1 cannot be tested and so are always in the top group.
     """
-    return indistinguishable(samples, alpha)[ranked(samples)[0]]
+    if not 0.0 < alpha < 1.0:
+        raise InvalidValueError(f"alpha must be in (0, 1), got {alpha!r}")
+    tests = comparisons_with_best(samples)
+    return [name for name, p in zip(tests["candidate"], tests["p_holm"], strict=True) if p >= alpha]
 
 
 def indistinguishable_groups(samples: Samples, alpha: float = 0.05) -> list[list[str]]:
@@ -187,7 +213,8 @@ def indistinguishable_groups(samples: Samples, alpha: float = 0.05) -> list[list
     (non-significance is not transitive). Each group is in ranked order; groups are ordered by their members' ranks
     (lexicographically), so the first group contains the best candidate. Degenerate cases as in `pairwise_tests`:
     n = 1 means no test, so that candidate is indistinguishable from all; zero variance in both decides by equality.
-    The first group is a subset of `top_group`, which is not required to be a clique.
+    `top_group` uses its own, smaller family (comparisons with the best), so it may hold more candidates than the
+    first group.
     """
     names, same = _same(samples, alpha)
     rank = {name: i for i, name in enumerate(names)}

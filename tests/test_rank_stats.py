@@ -202,3 +202,21 @@ def test_kendall_tau_undefined_is_nan() -> None:
     assert math.isnan(rs.kendall_tau([0.5, 0.5, 0.5], [0.1, 0.2, 0.3]))
     with pytest.raises(InvalidValueError):
         rs.kendall_tau([0.1, 0.2], [0.1])
+
+
+def test_comparisons_with_best_are_welch_tests_holm_corrected_over_k_minus_1() -> None:
+    rng = np.random.default_rng(7)
+    samples = {f"c{i}": (0.9 - 0.01 * i + rng.normal(0, 0.01, size=3)).tolist() for i in range(8)}
+    tests = rs.comparisons_with_best(samples)
+    names = rs.ranked(samples)
+    assert tests["candidate"].tolist() == names and tests["p_holm"].iloc[0] == 1.0
+    best = np.array(samples[names[0]])
+    raw = [stats.ttest_ind(best, samples[n], equal_var=False, alternative="greater").pvalue for n in names[1:]]
+    assert tests["p"].iloc[1:].to_numpy() == pytest.approx(raw)
+    assert tests["p_holm"].iloc[1:].to_numpy() == pytest.approx(rs.holm(raw))
+    expected = [names[0]] + [n for n, p in zip(names[1:], rs.holm(raw), strict=True) if p >= 0.05]
+    assert rs.top_group(samples) == expected
+    # The smaller, one-sided family separates at least as many candidates from the best as all pairs do.
+    all_pairs = rs.pairwise_tests(samples)
+    vs_best = all_pairs[all_pairs["a"] == names[0]]
+    assert set(rs.top_group(samples)) <= {names[0], *vs_best.loc[~vs_best["significant"], "b"]}
