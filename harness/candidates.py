@@ -69,12 +69,13 @@ def _python(value: Any) -> Any:
     return value.item() if hasattr(value, "item") else value
 
 
-def _study_frame(folder: Path, study_name: str | None) -> tuple[pd.DataFrame, dict[str, Any], dict[int, dict], str]:
+def _study_frame(folder: Path, study_name: str | None, storage: str | None = None
+                 ) -> tuple[pd.DataFrame, dict[str, Any], dict[int, dict], str]:
     """(trials table, the study's fingerprint, trial number -> recorded spec dict, study name)."""
     from harness.report import open_study, read_run_info
     from harness.results import trials_frame
 
-    study = open_study(folder, None, study_name)
+    study = open_study(folder, storage, study_name)
     if study is not None:
         specs = {t.number: t.user_attrs["spec"] for t in study.get_trials(deepcopy=False) if "spec" in t.user_attrs}
         return trials_frame(study), dict(study.user_attrs.get("fingerprint") or {}), specs, study.study_name
@@ -111,21 +112,21 @@ def _study_train_config(folder: Path, params: dict[str, Any], fingerprint: dict[
     return spec, dataclasses.replace(train, **changes)
 
 
-def from_study(folder: str | Path, *, top: int | None = None, pareto: bool = False,
-               study_name: str | None = None) -> tuple[list[Candidate], StudyInfo, TrainConfig]:
+def from_study(folder: str | Path, *, top: int | None = None, pareto: bool = False, study_name: str | None = None,
+               storage: str | None = None) -> tuple[list[Candidate], StudyInfo, TrainConfig]:
     """The study's top `top` trials by validation accuracy (default 5), or its accuracy-vs-FLOPs
     Pareto set; each architecture once. Also the study's info and its base training config (for
     presets and spec files ranked alongside)."""
     from harness.results import leaderboard, pareto_front, searched_columns, trained_trials
 
     folder = Path(folder)
-    if not folder.is_dir():
+    if not folder.is_dir() and storage is None:
         raise HarnessError(f"--from {folder}: no such results folder")
     if top is not None and pareto:
         raise HarnessError("--top and --pareto choose the candidates in two different ways; give one")
     if top is not None and top < 1:
         raise HarnessError(f"--top must be at least 1, not {top}")
-    frame, fingerprint, specs, name = _study_frame(folder, study_name)
+    frame, fingerprint, specs, name = _study_frame(folder, study_name, storage)
     done = trained_trials(frame)
     if done.empty:
         raise HarnessError(f"{folder}: the study has no completed trial to rank yet")

@@ -19,30 +19,27 @@ from harness.errors import HarnessError
 from harness.spec import ArchSpec
 
 
-def trial_spec(folder: str | Path, number: int, study_name: str | None = None) -> ArchSpec:
-    """The architecture of trial `number` of the study in results folder `folder`."""
+def trial_spec(folder: str | Path, number: int, study_name: str | None = None, storage: str | None = None) -> ArchSpec:
+    """The architecture of trial `number` of the study in results folder `folder` (its storage:
+    `storage`, else study.db or study.journal there)."""
     folder = Path(folder)
-    if not folder.is_dir():
+    if storage is None and not folder.is_dir():
         raise HarnessError(f"{folder}: no such results folder")
-    if (folder / "study.db").exists():
-        return _from_storage(folder, number, study_name)
+    spec = _from_storage(folder, number, study_name, storage)
+    if spec is not None:
+        return spec
     if (folder / "trials.csv").exists():
         return _from_table(folder, number)
     raise HarnessError(f"{folder}: no study.db or trials.csv here; is this a results folder?")
 
 
-def _from_storage(folder: Path, number: int, study_name: str | None) -> ArchSpec:
-    import optuna
+def _from_storage(folder: Path, number: int, study_name: str | None, storage: str | None = None) -> ArchSpec | None:
+    from harness.report import open_study
 
-    from harness.study import storage_url
-
-    storage = optuna.storages.RDBStorage(storage_url(folder))
-    names = [s.study_name for s in optuna.get_all_study_summaries(storage)]
-    name = study_name or (folder.name if folder.name in names else (names[0] if len(names) == 1 else None))
-    if name is None or name not in names:
-        raise HarnessError(f"{folder}: no study {study_name or folder.name!r} in study.db (studies: "
-                           f"{', '.join(names) or 'none'}); give --study NAME")
-    trials = optuna.load_study(study_name=name, storage=storage).get_trials(deepcopy=False)
+    study = open_study(folder, storage, study_name)
+    if study is None:
+        return None
+    trials = study.get_trials(deepcopy=False)
     trial = next((t for t in trials if t.number == number), None)
     if trial is None:
         raise HarnessError(_no_trial(folder, number, [t.number for t in trials]))

@@ -15,7 +15,7 @@ from __future__ import annotations
 
 import contextlib
 import dataclasses
-import json
+import os
 import sys
 import traceback
 from collections.abc import Callable, Sequence
@@ -36,8 +36,9 @@ from harness.errors import HarnessError, SpecError
 from harness.evaluate import evaluate_spec, free_device_memory
 from harness.model import validate_spec
 from harness.rank_stats import top_group
-from harness.results import _atomic_write, describe_device, human, versions
-from harness.study import StopOnSignal, open_storage
+from harness.results import append_run_record, describe_device, human, safe_command, versions
+from harness.storage import ENV_STORAGE, SQLiteLock, fail_orphans, open_storage, resolve_storage
+from harness.study import StopOnSignal
 from harness.train import EpochMetrics, NonFiniteLossError, resolve_device
 
 # Seeds of ranking runs: far from a search's (seed * 100_003 + trial number), so that a ranking's
@@ -69,6 +70,7 @@ class RankConfig:
     data_memory: float | None = None  # bytes the data may take on the device (None: half its free memory)
     crop_padding: int | None = None
     flip: bool | None = None
+    storage: str | None = None  # None: $HARNESS_STORAGE, else <folder>/rank.db (see harness.storage)
 
     def check(self) -> None:
         """Refuse values that cannot work, naming the option."""
@@ -290,11 +292,17 @@ def run_rank(candidates: Sequence[Candidate], config: RankConfig = RankConfig(),
     data, placement = place_dataset(data, device, config.data_memory)
     folder = ranking_folder(config, study)
     folder.mkdir(parents=True, exist_ok=True)
-    storage = open_storage(f"sqlite:///{(folder / 'rank.db').resolve()}")
+    default = f"sqlite:///{(folder / 'rank.db').resolve()}"
+    ref = resolve_storage(config.storage or os.environ.get(ENV_STORAGE) or default, folder)
+    lock = SQLiteLock(ref).acquire()
+    # A dead run is not queued again by the storage (retries=0): the plan runs every missing run.
+    storage = open_storage(ref, retries=0)
     optuna_study = optuna.create_study(study_name=folder.name, storage=storage, direction="maximize",
                                        sampler=optuna.samplers.RandomSampler(seed=config.seed), load_if_exists=True)
+    if ref.kind == "sqlite":
+        fail_orphans(optuna_study)
     key = data_key(data)
-    info = _run_info(config, cands, study, data, dataset, device, placement.describe(), argv)
+    info = _run_info(config, cands, study, data, dataset, device, placement.describe(), argv, ref.display)
     _write_run_json(folder, info)
     for note in notes:
         say(f"note: {note}")
@@ -326,6 +334,7 @@ def run_rank(candidates: Sequence[Candidate], config: RankConfig = RankConfig(),
             objective = _RunObjective(pending, data, device, not placement.resident, key, config, stop.check)
             optuna_study.optimize(objective, n_trials=len(pending), catch=(RunFailedError,),
                                   callbacks=[after_run], gc_after_trial=False)
+    lock.release()
     ranking = collect(folder, cands, ended_runs(optuna_study, key), config, info, notes)
     with contextlib.suppress(OSError):  # a full disk must not fail a finished ranking; rank.db has it
         write_ranking(ranking)
@@ -349,11 +358,13 @@ def collect(folder: Path, candidates: list[Candidate], ended: Ended, config: Ran
 
 
 def _run_info(config: RankConfig, cands: list[Candidate], study: StudyInfo | None, data: ImageData,
-              dataset: str, device: torch.device, placement: str, argv: list[str] | None) -> dict[str, Any]:
+              dataset: str, device: torch.device, placement: str, argv: list[str] | None,
+              storage: str = "") -> dict[str, Any]:
     budgets = sorted({c.budget for c in cands})
     return {
         "started": datetime.now(timezone.utc).isoformat(timespec="seconds"),
-        "command": argv if argv is not None else sys.argv,
+        "command": safe_command(argv if argv is not None else sys.argv),
+        "storage": storage,
         "study": str(study.folder) if study is not None else None,
         "dataset": {"ref": dataset, **data.info(), "summary": data.describe(), "placement": placement,
                     "options": dataclasses.asdict(config.data_options)},
@@ -372,12 +383,4 @@ def _run_info(config: RankConfig, cands: list[Candidate], study: StudyInfo | Non
 
 
 def _write_run_json(folder: Path, record: dict[str, Any]) -> None:
-    path = folder / "run.json"
-    info: dict[str, Any] = {"runs": []}
-    if path.exists():
-        with contextlib.suppress(json.JSONDecodeError, OSError):
-            info = json.loads(path.read_text())
-    info["runs"] = [*info.get("runs", []), record]
-    info["latest"] = record
-    _atomic_write(path, lambda p: p.write_text(json.dumps(info, indent=2, default=str)))
-
+    append_run_record(folder / "run.json", record)

@@ -107,29 +107,35 @@ def _quiet_optuna() -> Iterator[None]:
 
 
 def open_study(folder: str | Path, storage: str | None = None, study_name: str | None = None) -> optuna.Study | None:
-    """The study of a results folder: from `storage` (a URL) when given, else from folder/study.db;
-    None when there is no storage (the caller then reads trials.csv). Raises HarnessError for a
-    storage that cannot be opened or a study it does not hold."""
+    """The study of a results folder: from `storage` (a --storage value: URL, journal:PATH, ...)
+    when given, else from folder/study.db or folder/study.journal; None when there is no storage
+    (the caller then reads trials.csv). Raises HarnessError for a storage that cannot be opened or
+    a study it does not hold (a password never appears in the message)."""
     import optuna
 
+    from harness.storage import open_storage, resolve_storage, scrub
+
     folder = Path(folder)
+    given = storage is not None
     if storage is None:
-        db = folder / "study.db"
-        if not db.is_file():
+        if (folder / "study.db").is_file():
+            storage = f"sqlite:///{(folder / 'study.db').resolve()}"
+        elif (folder / "study.journal").is_file():
+            storage = "journal"
+        else:
             return None
-        url = f"sqlite:///{db.resolve()}"
-    else:
-        url = storage
-        if url.startswith("sqlite:///"):
-            path = Path(url[len("sqlite:///"):])
-            if not path.is_file():  # SQLite would create an empty database there
-                raise HarnessError(f"--storage {url}: no such file {path}")
+    ref = resolve_storage(storage, folder)
+    url = ref.display
+    if ref.path is not None and not ref.path.is_file():  # SQLite or the journal would create it
+        raise HarnessError(f"--storage {url}: no such file {ref.path}")
     try:
         with _quiet_optuna():
-            rdb = optuna.storages.RDBStorage(url, skip_table_creation=True)
+            rdb = open_storage(ref, heartbeat=None)
             names = optuna.study.get_all_study_names(rdb)
+    except HarnessError:
+        raise
     except Exception as err:  # a bad URL, a file that is not a database, a missing driver
-        raise HarnessError(f"cannot open the storage {url}: {str(err).splitlines()[0]}") from None
+        raise HarnessError(f"cannot open the storage {url}: {scrub(str(err).splitlines()[0], ref.url)}") from None
     if study_name is not None:
         if study_name not in names:
             held = ", ".join(names) if names else "no study"
@@ -140,7 +146,7 @@ def open_study(folder: str | Path, storage: str | None = None, study_name: str |
     elif len(names) == 1:
         name = names[0]
     elif not names:
-        if storage is not None:
+        if given:
             raise HarnessError(f"{url} holds no study")
         return None  # an empty study.db: trials.csv may still be there
     else:

@@ -10,7 +10,6 @@ import dataclasses
 import json
 import os
 import platform
-import shutil
 import sys
 from collections.abc import Callable
 from datetime import datetime, timezone
@@ -45,6 +44,8 @@ def trials_frame(study: optuna.Study) -> pd.DataFrame:
     rows = []
     param_names: list[str] = []
     for t in study.get_trials(deepcopy=False):
+        if t.user_attrs.get("surplus"):
+            continue  # dropped unrun: another worker took the study's last place first
         for name in t.params:
             if name not in param_names:
                 param_names.append(name)
@@ -157,7 +158,8 @@ def print_leaderboard(frame: pd.DataFrame, say: Callable[[str], None], top: int 
 
 def _atomic_write(path: Path, write: Callable[[Path], None]) -> None:
     # Write beside, then rename: a reader (or a kill mid-write) never sees a half-written file.
-    tmp = path.with_name(f".{path.name}.tmp{path.suffix}")
+    # The temporary name is the process's own: several workers may rewrite the same file at once.
+    tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp{path.suffix}")
     write(tmp)
     os.replace(tmp, path)
 
@@ -174,18 +176,30 @@ def write_results(study: optuna.Study, folder: Path) -> pd.DataFrame:
     return frame
 
 
+def safe_command(argv: list[str]) -> list[str]:
+    """The command line with any password in a URL (a --storage value) replaced by ***."""
+    from harness.storage import redact
+
+    return [redact(word) if "://" in word else word for word in argv]
+
+
 def write_run_info(folder: Path, space: SearchSpace, config: SearchConfig, data: ImageData,
-                   device: torch.device, argv: list[str], placement: Placement | None = None) -> None:
-    """Copy the space file to space.yaml and append this run's record to run.json."""
+                   device: torch.device, argv: list[str], placement: Placement | None = None,
+                   storage: str | None = None) -> None:
+    """Copy the space file to space.yaml and append this run's record to run.json (`storage`: the
+    storage as it may be shown, password hidden)."""
     target = folder / "space.yaml"
     if space.path:
         if not target.exists() or Path(space.path).resolve() != target.resolve():
-            shutil.copyfile(space.path, target)
+            text = Path(space.path).read_text()
+            _atomic_write(target, lambda p: p.write_text(text))  # workers may copy it at once
     else:
-        target.write_text(yaml.safe_dump(space.raw, sort_keys=False))
+        _atomic_write(target, lambda p: p.write_text(yaml.safe_dump(space.raw, sort_keys=False)))
     record = {
         "started": datetime.now(timezone.utc).isoformat(timespec="seconds"),
-        "command": argv,
+        "command": safe_command(argv),
+        "storage": storage,
+        "worker": config.worker,
         "space": space.path,
         "study": folder.name,
         "dataset": {"ref": config.dataset, **data.info(), "summary": data.describe(),
@@ -199,16 +213,25 @@ def write_run_info(folder: Path, space: SearchSpace, config: SearchConfig, data:
         "device": describe_device(device),
         "versions": versions(),
     }
-    path = folder / "run.json"
-    info: dict[str, Any] = {"runs": []}
-    if path.exists():
-        try:
-            info = json.loads(path.read_text())
-        except json.JSONDecodeError:
-            info = {"runs": []}
-    info["runs"] = [*info.get("runs", []), record]
-    info["latest"] = record
-    _atomic_write(path, lambda p: p.write_text(json.dumps(info, indent=2, default=str)))
+    append_run_record(folder / "run.json", record)
+
+
+def append_run_record(path: Path, record: dict[str, Any]) -> None:
+    """Append `record` to the run.json at `path` (its "runs", and as "latest"), under a file lock:
+    several workers may start at once."""
+    import fcntl
+
+    with open(path.with_name(path.name + ".lock"), "a") as lock:
+        fcntl.flock(lock, fcntl.LOCK_EX)
+        info: dict[str, Any] = {"runs": []}
+        if path.exists():
+            try:
+                info = json.loads(path.read_text())
+            except (json.JSONDecodeError, OSError):
+                info = {"runs": []}
+        info["runs"] = [*info.get("runs", []), record]
+        info["latest"] = record
+        _atomic_write(path, lambda p: p.write_text(json.dumps(info, indent=2, default=str)))
 
 
 def versions() -> dict[str, str]:

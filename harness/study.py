@@ -15,6 +15,7 @@ import json
 import signal
 import sys
 import threading
+import time
 import traceback
 import warnings
 from collections.abc import Callable
@@ -44,16 +45,26 @@ from harness.results import (
 )
 from harness.samplers import grid_size, grid_trials, make_pruner, make_sampler
 from harness.space import OBJECTIVES, Fixed, SearchSpace
+from harness.storage import (
+    HEARTBEAT_INTERVAL_S,
+    SQLiteLock,
+    StorageRef,
+    fail_orphans,
+    open_storage,
+    resolve_storage,
+)
 from harness.train import EpochMetrics, NonFiniteLossError, TrainConfig, resolve_device
 
 DEFAULT_TRIALS = 12
-# Heartbeats let a later run see that a killed process's trial is dead (seconds).
-HEARTBEAT_INTERVAL_S = 10
-HEARTBEAT_GRACE_S = 30
+POLL_S = 1.0  # a worker with nothing to start waits this long before looking again (s)
 
 
 class TrialFailedError(Exception):
     """Raised by the objective after recording why a trial failed; Optuna marks it FAIL and goes on."""
+
+
+class SurplusTrialError(Exception):
+    """Raised when another worker took the study's last place first: the trial is dropped unrun."""
 
 
 @dataclass(frozen=True)
@@ -80,6 +91,10 @@ class SearchConfig:
     data_memory: float | None = None  # bytes the data may take on the device; None: half its free memory
     crop_padding: int | None = None  # overrides the space's train.crop_padding (None: keep it)
     flip: bool | None = None  # overrides the space's train.flip (None: keep it)
+    storage: str | None = None  # None: $HARNESS_STORAGE, else results/<study>/study.db (see harness.storage)
+    heartbeat: int = HEARTBEAT_INTERVAL_S  # seconds between a running trial's heartbeats
+    worker: int = 0  # this process's index among the study's workers (varies the sampler's seed)
+    report: bool = True  # write the report at the end (workers leave it to the process that started them)
 
     def pruner_name(self) -> str:
         """The pruner in effect: the one asked for, else median (one objective) or pareto (two)."""
@@ -100,21 +115,16 @@ def storage_url(folder: Path) -> str:
     return f"sqlite:///{(folder / 'study.db').resolve()}"
 
 
-def open_storage(url: str) -> optuna.storages.BaseStorage:
-    with warnings.catch_warnings():
-        # Heartbeats are marked experimental in Optuna 5; they are the documented way to fail
-        # the trials of a killed process, which resuming relies on.
-        warnings.simplefilter("ignore", optuna.exceptions.ExperimentalWarning)
-        return optuna.storages.RDBStorage(
-            url, heartbeat_interval=HEARTBEAT_INTERVAL_S, grace_period=HEARTBEAT_GRACE_S
-        )
-
-
 def counted(trial: FrozenTrial) -> bool:
-    """Whether a trial counts towards --trials: it ended on its own (not interrupted)."""
+    """Whether a trial counts towards --trials: it ended on its own (not interrupted, not surplus)."""
     if trial.state in (TrialState.COMPLETE, TrialState.PRUNED):
         return True
     return trial.state == TrialState.FAIL and "failure_reason" in trial.user_attrs
+
+
+def taken(trial: FrozenTrial) -> bool:
+    """Whether a trial holds one of the --trials places: it ended, or it is running or queued."""
+    return counted(trial) or trial.state in (TrialState.RUNNING, TrialState.WAITING)
 
 
 def _fingerprint(space: SearchSpace, config: SearchConfig, epochs: int, data: ImageData) -> dict[str, Any]:
@@ -234,51 +244,98 @@ def run_search(
     multi = config.objectives != "accuracy"
 
     folder.mkdir(parents=True, exist_ok=True)
-    storage = open_storage(storage_url(folder))
+    ref = resolve_storage(config.storage, folder)
+    with SQLiteLock(ref):
+        study, storage_text = _open_study(space, config, ref, name, folder, multi, pruner_name, epochs)
+        _check_resumable(study, _fingerprint(space, config, epochs or 0, data), folder)
+        write_run_info(folder, space, config, data, device, argv=argv if argv is not None else sys.argv,
+                       placement=placement, storage=ref.display)
+        ended_before = sum(counted(t) for t in study.get_trials(deepcopy=False))
+        remaining = config.trials - ended_before
+        worker = f" (worker {config.worker})" if config.worker else ""
+        say(f"study {name!r}{worker} in {folder}: {data.describe()}, device {device} ({placement.describe()}), "
+            f"{space.architecture_count() or 'infinitely many'} architectures{storage_text}")
+        if ended_before:
+            say(f"resuming: {ended_before} trial(s) already ended, {max(0, remaining)} to run")
+        if remaining > 0:
+            with StopOnSignal() as stop:
+                constraints = space.constraints.merged(config.constraints)
+                objective = _Objective(space, data, device, config, epochs, multi, stop.check,
+                                       stream=not placement.resident, constraints=constraints)
+                on_trial_end = _Writer(folder, config.trials, say, stop.check)
+                run_trials(study, objective, config.trials, on_trial_end, stop.check, config.timeout)
+            frame = trials_frame(study)  # the files were rewritten after the last trial
+        else:
+            frame = write_results(study, folder)
+    if config.report:
+        print_leaderboard(frame, say)
+        say(f"results: {folder / 'trials.csv'}, {folder / 'acc_vs_flops.png'} (run.json, space.yaml"
+            f"{', study.db' if ref.kind == 'sqlite' and ref.path == (folder / 'study.db').resolve() else ''})")
+        with contextlib.suppress(OSError):  # a full disk must not fail a finished search
+            say(f"report: {write_report(folder, study=study)}")
+    return frame
+
+
+def _open_study(space: SearchSpace, config: SearchConfig, ref: StorageRef, name: str, folder: Path, multi: bool,
+                pruner_name: str, epochs: int | None) -> tuple[optuna.Study, str]:
+    """Create or load the study in its storage; with SQLite (one process, under its lock) a trial
+    left running by a killed run is failed and queued again at once. Also a note on the storage."""
+    storage = open_storage(ref, config.heartbeat)
     directions = ["maximize"] + (["minimize"] if multi else [])
     try:
-        study = optuna.load_study(study_name=name, storage=storage)
-        if len(study.directions) != len(directions):
+        old = optuna.load_study(study_name=name, storage=storage)
+        if len(old.directions) != len(directions):
             raise HarnessError(
-                f"{folder} holds a study with {len(study.directions)} objective(s); this run asks "
+                f"{folder} holds a study with {len(old.directions)} objective(s); this run asks "
                 f"for {config.objectives!r}. Give it its own --study NAME."
             )
+        n_before = len(old.get_trials(deepcopy=False))
     except KeyError:
-        study = None
-    ended_before = sum(counted(t) for t in study.trials) if study else 0
-    n_before = len(study.trials) if study else 0
+        n_before = 0
     # Re-seeding the sampler with the number of trials already run keeps a resumed run from
-    # drawing the same random start-up architectures again.
-    constraints = space.constraints.merged(config.constraints)
-    sampler = make_sampler(config.sampler, config.seed + n_before, space)
+    # drawing the same random start-up architectures again; each worker gets its own seeds.
+    sampler = make_sampler(config.sampler, config.seed + n_before + 7919 * config.worker, space)
     study = optuna.create_study(
         study_name=name, storage=storage, directions=directions, sampler=sampler,
         pruner=make_pruner(pruner_name, epochs), load_if_exists=True,
     )
-    _check_resumable(study, _fingerprint(space, config, epochs or 0, data), folder)
-    write_run_info(folder, space, config, data, device, argv=argv if argv is not None else sys.argv,
-                   placement=placement)
-
-    remaining = config.trials - ended_before
-    say(f"study {name!r} in {folder}: {data.describe()}, device {device} ({placement.describe()}), "
-        f"{space.architecture_count() or 'infinitely many'} architectures")
-    if ended_before:
-        say(f"resuming: {ended_before} trial(s) already ended, {max(0, remaining)} to run")
-    if remaining > 0:
-        with StopOnSignal() as stop:
-            objective = _Objective(space, data, device, config, epochs, multi, stop.check,
-                                   stream=not placement.resident, constraints=constraints)
-            on_trial_end = _Writer(folder, config.trials, say, stop.check)
-            study.optimize(objective, n_trials=remaining, timeout=config.timeout, catch=(TrialFailedError,),
-                           callbacks=[on_trial_end], gc_after_trial=False)
-        frame = trials_frame(study)  # the files were rewritten after the last trial
+    note = ""
+    if ref.kind == "sqlite":
+        orphans = fail_orphans(study)
+        if orphans:
+            note = f"; {orphans} trial(s) left running by a killed run marked failed and queued again"
     else:
-        frame = write_results(study, folder)
-    print_leaderboard(frame, say)
-    say(f"results: {folder / 'trials.csv'}, {folder / 'acc_vs_flops.png'} (run.json, space.yaml, study.db)")
-    with contextlib.suppress(OSError):  # a full disk must not fail a finished search
-        say(f"report: {write_report(folder, study=study)}")
-    return frame
+        note = f"; storage {ref.display}"
+    return study, note
+
+
+def run_trials(study: optuna.Study, objective: Callable[[optuna.Trial], Any], trials: int,
+               on_trial_end: Callable[[optuna.Study, FrozenTrial], None], check_stop: Callable[[], None],
+               timeout: float | None = None) -> None:
+    """Run trials, one at a time, until the study has `trials` ended trials, whichever process ran
+    them: a queued trial (a dead worker's, queued again) first; a new one only while ended + running
+    + queued trials leave a place; otherwise wait for the others. The objective's own check
+    (`_Objective._surplus`) settles the race between two workers taking the last place at once."""
+    from optuna.storages import fail_stale_trials
+
+    deadline = None if timeout is None else time.monotonic() + timeout
+    while True:
+        check_stop()
+        if deadline is not None and time.monotonic() >= deadline:
+            return
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore", optuna.exceptions.ExperimentalWarning)
+            fail_stale_trials(study)  # a dead worker's trial: failed and queued again (heartbeats)
+        states = study.get_trials(deepcopy=False)
+        ended = sum(counted(t) for t in states)
+        waiting = sum(t.state == TrialState.WAITING for t in states)
+        if ended >= trials:
+            return
+        if not waiting and sum(taken(t) for t in states) >= trials:
+            time.sleep(POLL_S)  # the last places are being run elsewhere; one may still die
+            continue
+        study.optimize(objective, n_trials=1, catch=(TrialFailedError, SurplusTrialError),
+                       callbacks=[on_trial_end], gc_after_trial=False)
 
 
 class _Infeasible(Exception):
@@ -341,8 +398,17 @@ class _Objective:
                 curves.append(Curve(float(attrs[self.cost_name]), tuple(attrs["history"]), old.number))
         return curves
 
+    def _surplus(self, trial: optuna.Trial) -> bool:
+        """Whether the trials before this one already hold every place (another worker started
+        the last one a moment earlier)."""
+        before = [t for t in trial.study.get_trials(deepcopy=False) if t.number < trial.number]
+        return sum(taken(t) for t in before) >= self.config.trials
+
     def __call__(self, trial: optuna.Trial) -> float | tuple[float, float]:
         self.check_stop()
+        if self._surplus(trial):
+            trial.set_user_attr("surplus", True)
+            raise SurplusTrialError(f"trial {trial.number}: the study's {self.config.trials} places are taken")
         spec, train_config = self.space.suggest(trial)
         train_config = self._train_config(train_config)
         seed = self.config.seed * 100_003 + trial.number  # distinct per trial, reproducible
@@ -436,6 +502,8 @@ class _Writer:
         self.folder, self.total, self.say, self.check_stop = folder, total, say, check_stop
 
     def __call__(self, study: optuna.Study, trial: FrozenTrial) -> None:
+        if trial.user_attrs.get("surplus"):
+            return  # not a trial of the study: nothing to say or write
         done = sum(counted(t) for t in study.get_trials(deepcopy=False))
         self.say(trial_line(trial, done, self.total))
         with contextlib.suppress(OSError):  # a full disk must not kill the study; the db has it all
@@ -443,16 +511,15 @@ class _Writer:
         self.check_stop()
 
 
-def load_trials(folder: str | Path, study_name: str | None = None) -> pd.DataFrame:
-    """The trials table of a results folder: from its study.db when present, else trials.csv."""
+def load_trials(folder: str | Path, study_name: str | None = None, storage: str | None = None) -> pd.DataFrame:
+    """The trials table of a results folder: from its storage (`storage`, else study.db or
+    study.journal there) when present, else trials.csv."""
+    from harness.report import open_study
+
     folder = Path(folder)
-    db = folder / "study.db"
-    if db.exists():
-        storage = optuna.storages.RDBStorage(storage_url(folder))
-        names = [s.study_name for s in optuna.get_all_study_summaries(storage)]
-        name = study_name or (folder.name if folder.name in names else (names[0] if names else None))
-        if name is not None:
-            return trials_frame(optuna.load_study(study_name=name, storage=storage))
+    study = open_study(folder, storage, study_name)
+    if study is not None:
+        return trials_frame(study)
     csv = folder / "trials.csv"
     if csv.exists():
         return pd.read_csv(csv)

@@ -91,7 +91,7 @@ def test_an_exported_spec_profiles(study_folder: Path, tmp_path: Path) -> None:
 
 @pytest.mark.parametrize(("args", "fragment"), [
     (["--trial", "99"], "no trial 99 (the study has trials 0 to 3)"),
-    (["--trial", "0", "--study", "other"], "no study 'other'"),
+    (["--trial", "0", "--study", "other"], "no study named 'other'"),
 ])
 def test_bad_exports_get_one_line(study_folder: Path, args: list[str], fragment: str, capsys) -> None:
     code, _, err = export(capsys, str(study_folder), *args)
