@@ -101,6 +101,17 @@ def build_parser() -> argparse.ArgumentParser:
     search.add_argument("--data-memory", type=_gib, default=None, metavar="GiB",
                         help="the most device memory the dataset may take before it is streamed from "
                         "host memory instead (default: half the device's free memory)")
+    scale = search.add_argument_group("storage and workers")
+    add_storage_argument(scale)
+    scale.add_argument("--workers", type=_positive_int, default=1, metavar="N",
+                       help="run N worker processes on the study (needs --storage journal or postgresql://...)")
+    scale.add_argument("--gpus", default=None, metavar="0,1,...",
+                       help="pin workers to these GPUs, round robin (repeat a GPU to put several workers on it)")
+    scale.add_argument("--heartbeat", type=_positive_int, default=None, metavar="S",
+                       help="a running trial records a heartbeat every S seconds; one silent for 3 S is "
+                       "marked failed and run again (default 10)")
+    scale.add_argument("--worker-index", type=_int, default=0, help=argparse.SUPPRESS)
+    scale.add_argument("--no-report", action="store_true", help=argparse.SUPPRESS)
 
     show = sub.add_parser("show", help="print a space's parameters, its size, and one sampled network")
     show.add_argument("space", metavar="SPACE.yaml", help="search-space file")
@@ -135,6 +146,7 @@ def build_parser() -> argparse.ArgumentParser:
     export.add_argument("--trial", type=_int, required=True, metavar="N", help="trial number")
     export.add_argument("--study", default=None, metavar="NAME", help="study name, when study.db holds several")
     export.add_argument("--json", action="store_true", help="JSON, every field, instead of YAML")
+    add_storage_argument(export)
 
     report = sub.add_parser("report", help="tables, plots and one HTML page of a study (no training)",
                             description="Write into FOLDER: trials.csv, leaderboard.md, pareto.csv, "
@@ -204,6 +216,15 @@ def add_rank_parser(sub: argparse._SubParsersAction) -> None:
     augment.add_argument("--flip", action=argparse.BooleanOptionalAction, default=None, help="random flips")
     rank.add_argument("--data-memory", type=_gib, default=None, metavar="GiB",
                       help="the most device memory the dataset may take before it is streamed")
+    add_storage_argument(rank)
+
+
+def add_storage_argument(parser: argparse.ArgumentParser | argparse._ArgumentGroup) -> None:
+    """--storage, on every command that reads or writes a study."""
+    parser.add_argument("--storage", default=None, metavar="URL",
+                        help="where the study lives: sqlite:///PATH (default: study.db in its folder), "
+                        "journal (a journal file there; several processes on one machine), journal:PATH, "
+                        "or postgresql://USER:PASSWORD@HOST/DB (several machines); default $HARNESS_STORAGE")
 
 
 def add_data_arguments(parser: argparse.ArgumentParser, what: str = "dataset to train and validate on",
@@ -293,6 +314,7 @@ def cmd_search(args: argparse.Namespace, argv: Sequence[str]) -> int:
     from harness.data import DEFAULT_DATASET
     from harness.samplers import grid_trials
     from harness.space import load_space
+    from harness.storage import HEARTBEAT_INTERVAL_S
     from harness.study import DEFAULT_TRIALS, SearchConfig, run_search
 
     space = load_space(args.space)
@@ -317,7 +339,13 @@ def cmd_search(args: argparse.Namespace, argv: Sequence[str]) -> int:
         data_memory=args.data_memory,
         crop_padding=args.crop_padding,
         flip=args.flip,
+        storage=args.storage,
+        heartbeat=args.heartbeat or HEARTBEAT_INTERVAL_S,
+        worker=args.worker_index,
+        report=not args.no_report,
     )
+    if args.workers > 1 or args.gpus:
+        return _run_workers(args, argv, space, config)
     # Our own line per trial replaces Optuna's log lines (and its warning per failed trial,
     # whose reason is in our line and in trials.csv).
     optuna.logging.set_verbosity(optuna.logging.ERROR)
@@ -327,6 +355,43 @@ def cmd_search(args: argparse.Namespace, argv: Sequence[str]) -> int:
         print("\ninterrupted: finished trials are saved; run the same command again to resume.",
               file=sys.stderr)
         return EXIT_INTERRUPTED
+    return 0
+
+
+def _run_workers(args: argparse.Namespace, argv: Sequence[str], space: object, config: object) -> int:
+    """`harness search --workers N [--gpus ...]`: N worker processes on one study, then its report."""
+    from pathlib import Path
+
+    import optuna
+
+    from harness.report import build_report
+    from harness.results import print_leaderboard
+    from harness.storage import resolve_storage
+    from harness.study import study_name_for
+    from harness.workers import parse_gpus, run_workers
+
+    gpus = parse_gpus(args.gpus)
+    folder = Path(config.results_dir) / study_name_for(space, config.study_name)  # type: ignore[attr-defined]
+    ref = resolve_storage(args.storage, folder)
+    if not ref.multi_process and args.workers > 1:
+        raise HarnessError(f"--workers {args.workers} needs a storage that several processes can share: "
+                           f"{ref.display} is SQLite (one process). Use --storage journal (a journal file in "
+                           "the study's folder, one machine) or --storage postgresql://... (several machines)")
+    print(f"starting {args.workers} worker(s) on {ref.display}"
+          + (f", GPUs {','.join(gpus)}" if gpus else ""), flush=True)
+    try:
+        code = run_workers(argv, args.workers, ref.url, gpus, say=lambda line: print(line, flush=True))
+    except KeyboardInterrupt:
+        print("\ninterrupted: finished trials are saved; run the same command again to resume.", file=sys.stderr)
+        return EXIT_INTERRUPTED
+    if code != 0:
+        print(f"harness: error: a worker exited with status {code} (its lines above say why)", file=sys.stderr)
+        return code
+    optuna.logging.set_verbosity(optuna.logging.ERROR)
+    folder.mkdir(parents=True, exist_ok=True)
+    report = build_report(folder, storage=ref.url)
+    print_leaderboard(report.frame, print)
+    print(f"results: {folder / 'trials.csv'}; report: {report.html}")
     return 0
 
 
@@ -480,7 +545,8 @@ def cmd_rank(args: argparse.Namespace, argv: Sequence[str]) -> int:
     base = TrainConfig()
     options = data_options(args)
     if args.from_:
-        trials, study, base = from_study(args.from_, top=args.top, pareto=args.pareto, study_name=args.study)
+        trials, study, base = from_study(args.from_, top=args.top, pareto=args.pareto, study_name=args.study,
+                                         storage=args.storage)
         groups.append(trials)
         recorded = study.data_options or {}
         # The study's way of reading its data, where this command does not say otherwise.
@@ -497,6 +563,7 @@ def cmd_rank(args: argparse.Namespace, argv: Sequence[str]) -> int:
         budget_factor=args.budget_factor, device=args.device, seed=args.seed, name=args.name,
         results_dir=args.results, race=args.race, max_seeds=args.max_seeds, alpha=args.alpha,
         data_options=options, data_memory=args.data_memory, crop_padding=args.crop_padding, flip=args.flip,
+        storage=args.storage,
     )
     optuna.logging.set_verbosity(optuna.logging.ERROR)
     try:
@@ -551,7 +618,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         if args.command == "export":
             from harness.export import spec_text, trial_spec
 
-            spec = trial_spec(args.folder, args.trial, args.study)
+            spec = trial_spec(args.folder, args.trial, args.study, args.storage)
             sys.stdout.write(spec_text(spec, "json" if args.json else "yaml"))
             return 0
         if args.command == "presets":

@@ -778,7 +778,9 @@ def build_report(folder: str | Path, *, study: optuna.Study | None = None, frame
     if study is not None:
         frame = trials_frame(study)
         name = study.study_name
-        source = f"the storage {storage}" if storage else f"the storage {folder / 'study.db'}"
+        from harness.storage import redact
+
+        source = f"the storage {redact(storage)}" if storage else f"the storage {folder / 'study.db'}"
     else:
         assert frame is not None
         name = (run.get("latest") or {}).get("study") or folder.name

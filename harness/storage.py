@@ -165,7 +165,10 @@ def open_storage(ref: StorageRef, heartbeat: int | None = HEARTBEAT_INTERVAL_S,
                                               grace_period=grace, heartbeat_stale_trial_callback=callback)
         except ModuleNotFoundError as err:
             raise HarnessError(f"--storage {ref.display}: the database driver is not installed ({err.name}); "
-                               "for PostgreSQL: pip install 'harness[postgres]' (psycopg2-binary)") from None
+                               "for PostgreSQL: pip install 'harness[postgres]' (psycopg)") from None
+        except ImportError as err:  # Optuna's word for a missing driver
+            raise HarnessError(f"--storage {ref.display}: {err} For PostgreSQL: pip install 'harness[postgres]' "
+                               "(psycopg)") from None
         except Exception as err:  # a server that is down, a wrong password, a bad URL
             first = scrub(str(err).strip().splitlines()[0] if str(err).strip() else type(err).__name__, ref.url)
             raise HarnessError(f"cannot open the storage {ref.display}: {first}") from None

@@ -12,7 +12,9 @@ import contextlib
 import dataclasses
 import hashlib
 import json
+import os
 import signal
+import socket
 import sys
 import threading
 import time
@@ -416,6 +418,7 @@ class _Objective:
         trial.set_user_attr("spec", spec.to_dict())
         trial.set_user_attr("seed", seed)
         trial.set_user_attr("device", str(self.device))
+        trial.set_user_attr("worker", {"host": socket.gethostname(), "pid": os.getpid(), "index": self.config.worker})
         trial.set_user_attr("budget_key", key)
         reused = self._reuse(trial, key)
         if reused is not None:

@@ -1,0 +1,229 @@
+"""Many workers on one study: PostgreSQL (a real server started here) and a journal file.
+
+For each storage: 3 worker processes on one study end with exactly N ended trials, no duplicate
+numbers, every trial's results present; a worker killed with SIGKILL mid-trial has its trial
+marked failed (heartbeat) and run again, and the study still reaches N. SQLite refuses a second
+process with a message that points to these storages; a password in a storage URL is in no
+output or file.
+
+The PostgreSQL server comes from Debian's package (`.ci/run` installs it): the fixture makes a
+cluster in a temporary folder and starts it on loopback with password authentication. Where the
+binaries are missing the PostgreSQL tests are skipped, saying so, unless HARNESS_REQUIRE_POSTGRES=1
+(set by CI), which turns that into a failure.
+"""
+
+from __future__ import annotations
+
+import glob
+import os
+import shutil
+import signal
+import socket
+import subprocess
+import sys
+import tempfile
+import time
+from collections.abc import Iterator
+from pathlib import Path
+
+import optuna
+import pytest
+from optuna.trial import TrialState
+
+from harness.study import counted
+
+PASSWORD = "s3cret-Pw-91x"
+SPACE = """
+stem: {width: 8}
+stages:
+  count: 2
+  width: {each: [8, 16]}
+  stride: 2
+  kernel_size: {choices: [3, 5, 7], per_stage: true}
+train: {epochs: 2, batch_size: 128}
+"""
+
+
+def _pg_bin() -> Path | None:
+    for candidate in sorted(glob.glob("/usr/lib/postgresql/*/bin"), reverse=True):
+        if Path(candidate, "initdb").exists() and Path(candidate, "pg_ctl").exists():
+            return Path(candidate)
+    found = shutil.which("initdb")
+    return Path(found).parent if found else None
+
+
+def _free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+@pytest.fixture(scope="module")
+def postgres_url() -> Iterator[str]:
+    bin_dir = _pg_bin()
+    if bin_dir is None:
+        if os.environ.get("HARNESS_REQUIRE_POSTGRES") == "1":
+            pytest.fail("PostgreSQL's initdb and pg_ctl were not found, and HARNESS_REQUIRE_POSTGRES=1")
+        pytest.skip("PostgreSQL is not installed (apt-get install postgresql); set HARNESS_REQUIRE_POSTGRES=1 "
+                    "to make this a failure")
+    # Not under pytest's temporary folder, which only root may enter.
+    root = Path(tempfile.mkdtemp(prefix="harness-pg-"))
+    os.chmod(root, 0o755)
+    data, pwfile = root / "data", root / "pw"
+    pwfile.write_text(PASSWORD + "\n")
+    # initdb refuses to run as root: run the server as the postgres user the package creates.
+    as_user = ["runuser", "-u", "postgres", "--"] if os.geteuid() == 0 else []
+    if as_user:
+        shutil.chown(root, "postgres")
+        shutil.chown(pwfile, "postgres")
+    port = _free_port()
+    subprocess.run([*as_user, str(bin_dir / "initdb"), "-D", str(data), "-U", "harness", "--auth=scram-sha-256",
+                    f"--pwfile={pwfile}", "-E", "UTF8"], check=True, capture_output=True)
+    subprocess.run([*as_user, str(bin_dir / "pg_ctl"), "-D", str(data), "-w", "-l", str(root / "log"), "-o",
+                    f"-p {port} -k {root} -c listen_addresses=127.0.0.1", "start"], check=True, capture_output=True)
+    try:
+        yield f"postgresql://harness:{PASSWORD}@127.0.0.1:{port}/postgres"
+    finally:
+        subprocess.run([*as_user, str(bin_dir / "pg_ctl"), "-D", str(data), "-m", "immediate", "stop"],
+                       capture_output=True)
+        shutil.rmtree(root, ignore_errors=True)
+
+
+@pytest.fixture
+def space(tmp_path: Path) -> Path:
+    path = tmp_path / "tiny.yaml"
+    path.write_text(SPACE)
+    return path
+
+
+def _env(storage: str) -> dict[str, str]:
+    return {**os.environ, "HARNESS_STORAGE": storage, "PYTHONUNBUFFERED": "1"}
+
+
+def _search(space: Path, results: Path, *extra: str) -> list[str]:
+    return [sys.executable, "-m", "harness", "search", str(space), "--results", str(results), "--device", "cpu",
+            "--sampler", "random", "--pruner", "none", *extra]
+
+
+def _study(storage: str, results: Path) -> optuna.Study:
+    from harness.storage import open_storage, resolve_storage
+
+    ref = resolve_storage(storage, results / "tiny")
+    return optuna.load_study(study_name="tiny", storage=open_storage(ref, heartbeat=None))
+
+
+def _check_exactly(study: optuna.Study, n: int) -> list:
+    trials = study.get_trials(deepcopy=False)
+    numbers = [t.number for t in trials]
+    assert len(numbers) == len(set(numbers))
+    ended = [t for t in trials if counted(t)]
+    assert len(ended) == n
+    for t in ended:  # every trial's results are there
+        assert t.state == TrialState.COMPLETE and t.values is not None
+        assert {"spec", "accuracy", "params", "flops", "worker"} <= set(t.user_attrs)
+    return trials
+
+
+def _three_workers_reach_n(storage: str, space: Path, results: Path) -> tuple[str, list]:
+    done = subprocess.run(_search(space, results, "--trials", "5", "--workers", "3", "--storage", storage),
+                          capture_output=True, text=True, timeout=600,
+                          env={k: v for k, v in os.environ.items() if k != "HARNESS_STORAGE"})
+    assert done.returncode == 0, done.stdout + done.stderr
+    trials = _check_exactly(_study(storage, results), 5)
+    workers = {t.user_attrs["worker"]["index"] for t in trials if counted(t)}
+    assert len(workers) >= 2  # the work was shared
+    assert (results / "tiny" / "trials.csv").read_text().count("COMPLETE") == 5
+    assert (results / "tiny" / "report.html").is_file()
+    return done.stdout + done.stderr, trials
+
+
+def _kill_one_mid_trial(storage: str, space: Path, results: Path) -> None:
+    procs = [subprocess.Popen(_search(space, results, "--trials", "6", "--heartbeat", "1", "--worker-index",
+                                      str(i + 1), "--no-report", "--epochs", "3"),
+                              env=_env(storage), stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+             for i in range(3)]
+    pids = {p.pid: p for p in procs}
+    victim = None
+    deadline = time.monotonic() + 300
+    while victim is None and time.monotonic() < deadline:
+        time.sleep(0.3)
+        try:
+            study = _study(storage, results)
+        except (KeyError, Exception):  # not created yet
+            continue
+        trials = study.get_trials(deepcopy=False)
+        if not any(t.state == TrialState.COMPLETE for t in trials):
+            continue
+        for t in trials:
+            pid = (t.user_attrs.get("worker") or {}).get("pid")
+            if t.state == TrialState.RUNNING and pid in pids and "history" not in t.user_attrs:
+                victim = (t.number, pids[pid])
+                break
+    assert victim is not None, "no trial was caught running"
+    number, proc = victim
+    proc.send_signal(signal.SIGKILL)
+    for p in procs:
+        assert p.wait(timeout=600) in (0, -signal.SIGKILL)
+    study = _study(storage, results)
+    trials = _check_exactly(study, 6)
+    killed = next(t for t in trials if t.number == number)
+    assert killed.state == TrialState.FAIL and "failure_reason" not in killed.user_attrs
+    retried = [t for t in trials if t.system_attrs.get("failed_trial") == number]
+    assert len(retried) == 1 and retried[0].state == TrialState.COMPLETE
+    assert retried[0].params == killed.params  # the same architecture, run again
+
+
+def test_postgres_three_workers_reach_exactly_n_and_keep_the_password_secret(
+        postgres_url: str, space: Path, tmp_path: Path) -> None:
+    output, _ = _three_workers_reach_n(postgres_url, space, tmp_path / "results")
+    assert PASSWORD not in output and "harness:***@" in output
+    for path in (tmp_path / "results").rglob("*"):
+        if path.is_file():
+            assert PASSWORD.encode() not in path.read_bytes(), f"the password is in {path}"
+    # A report from the storage, and an export, say nothing of it either.
+    for args in (["report", str(tmp_path / "results" / "tiny"), "--storage", postgres_url],
+                 ["export", str(tmp_path / "results" / "tiny"), "--trial", "0", "--storage", postgres_url]):
+        shown = subprocess.run([sys.executable, "-m", "harness", *args], capture_output=True, text=True, timeout=120)
+        assert shown.returncode == 0, shown.stderr
+        assert PASSWORD not in shown.stdout + shown.stderr
+    wrong = postgres_url.replace(PASSWORD, "wrong-" + PASSWORD)
+    bad = subprocess.run([sys.executable, "-m", "harness", "report", str(tmp_path / "x"), "--storage", wrong],
+                         capture_output=True, text=True, timeout=120)
+    assert bad.returncode == 2 and "cannot open the storage" in bad.stderr and PASSWORD not in bad.stderr
+
+
+def test_postgres_a_killed_worker_trial_is_run_again(postgres_url: str, space: Path, tmp_path: Path) -> None:
+    # Its own database, so that the study starts empty.
+    name = f"kill{os.getpid()}"
+    with optuna.storages.RDBStorage(postgres_url).engine.connect().execution_options(
+            isolation_level="AUTOCOMMIT") as con:
+        from sqlalchemy import text
+
+        con.execute(text(f"CREATE DATABASE {name}"))
+    _kill_one_mid_trial(postgres_url.rsplit("/", 1)[0] + f"/{name}", space, tmp_path / "results")
+
+
+def test_journal_three_workers_reach_exactly_n(space: Path, tmp_path: Path) -> None:
+    _three_workers_reach_n("journal", space, tmp_path / "results")
+
+
+def test_journal_a_killed_worker_trial_is_run_again(space: Path, tmp_path: Path) -> None:
+    _kill_one_mid_trial("journal", space, tmp_path / "results")
+
+
+def test_sqlite_refuses_a_second_process_and_workers(space: Path, tmp_path: Path) -> None:
+    from harness.errors import HarnessError
+    from harness.storage import SQLiteLock, resolve_storage
+
+    results = tmp_path / "results"
+    ref = resolve_storage(None, results / "tiny")
+    with SQLiteLock(ref):  # as a running search holds it
+        done = subprocess.run(_search(space, results, "--trials", "1"), capture_output=True, text=True, timeout=120,
+                              env={k: v for k, v in os.environ.items() if k != "HARNESS_STORAGE"})
+    assert done.returncode == 2 and "--storage journal" in done.stderr and "postgresql" in done.stderr
+    assert "Traceback" not in done.stderr
+    with pytest.raises(HarnessError), SQLiteLock(ref), SQLiteLock(ref):
+        pass
+    many = subprocess.run(_search(space, results, "--trials", "2", "--workers", "2"), capture_output=True, text=True,
+                          timeout=120, env={k: v for k, v in os.environ.items() if k != "HARNESS_STORAGE"})
+    assert many.returncode == 2 and "SQLite" in many.stderr and "--storage journal" in many.stderr
