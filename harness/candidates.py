@@ -27,6 +27,8 @@ from harness.evaluate import budget_key
 from harness.spec import ArchSpec
 from harness.train import TrainConfig
 
+DEFAULT_TOP = 5  # a study's candidates when neither --top nor --pareto says
+
 
 @dataclass(frozen=True)
 class Candidate:
@@ -163,8 +165,6 @@ def from_study(folder: str | Path, *, top: int | None = None, pareto: bool = Fal
                      data_options=options if isinstance(options, dict) else None)
     return candidates, info, base or TrainConfig()
 
-
-DEFAULT_TOP = 5
 
 
 def from_presets(names: Iterable[str], train: TrainConfig) -> list[Candidate]:

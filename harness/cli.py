@@ -9,11 +9,16 @@ from __future__ import annotations
 import argparse
 import sys
 from collections.abc import Sequence
+from typing import TYPE_CHECKING
 
 from harness.data import DEFAULT_VAL_FRACTION, DataOptions
 from harness.errors import HarnessError
 from harness.pruning import ParetoPruner
 from harness.samplers import PRUNERS, SAMPLERS
+
+if TYPE_CHECKING:
+    from harness.space import SearchSpace
+    from harness.study import SearchConfig
 
 EXIT_USAGE = 2
 EXIT_INTERRUPTED = 130
@@ -358,7 +363,7 @@ def cmd_search(args: argparse.Namespace, argv: Sequence[str]) -> int:
     return 0
 
 
-def _run_workers(args: argparse.Namespace, argv: Sequence[str], space: object, config: object) -> int:
+def _run_workers(args: argparse.Namespace, argv: Sequence[str], space: SearchSpace, config: SearchConfig) -> int:
     """`harness search --workers N [--gpus ...]`: N worker processes on one study, then its report."""
     from pathlib import Path
 
@@ -371,7 +376,7 @@ def _run_workers(args: argparse.Namespace, argv: Sequence[str], space: object, c
     from harness.workers import parse_gpus, run_workers
 
     gpus = parse_gpus(args.gpus)
-    folder = Path(config.results_dir) / study_name_for(space, config.study_name)  # type: ignore[attr-defined]
+    folder = Path(config.results_dir) / study_name_for(space, config.study_name)
     ref = resolve_storage(args.storage, folder)
     if not ref.multi_process and args.workers > 1:
         raise HarnessError(f"--workers {args.workers} needs a storage that several processes can share: "

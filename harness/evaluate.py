@@ -9,6 +9,7 @@ import dataclasses
 import gc
 import hashlib
 import json
+import traceback
 from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
@@ -16,10 +17,19 @@ from typing import Any
 import torch
 
 from harness.data import ImageData
+from harness.errors import SpecError
 from harness.measure import Costs, measure_model
 from harness.model import build_model, validate_spec
 from harness.spec import ArchSpec
-from harness.train import EpochMetrics, TrainConfig, TrainResult, evaluate_test, resolve_device, train_model
+from harness.train import (
+    EpochMetrics,
+    NonFiniteLossError,
+    TrainConfig,
+    TrainResult,
+    evaluate_test,
+    resolve_device,
+    train_model,
+)
 
 
 @dataclass(frozen=True)
@@ -88,6 +98,20 @@ def evaluate_spec(
     if tested is None:
         return Evaluation(spec, costs, result)
     return Evaluation(spec, costs, result, test_loss=tested[0], test_accuracy=tested[1])
+
+
+def describe_failure(err: Exception) -> tuple[str, str | None]:
+    """Why an evaluation failed, as (reason, traceback or None): a spec that cannot work, a NaN
+    loss, out of memory (after freeing what the trial held), or an unforeseen error, whose
+    traceback (last 4000 characters) is kept for a bug report. Call it inside the `except`."""
+    if isinstance(err, SpecError):
+        return f"invalid spec: {err}", None
+    if isinstance(err, NonFiniteLossError):
+        return f"non-finite loss: {err}", None
+    if isinstance(err, torch.OutOfMemoryError):
+        free_device_memory()
+        return f"out of memory: {str(err).splitlines()[0]}", None
+    return f"{type(err).__name__}: {err}", traceback.format_exc()[-4000:]
 
 
 def budget_key(spec_id: str, config: TrainConfig) -> str:

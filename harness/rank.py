@@ -17,7 +17,6 @@ import contextlib
 import dataclasses
 import os
 import sys
-import traceback
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime, timezone
@@ -33,13 +32,13 @@ from harness.candidates import Candidate, StudyInfo, combine, with_budget
 from harness.data import DEFAULT_DATASET, DataOptions, ImageData
 from harness.data.loader import place_dataset
 from harness.errors import HarnessError, SpecError
-from harness.evaluate import evaluate_spec, free_device_memory
+from harness.evaluate import describe_failure, evaluate_spec
 from harness.model import validate_spec
 from harness.rank_stats import top_group
 from harness.results import append_run_record, describe_device, human, safe_command, versions
 from harness.storage import ENV_STORAGE, SQLiteLock, fail_orphans, open_storage, resolve_storage
 from harness.study import StopOnSignal
-from harness.train import EpochMetrics, NonFiniteLossError, resolve_device
+from harness.train import EpochMetrics, resolve_device
 
 # Seeds of ranking runs: far from a search's (seed * 100_003 + trial number), so that a ranking's
 # runs are new draws, not the search's runs again.
@@ -198,23 +197,17 @@ class _RunObjective:
 
         def on_epoch(m: EpochMetrics) -> None:
             self.check_stop()
-            curve.append({"epoch": m.epoch, "train_loss": m.train_loss, "val_loss": m.val_loss,
-                          "val_accuracy": m.val_accuracy, "seconds": m.seconds})
+            curve.append(dataclasses.asdict(m))  # epoch, train_loss, val_loss, val_accuracy, seconds
             trial.set_user_attr("curve", curve)
 
         try:
             ev = evaluate_spec(candidate.spec, self.data, candidate.train, device=self.device, seed=seed,
                                on_epoch=on_epoch, stream=self.stream, test=True)
-        except SpecError as err:
-            self._fail(trial, f"invalid spec: {err}")
-        except NonFiniteLossError as err:
-            self._fail(trial, f"non-finite loss: {err}")
-        except torch.OutOfMemoryError as err:
-            free_device_memory()
-            self._fail(trial, f"out of memory: {str(err).splitlines()[0]}")
-        except Exception as err:  # a bug or an unforeseen failure: record it, keep the ranking going
-            trial.set_user_attr("traceback", traceback.format_exc()[-4000:])
-            self._fail(trial, f"{type(err).__name__}: {err}")
+        except Exception as err:  # recorded with its reason; the ranking goes on
+            reason, trace = describe_failure(err)
+            if trace is not None:
+                trial.set_user_attr("traceback", trace)
+            self._fail(trial, reason)
         for name, value in ev.row().items():
             trial.set_user_attr(name, value)
         trial.set_user_attr("images_per_second", ev.result.images_per_second)
@@ -303,7 +296,7 @@ def run_rank(candidates: Sequence[Candidate], config: RankConfig = RankConfig(),
         fail_orphans(optuna_study)
     key = data_key(data)
     info = _run_info(config, cands, study, data, dataset, device, placement.describe(), argv, ref.display)
-    _write_run_json(folder, info)
+    append_run_record(folder / "run.json", info)
     for note in notes:
         say(f"note: {note}")
     say(f"ranking {len(cands)} candidate(s) in {folder}: {data.describe()}, device {device} "
@@ -380,7 +373,3 @@ def _run_info(config: RankConfig, cands: list[Candidate], study: StudyInfo | Non
         "device": describe_device(device),
         "versions": versions(),
     }
-
-
-def _write_run_json(folder: Path, record: dict[str, Any]) -> None:
-    append_run_record(folder / "run.json", record)

@@ -212,6 +212,17 @@ def plot_rank_accuracy(table: pd.DataFrame, runs: pd.DataFrame, path: str | Path
     return True
 
 
+def _named_means(ax: Any, t: pd.DataFrame, x: str) -> None:
+    """Each candidate's mean accuracy (y) with its interval against column `x`, named; the top
+    group in red."""
+    colours = [TOP_COLOUR if top else OTHER_COLOUR for top in t["top"]]
+    _errorbars(ax, t[x].to_numpy(), t["mean"].to_numpy(), _err(t), colours, vertical=True, elinewidth=1.5,
+               capsize=3)
+    ax.scatter(t[x], t["mean"], c=colours, s=36, zorder=3)
+    for _, r in t.iterrows():
+        ax.annotate(str(r["candidate"]), (r[x], r["mean"]), xytext=(4, 4), textcoords="offset points", fontsize=7)
+
+
 def plot_rank_vs_flops(table: pd.DataFrame, path: str | Path, *, title: str = "") -> bool:
     """Mean accuracy (with its interval) against FLOPs per image (log axis), each candidate named."""
     t = _ranked(table)
@@ -219,13 +230,7 @@ def plot_rank_vs_flops(table: pd.DataFrame, path: str | Path, *, title: str = ""
     if t.empty:
         return False
     with styled_figure() as (fig, ax):
-        colours = [TOP_COLOUR if top else OTHER_COLOUR for top in t["top"]]
-        _errorbars(ax, t["flops"].to_numpy(), t["mean"].to_numpy(), _err(t), colours, vertical=True,
-                   elinewidth=1.6, capsize=3)
-        ax.scatter(t["flops"], t["mean"], c=colours, s=36, zorder=3)
-        for _, r in t.iterrows():
-            ax.annotate(str(r["candidate"]), (r["flops"], r["mean"]), xytext=(4, 4), textcoords="offset points",
-                        fontsize=7)
+        _named_means(ax, t, "flops")
         ax.set_xscale("log")
         log_limits(ax, t["flops"].tolist())
         ax.set_xlabel("FLOPs per image (multiply-adds, log scale)")
@@ -245,13 +250,7 @@ def plot_fidelity(table: pd.DataFrame, fidelity: pd.DataFrame, path: str | Path)
     row = fidelity[fidelity["predictor"].str.startswith("search")]
     tau = float(row["tau"].iloc[0]) if len(row) else math.nan
     with styled_figure() as (fig, ax):
-        colours = [TOP_COLOUR if top else OTHER_COLOUR for top in t["top"]]
-        _errorbars(ax, t["search_accuracy"].to_numpy(), t["mean"].to_numpy(), _err(t), colours, vertical=True,
-                   elinewidth=1.4, capsize=3)
-        ax.scatter(t["search_accuracy"], t["mean"], c=colours, s=36, zorder=3)
-        for _, r in t.iterrows():
-            ax.annotate(str(r["candidate"]), (r["search_accuracy"], r["mean"]), xytext=(4, 4),
-                        textcoords="offset points", fontsize=7)
+        _named_means(ax, t, "search_accuracy")
         ax.set_xlabel("accuracy in the search (one brief run)")
         ax.set_ylabel("accuracy in this ranking (mean over seeds)")
         set_titles(fig, ax, "Brief search vs ranking", f"Kendall's tau {tau:+.2f} over {len(t)} trials; "

@@ -62,24 +62,29 @@ class StorageRef:
         return self.kind != "sqlite"
 
 
-def redact(url: str) -> str:
-    """`url` with the password (if any) replaced by ***; anything else unchanged."""
+def _credentials(url: str) -> tuple[str, str, str | None, str] | None:
+    """(scheme, user, password or None, host part) of a URL with credentials; None without them."""
     if "://" not in url or "@" not in url.split("://", 1)[1]:
-        return url
+        return None
     scheme, rest = url.split("://", 1)
     credentials, host = rest.rsplit("@", 1)
-    if ":" not in credentials:
+    user, _, password = credentials.partition(":")
+    return scheme, user, password if _ else None, host
+
+
+def redact(url: str) -> str:
+    """`url` with the password (if any) replaced by ***; anything else unchanged."""
+    parts = _credentials(url)
+    if parts is None or parts[2] is None:
         return url
-    user = credentials.split(":", 1)[0]
+    scheme, user, _, host = parts
     return f"{scheme}://{user}:***@{host}"
 
 
 def password_of(url: str) -> str | None:
     """The password in `url`, to scrub it from error messages; None when there is none."""
-    if "://" not in url or "@" not in url.split("://", 1)[1]:
-        return None
-    credentials = url.split("://", 1)[1].rsplit("@", 1)[0]
-    return credentials.split(":", 1)[1] if ":" in credentials else None
+    parts = _credentials(url)
+    return None if parts is None else parts[2]
 
 
 def scrub(text: str, url: str) -> str:

@@ -18,7 +18,6 @@ import socket
 import sys
 import threading
 import time
-import traceback
 import warnings
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -33,8 +32,8 @@ from optuna.trial import FrozenTrial, TrialState
 from harness.constraints import Constraints
 from harness.data import DEFAULT_DATASET, DataOptions, ImageData
 from harness.data.loader import place_dataset
-from harness.errors import HarnessError, SpecError
-from harness.evaluate import budget_key, evaluate_spec, free_device_memory, metrics_row
+from harness.errors import HarnessError
+from harness.evaluate import budget_key, describe_failure, evaluate_spec, metrics_row
 from harness.measure import Costs
 from harness.pruning import Curve, ParetoPruner
 from harness.report import write_report
@@ -55,7 +54,7 @@ from harness.storage import (
     open_storage,
     resolve_storage,
 )
-from harness.train import EpochMetrics, NonFiniteLossError, TrainConfig, resolve_device
+from harness.train import EpochMetrics, TrainConfig, resolve_device
 
 DEFAULT_TRIALS = 12
 POLL_S = 1.0  # a worker with nothing to start waits this long before looking again (s)
@@ -325,16 +324,19 @@ def run_trials(study: optuna.Study, objective: Callable[[optuna.Trial], Any], tr
         check_stop()
         if deadline is not None and time.monotonic() >= deadline:
             return
-        with warnings.catch_warnings():
-            warnings.simplefilter("ignore", optuna.exceptions.ExperimentalWarning)
-            fail_stale_trials(study)  # a dead worker's trial: failed and queued again (heartbeats)
         states = study.get_trials(deepcopy=False)
         ended = sum(counted(t) for t in states)
         waiting = sum(t.state == TrialState.WAITING for t in states)
         if ended >= trials:
             return
         if not waiting and sum(taken(t) for t in states) >= trials:
-            time.sleep(POLL_S)  # the last places are being run elsewhere; one may still die
+            # The last places are being run elsewhere, and one may still die: fail a dead
+            # worker's trial (heartbeats) so that it is queued again. Optuna does this itself
+            # before each trial it starts, so only this waiting path needs it.
+            with warnings.catch_warnings():
+                warnings.simplefilter("ignore", optuna.exceptions.ExperimentalWarning)
+                fail_stale_trials(study)
+            time.sleep(POLL_S)
             continue
         study.optimize(objective, n_trials=1, catch=(TrialFailedError, SurplusTrialError),
                        callbacks=[on_trial_end], gc_after_trial=False)
@@ -442,8 +444,7 @@ class _Objective:
         def on_epoch(m: EpochMetrics) -> None:
             self.check_stop()
             history.append(m.val_accuracy)
-            curve.append({"epoch": m.epoch, "train_loss": m.train_loss, "val_loss": m.val_loss,
-                          "val_accuracy": m.val_accuracy, "seconds": m.seconds})
+            curve.append(dataclasses.asdict(m))  # epoch, train_loss, val_loss, val_accuracy, seconds
             trial.set_user_attr("history", history)
             trial.set_user_attr("curve", curve)
             trial.set_user_attr("train_seconds", m.seconds)
@@ -476,16 +477,11 @@ class _Objective:
             # sees the constraint values; its objective value marks it as no good (accuracy 0).
             trial.set_user_attr("infeasible", str(err))
             return self._values(0.0, costs_row)
-        except SpecError as err:
-            self._fail(trial, f"invalid spec: {err}")
-        except NonFiniteLossError as err:
-            self._fail(trial, f"non-finite loss: {err}")
-        except torch.OutOfMemoryError as err:
-            free_device_memory()
-            self._fail(trial, f"out of memory: {str(err).splitlines()[0]}")
-        except Exception as err:  # a bug or an unforeseen failure: record it, keep the study going
-            trial.set_user_attr("traceback", traceback.format_exc()[-4000:])
-            self._fail(trial, f"{type(err).__name__}: {err}")
+        except Exception as err:  # recorded with its reason; the study goes on
+            reason, trace = describe_failure(err)
+            if trace is not None:
+                trial.set_user_attr("traceback", trace)
+            self._fail(trial, reason)
         # The costs were recorded before training (on_costs); add what training produced.
         for name, value in metrics_row(spec, None, ev.result).items():
             trial.set_user_attr(name, value)
