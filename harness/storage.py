@@ -21,6 +21,7 @@ from __future__ import annotations
 import contextlib
 import fcntl
 import os
+import random
 import time
 import warnings
 from collections.abc import Callable
@@ -166,8 +167,8 @@ def open_storage(ref: StorageRef, heartbeat: int | None = HEARTBEAT_INTERVAL_S,
         engine: dict[str, Any] = ({"connect_args": {"timeout": 60}} if ref.kind == "sqlite"
                                   else {"pool_pre_ping": True})
         try:
-            return optuna.storages.RDBStorage(ref.url, engine_kwargs=engine, heartbeat_interval=heartbeat,
-                                              grace_period=grace, heartbeat_stale_trial_callback=callback)
+            return _rdb_storage(ref.url, engine_kwargs=engine, heartbeat_interval=heartbeat,
+                                grace_period=grace, heartbeat_stale_trial_callback=callback)
         except ModuleNotFoundError as err:
             raise HarnessError(f"--storage {ref.display}: the database driver is not installed ({err.name}); "
                                "for PostgreSQL: pip install 'harness[postgres]' (psycopg)") from None
@@ -177,6 +178,27 @@ def open_storage(ref: StorageRef, heartbeat: int | None = HEARTBEAT_INTERVAL_S,
         except Exception as err:  # a server that is down, a wrong password, a bad URL
             first = scrub(str(err).strip().splitlines()[0] if str(err).strip() else type(err).__name__, ref.url)
             raise HarnessError(f"cannot open the storage {ref.display}: {first}") from None
+
+
+# Workers started together on an empty database all create Optuna's tables at once; PostgreSQL
+# lets one win and fails the others ("duplicate key ... pg_type", "already exists"). A loser tries
+# again and finds the tables made: this many attempts, a random pause of up to 0.5 s x attempt.
+SCHEMA_ATTEMPTS = 5
+
+
+def _rdb_storage(url: str, **kwargs: Any) -> optuna.storages.RDBStorage:
+    """RDBStorage(url, **kwargs), tried again when it lost a race to create the schema."""
+    from sqlalchemy.exc import IntegrityError, ProgrammingError
+
+    for attempt in range(1, SCHEMA_ATTEMPTS + 1):
+        try:
+            return optuna.storages.RDBStorage(url, **kwargs)
+        except (IntegrityError, ProgrammingError) as err:
+            raced = "duplicate key" in str(err) or "already exists" in str(err)
+            if not raced or attempt == SCHEMA_ATTEMPTS:
+                raise
+            time.sleep(random.uniform(0.1, 0.5) * attempt)
+    raise AssertionError("unreachable")
 
 
 def _journal_backend(path: Path) -> Any:

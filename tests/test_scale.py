@@ -192,15 +192,28 @@ def test_postgres_three_workers_reach_exactly_n_and_keep_the_password_secret(
     assert bad.returncode == 2 and "cannot open the storage" in bad.stderr and PASSWORD not in bad.stderr
 
 
+def _new_database(url: str, name: str) -> str:
+    from sqlalchemy import text
+
+    with optuna.storages.RDBStorage(url).engine.connect().execution_options(isolation_level="AUTOCOMMIT") as con:
+        con.execute(text(f"CREATE DATABASE {name}"))
+    return url.rsplit("/", 1)[0] + f"/{name}"
+
+
+def test_postgres_workers_starting_together_on_an_empty_database_all_open_it(postgres_url: str) -> None:
+    # They all create Optuna's tables at once; PostgreSQL fails all but one, and they must retry.
+    url = _new_database(postgres_url, f"race{os.getpid()}")
+    code = ("import sys; from harness.storage import StorageRef, open_storage; "
+            "open_storage(StorageRef('rdb', sys.argv[1])); print('opened')")
+    procs = [subprocess.Popen([sys.executable, "-c", code, url], stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
+                              text=True) for _ in range(8)]
+    outputs = [p.communicate(timeout=120)[0] for p in procs]
+    assert all(p.returncode == 0 and "opened" in out for p, out in zip(procs, outputs, strict=True)), outputs
+
+
 def test_postgres_a_killed_worker_trial_is_run_again(postgres_url: str, space: Path, tmp_path: Path) -> None:
     # Its own database, so that the study starts empty.
-    name = f"kill{os.getpid()}"
-    with optuna.storages.RDBStorage(postgres_url).engine.connect().execution_options(
-            isolation_level="AUTOCOMMIT") as con:
-        from sqlalchemy import text
-
-        con.execute(text(f"CREATE DATABASE {name}"))
-    _kill_one_mid_trial(postgres_url.rsplit("/", 1)[0] + f"/{name}", space, tmp_path / "results")
+    _kill_one_mid_trial(_new_database(postgres_url, f"kill{os.getpid()}"), space, tmp_path / "results")
 
 
 def test_journal_three_workers_reach_exactly_n(space: Path, tmp_path: Path) -> None:
