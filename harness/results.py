@@ -221,7 +221,7 @@ def append_run_record(path: Path, record: dict[str, Any]) -> None:
     several workers may start at once."""
     import fcntl
 
-    with open(path.with_name(path.name + ".lock"), "a") as lock:
+    with open(path.with_name(f".{path.name}.lock"), "a") as lock:  # hidden: not a result to look at
         fcntl.flock(lock, fcntl.LOCK_EX)
         info: dict[str, Any] = {"runs": []}
         if path.exists():

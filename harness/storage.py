@@ -220,7 +220,7 @@ class SQLiteLock:
     def acquire(self) -> SQLiteLock:
         if self.ref.kind != "sqlite" or self.ref.path is None:
             return self
-        lock = self.ref.path.with_name(self.ref.path.name + ".lock")
+        lock = self.ref.path.with_name(f".{self.ref.path.name}.lock")  # hidden: not a result to look at
         lock.parent.mkdir(parents=True, exist_ok=True)
         self._file = open(lock, "a+")  # noqa: SIM115 - held open for the lifetime of the lock
         try:
