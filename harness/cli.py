@@ -103,6 +103,9 @@ def build_parser() -> argparse.ArgumentParser:
                          help="random crop after P pixels of zero padding; 0 turns it off")
     augment.add_argument("--flip", action=argparse.BooleanOptionalAction, default=None,
                          help="random horizontal flips (--no-flip turns them off)")
+    search.add_argument("--compile", action="store_true",
+                        help="train through torch.compile: faster steps after a start-up of seconds to "
+                        "a minute per trial (reported as the warm-up); pays off for longer trials")
     search.add_argument("--data-memory", type=_gib, default=None, metavar="GiB",
                         help="the most device memory the dataset may take before it is streamed from "
                         "host memory instead (default: half the device's free memory)")
@@ -207,6 +210,8 @@ def add_rank_parser(sub: argparse._SubParsersAction) -> None:
                       "one per round, until one is left or --max-seeds")
     rank.add_argument("--max-seeds", type=_positive_int, default=DEFAULT_MAX_SEEDS, metavar="N",
                       help=f"the most runs per candidate when racing (default {DEFAULT_MAX_SEEDS})")
+    rank.add_argument("--compile", action="store_true",
+                      help="train through torch.compile (start-up of seconds to a minute per run)")
     rank.add_argument("--alpha", type=_fraction, default=0.05, metavar="A",
                       help="family-wise error rate of the pairwise tests (default 0.05)")
     rank.add_argument("--device", default="auto", choices=["auto", "cpu", "cuda"],
@@ -348,6 +353,7 @@ def cmd_search(args: argparse.Namespace, argv: Sequence[str]) -> int:
         heartbeat=args.heartbeat or HEARTBEAT_INTERVAL_S,
         worker=args.worker_index,
         report=not args.no_report,
+        compile=args.compile,
     )
     if args.workers > 1 or args.gpus:
         return _run_workers(args, argv, space, config)
@@ -568,7 +574,7 @@ def cmd_rank(args: argparse.Namespace, argv: Sequence[str]) -> int:
         budget_factor=args.budget_factor, device=args.device, seed=args.seed, name=args.name,
         results_dir=args.results, race=args.race, max_seeds=args.max_seeds, alpha=args.alpha,
         data_options=options, data_memory=args.data_memory, crop_padding=args.crop_padding, flip=args.flip,
-        storage=args.storage,
+        storage=args.storage, compile=args.compile,
     )
     optuna.logging.set_verbosity(optuna.logging.ERROR)
     try:

@@ -9,6 +9,7 @@ import dataclasses
 import gc
 import hashlib
 import json
+import time
 import traceback
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -24,8 +25,10 @@ from harness.spec import ArchSpec
 from harness.train import (
     EpochMetrics,
     NonFiniteLossError,
+    Overheads,
     TrainConfig,
     TrainResult,
+    eval_batch_size,
     evaluate_test,
     resolve_device,
     train_model,
@@ -41,10 +44,16 @@ class Evaluation:
     result: TrainResult
     test_loss: float | None = None  # None: not asked for, or the dataset has no test split
     test_accuracy: float | None = None
+    overheads: Overheads = dataclasses.field(default_factory=Overheads)
+    note: str | None = None  # e.g. that training ran out of memory and was retried at half the batch
 
     def row(self) -> dict[str, Any]:
         """Flat metrics (accuracy as a fraction, flops per image, seconds) for one table row."""
-        return metrics_row(self.spec, self.costs, self.result)
+        row = metrics_row(self.spec, self.costs, self.result)
+        row.update(self.overheads.columns())
+        if self.note:
+            row["note"] = self.note
+        return row
 
 
 def metrics_row(spec: ArchSpec, costs: Costs | None, result: TrainResult | None) -> dict[str, Any]:
@@ -56,7 +65,7 @@ def metrics_row(spec: ArchSpec, costs: Costs | None, result: TrainResult | None)
     if result is not None:
         row.update(accuracy=result.val_accuracy, val_loss=result.val_loss,
                    train_loss=result.train_loss, train_seconds=result.train_seconds,
-                   epochs=len(result.history))
+                   epochs=len(result.history), batch_size=result.batch_size)
     return row
 
 
@@ -71,33 +80,71 @@ def evaluate_spec(
     on_epoch: Callable[[EpochMetrics], None] | None = None,
     stream: bool = False,
     test: bool = False,
+    compile: bool = False,
+    overheads: Overheads | None = None,
 ) -> Evaluation:
     """Validate `spec` for `data`, build it (weights seeded by `seed`), measure, then train; with
     `test`, also evaluate the trained model on the dataset's test split (when it has one).
 
     `on_costs` sees the costs before any training step; `on_epoch` sees each epoch's metrics.
-    Either may raise to stop (a pruned or over-budget trial). Raises SpecError for a spec that
-    cannot work at the data's input size, NonFiniteLossError, or torch.OutOfMemoryError (after
-    freeing what the trial held).
+    Either may raise to stop (a pruned or over-budget trial). `overheads`, when given, is filled
+    in as the parts outside training happen (build, count, warm-up, evaluation), so a caller
+    has them even when the run stops early; `compile` trains through torch.compile.
+
+    Out of memory on the device before the first epoch ended: what the run held is freed and
+    it is trained once more, from the same initial weights, at half the batch (training and
+    evaluation; the learning rate is kept), as timm's benchmark does; the Evaluation's `note`
+    says so. Raises SpecError for a spec that cannot work at the data's input size,
+    NonFiniteLossError, or torch.OutOfMemoryError (after freeing what the trial held) when the
+    retry runs out of memory too or an epoch had already been reported.
     """
     device = resolve_device(device) if isinstance(device, str) else device
+    overheads = overheads if overheads is not None else Overheads()
     c, h, w = data.input_shape
     validate_spec(spec, (h, w), c)
+    start = time.perf_counter()
     torch.manual_seed(seed)
     model = build_model(spec, in_channels=c, num_classes=data.num_classes).to(device)
-    try:
-        costs = measure_model(model, spec, (c, h, w))
-        if on_costs is not None:
-            on_costs(costs)
-        result = train_model(model, data, config, device=device, seed=seed, on_epoch=on_epoch, stream=stream)
-        tested = evaluate_test(model, data, config, device) if test else None
-    except torch.OutOfMemoryError:
+    overheads.build = time.perf_counter() - start
+    start = time.perf_counter()
+    costs = measure_model(model, spec, (c, h, w))
+    overheads.count = time.perf_counter() - start
+    if on_costs is not None:
+        on_costs(costs)
+    epochs_seen = 0
+
+    def seen(metrics: EpochMetrics) -> None:
+        nonlocal epochs_seen
+        epochs_seen += 1
+        if on_epoch is not None:
+            on_epoch(metrics)
+
+    note = None
+    attempt = config
+    while True:
+        oom: str | None = None
+        try:
+            result = train_model(model, data, attempt, device=device, seed=seed, on_epoch=seen, stream=stream,
+                                 compile=compile, overheads=overheads)
+            tested = evaluate_test(model, data, attempt, device) if test else None
+            break
+        except torch.OutOfMemoryError as err:
+            oom = str(err).splitlines()[0] if str(err) else "out of memory"
+        # Out of the except block, the exception's frames (and the tensors they hold) are gone.
         del model
         free_device_memory()
-        raise
+        if attempt is not config or epochs_seen or config.batch_size < 2:
+            tried = f" (retried at batch {attempt.batch_size})" if attempt is not config else ""
+            raise torch.OutOfMemoryError(f"{oom}{tried}")
+        attempt = dataclasses.replace(config, batch_size=config.batch_size // 2,
+                                      eval_batch_size=max(1, eval_batch_size(config, device) // 2))
+        note = f"out of memory at batch {config.batch_size} ({oom}); trained at batch {attempt.batch_size}"
+        torch.manual_seed(seed)
+        model = build_model(spec, in_channels=c, num_classes=data.num_classes).to(device)
+    evaluation = Evaluation(spec, costs, result, overheads=overheads, note=note)
     if tested is None:
-        return Evaluation(spec, costs, result)
-    return Evaluation(spec, costs, result, test_loss=tested[0], test_accuracy=tested[1])
+        return evaluation
+    return dataclasses.replace(evaluation, test_loss=tested[0], test_accuracy=tested[1])
 
 
 def describe_failure(err: Exception) -> tuple[str, str | None]:

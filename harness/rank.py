@@ -70,6 +70,7 @@ class RankConfig:
     crop_padding: int | None = None
     flip: bool | None = None
     storage: str | None = None  # None: $HARNESS_STORAGE, else <folder>/rank.db (see harness.storage)
+    compile: bool = False  # train through torch.compile (its start-up is each run's warm-up)
 
     def check(self) -> None:
         """Refuse values that cannot work, naming the option."""
@@ -202,7 +203,7 @@ class _RunObjective:
 
         try:
             ev = evaluate_spec(candidate.spec, self.data, candidate.train, device=self.device, seed=seed,
-                               on_epoch=on_epoch, stream=self.stream, test=True)
+                               on_epoch=on_epoch, stream=self.stream, test=True, compile=self.config.compile)
         except Exception as err:  # recorded with its reason; the ranking goes on
             reason, trace = describe_failure(err)
             if trace is not None:

@@ -44,6 +44,11 @@ class Registry(Generic[T]):
                 f"unknown {self.kind} {name!r}; valid: {', '.join(self.names())}"
             ) from None
 
+    def unregister(self, name: str) -> T:
+        """Remove `name` (a plug-in or a test's block) and return what was registered there."""
+        self.get(name)  # an unknown name raises, listing the valid ones
+        return self._items.pop(name)
+
     def names(self) -> list[str]:
         """Registered names, in registration order."""
         return list(self._items)

@@ -11,7 +11,7 @@ import json
 import os
 import platform
 import sys
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from datetime import datetime, timezone
 from importlib import metadata
 from pathlib import Path
@@ -31,9 +31,11 @@ if TYPE_CHECKING:
     from harness.study import SearchConfig
 
 # Metric columns, in the order trials.csv shows them after the searched parameters.
+# Seconds a trial spends outside its training steps (harness.train.Overheads.columns).
+OVERHEAD_COLUMNS = ["build_seconds", "count_seconds", "warmup_seconds", "eval_seconds"]
 METRIC_COLUMNS = ["accuracy", "val_loss", "params", "flops", "receptive_field", "train_seconds",
                   "epochs", "failure_reason", "infeasible", "reused_from", "pruned_reason", "train_loss",
-                  "label", "spec_id", "seed", "uncounted_ops"]
+                  "label", "spec_id", "seed", "uncounted_ops", "batch_size", "note", *OVERHEAD_COLUMNS]
 INTERRUPTED = "interrupted (not counted; the next run replaces it)"
 
 
@@ -62,7 +64,7 @@ def trials_frame(study: optuna.Study) -> pd.DataFrame:
         rows.append(row)
     columns = ["number", "state", *param_names, *METRIC_COLUMNS, "history", "curve"]
     frame = pd.DataFrame(rows, columns=columns)
-    for col in ("params", "flops", "receptive_field", "epochs", "seed", "reused_from"):
+    for col in ("params", "flops", "receptive_field", "epochs", "seed", "reused_from", "batch_size"):
         frame[col] = frame[col].astype("Int64")
     return frame
 
@@ -131,8 +133,28 @@ def trial_line(trial: FrozenTrial, done: int, total: int) -> str:
     state = " pruned" if trial.state.name == "PRUNED" else ""
     if "reused_from" in a:
         state = f" reused from trial {a['reused_from']}"
+    note = f"  [{a['note']}]" if a.get("note") else ""
     return (f"{head} acc {acc_s}  {costs}  {a.get('train_seconds', 0):5.1f}s{state}  "
-            f"{a.get('label', '')}")
+            f"{a.get('label', '')}{note}")
+
+
+def overhead_line(frame: pd.DataFrame, write_seconds: Sequence[float] = ()) -> str | None:
+    """One line on where the trained trials' time went: mean training seconds per trial, and the
+    mean seconds outside training by part (build, count, warm-up, evaluation, and writing the
+    results folder when `write_seconds` are given); None when no trial here trained."""
+    if "warmup_seconds" not in frame:
+        return None
+    ran = frame[frame["warmup_seconds"].notna() & frame["reused_from"].isna()]
+    if ran.empty:
+        return None
+    parts = {label: float(ran[col].mean()) for col, label in
+             zip(OVERHEAD_COLUMNS, ("build", "count", "warm-up", "evaluation"), strict=True)}
+    if len(write_seconds):
+        parts["writing"] = sum(write_seconds) / len(write_seconds)
+    train = ran["train_seconds"].mean()
+    train_s = f"{train:.2f} s" if pd.notna(train) else "-"
+    return (f"time per trained trial (mean of {len(ran)}): training {train_s}, outside training "
+            f"{sum(parts.values()):.2f} s (" + ", ".join(f"{k} {v:.2f}" for k, v in parts.items()) + ")")
 
 
 def print_leaderboard(frame: pd.DataFrame, say: Callable[[str], None], top: int = 5) -> None:
@@ -164,12 +186,15 @@ def _atomic_write(path: Path, write: Callable[[Path], None]) -> None:
     os.replace(tmp, path)
 
 
-def write_results(study: optuna.Study, folder: Path) -> pd.DataFrame:
-    """Rewrite trials.csv and acc_vs_flops.png in `folder` from the study; return the table."""
+def write_results(study: optuna.Study, folder: Path, plot: bool = True) -> pd.DataFrame:
+    """Rewrite trials.csv and (with `plot`) acc_vs_flops.png in `folder` from the study; return
+    the table."""
     from harness.plots import plot_accuracy_vs_flops
 
     frame = trials_frame(study)
     _atomic_write(folder / "trials.csv", lambda p: frame.to_csv(p, index=False))
+    if not plot:
+        return frame
     title = f"{study.study_name}: accuracy vs FLOPs"
     _atomic_write(folder / "acc_vs_flops.png",
                   lambda p: plot_accuracy_vs_flops(frame, p, title=title))

@@ -38,6 +38,7 @@ from harness.measure import Costs
 from harness.pruning import Curve, ParetoPruner
 from harness.report import write_report
 from harness.results import (
+    overhead_line,
     print_leaderboard,
     trial_line,
     trials_frame,
@@ -54,9 +55,12 @@ from harness.storage import (
     open_storage,
     resolve_storage,
 )
-from harness.train import EpochMetrics, TrainConfig, resolve_device
+from harness.train import EpochMetrics, Overheads, TrainConfig, resolve_device
 
 DEFAULT_TRIALS = 12
+# The results folder's plot is redrawn after a trial at most this often (s); trials.csv after
+# every trial. Drawing takes about 0.2 s, as long as a tenth of a brief GPU trial.
+PLOT_EVERY_S = 30.0
 POLL_S = 1.0  # a worker with nothing to start waits this long before looking again (s)
 
 
@@ -96,6 +100,7 @@ class SearchConfig:
     heartbeat: int = HEARTBEAT_INTERVAL_S  # seconds between a running trial's heartbeats
     worker: int = 0  # this process's index among the study's workers (varies the sampler's seed)
     report: bool = True  # write the report at the end (workers leave it to the process that started them)
+    compile: bool = False  # train through torch.compile (its start-up is each trial's warm-up)
 
     def pruner_name(self) -> str:
         """The pruner in effect: the one asked for, else median (one objective) or pareto (two)."""
@@ -264,8 +269,14 @@ def run_search(
                 objective = _Objective(space, data, device, config, epochs, multi, stop.check,
                                        stream=not placement.resident, constraints=constraints)
                 on_trial_end = _Writer(folder, config.trials, say, stop.check)
-                run_trials(study, objective, config.trials, on_trial_end, stop.check, config.timeout)
+                try:
+                    run_trials(study, objective, config.trials, on_trial_end, stop.check, config.timeout)
+                finally:
+                    on_trial_end.finish(study)  # also when interrupted: the plot shows every trial
             frame = trials_frame(study)  # the files were rewritten after the last trial
+            line = overhead_line(frame, on_trial_end.write_seconds)
+            if line:
+                say(line)
         else:
             frame = write_results(study, folder)
     if config.report:
@@ -467,10 +478,13 @@ class _Objective:
                 trial.set_user_attr("pruned_reason", reason)
                 raise optuna.TrialPruned(reason)
 
+        overheads = Overheads()
         try:
             ev = evaluate_spec(spec, self.data, train_config, device=self.device, seed=seed,
-                               on_costs=on_costs, on_epoch=on_epoch, stream=self.stream)
+                               on_costs=on_costs, on_epoch=on_epoch, stream=self.stream,
+                               compile=self.config.compile, overheads=overheads)
         except optuna.TrialPruned:
+            self._record_overheads(trial, overheads)
             raise
         except _Infeasible as err:
             # Recorded with its costs and the reason; complete (not failed), so that the sampler
@@ -478,6 +492,7 @@ class _Objective:
             trial.set_user_attr("infeasible", str(err))
             return self._values(0.0, costs_row)
         except Exception as err:  # recorded with its reason; the study goes on
+            self._record_overheads(trial, overheads)
             reason, trace = describe_failure(err)
             if trace is not None:
                 trial.set_user_attr("traceback", trace)
@@ -485,7 +500,15 @@ class _Objective:
         # The costs were recorded before training (on_costs); add what training produced.
         for name, value in metrics_row(spec, None, ev.result).items():
             trial.set_user_attr(name, value)
+        self._record_overheads(trial, overheads)
+        if ev.note:
+            trial.set_user_attr("note", ev.note)
         return self._values(ev.result.val_accuracy, costs_row)
+
+    @staticmethod
+    def _record_overheads(trial: optuna.Trial, overheads: Overheads) -> None:
+        for name, value in overheads.columns().items():
+            trial.set_user_attr(name, value)
 
     def _fail(self, trial: optuna.Trial, reason: str) -> None:
         trial.set_user_attr("failure_reason", reason)
@@ -493,20 +516,37 @@ class _Objective:
 
 
 class _Writer:
-    """After each trial: print its line and rewrite the results folder, so an interrupted run
-    still leaves usable files."""
+    """After each trial: print its line and rewrite the results folder (trials.csv each time, the
+    plot at most every PLOT_EVERY_S), so an interrupted run still leaves usable files; `finish`
+    brings the plot up to date."""
 
     def __init__(self, folder: Path, total: int, say: Callable[[str], None],
                  check_stop: Callable[[], None]) -> None:
         self.folder, self.total, self.say, self.check_stop = folder, total, say, check_stop
+        self.write_seconds: list[float] = []  # per trial: rewriting the results folder (s)
+        self.plotted_at: float | None = None  # time.monotonic() of the last drawing
+        self.plot_stale = False
+
+    def finish(self, study: optuna.Study) -> None:
+        """Redraw the plot if trials ended since it was last drawn."""
+        if self.plot_stale:
+            with contextlib.suppress(OSError):
+                write_results(study, self.folder)
 
     def __call__(self, study: optuna.Study, trial: FrozenTrial) -> None:
         if trial.user_attrs.get("surplus"):
             return  # not a trial of the study: nothing to say or write
         done = sum(counted(t) for t in study.get_trials(deepcopy=False))
         self.say(trial_line(trial, done, self.total))
+        start = time.perf_counter()
+        now = time.monotonic()
+        plot = self.plotted_at is None or now - self.plotted_at >= PLOT_EVERY_S
         with contextlib.suppress(OSError):  # a full disk must not kill the study; the db has it all
-            write_results(study, self.folder)
+            write_results(study, self.folder, plot=plot)
+        if plot:
+            self.plotted_at = now
+        self.plot_stale = not plot
+        self.write_seconds.append(time.perf_counter() - start)
         self.check_stop()
 
 

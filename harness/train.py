@@ -2,10 +2,16 @@
 
 Batches come from `harness.data.loader.TrainBatches`: uint8 images gathered, augmented and
 normalised on the device (the data resident there, or streamed from host memory when it does not
-fit), and on CUDA the forward pass runs under bf16 autocast. Losses and correct
-counts are summed on the device and read once per epoch: the only host synchronisation is the
-epoch-end read, which also checks the loss is finite. Metrics go to `on_epoch` after every epoch,
-so a caller (the study) can prune; this module knows nothing of Optuna.
+fit). On CUDA the fast path: bf16 autocast, channels_last, cuDNN autotuning, fused optimizer
+steps, and optionally `torch.compile` (`compile=True`). Losses and correct counts are summed on
+the device and read once per epoch: the only host synchronisation is the epoch-end read, which
+also checks the loss is finite. Evaluation runs under inference mode with a large batch.
+
+The first step (lazy CUDA set-up, cuDNN autotuning, compilation) is timed on its own as the
+warm-up and kept out of the training time and out of a time budget, so a trial's training time
+and throughput are its steady state and `--compile` is not charged against `seconds`.
+Metrics go to `on_epoch` after every epoch, so a caller (the study) can prune; this module
+knows nothing of Optuna.
 """
 
 from __future__ import annotations
@@ -86,6 +92,23 @@ class EpochMetrics:
     seconds: float  # training seconds since the start, evaluation excluded
 
 
+@dataclass
+class Overheads:
+    """Seconds one trial spends outside its training steps, filled in as each part happens (so a
+    pruned or failed trial still has its figures): building the network, counting its costs, the
+    first step's warm-up (set-up, autotuning, compilation) and the evaluations after each epoch."""
+
+    build: float = 0.0  # filled by harness.evaluate.evaluate_spec
+    count: float = 0.0  # likewise (fvcore tracing and the receptive field)
+    warmup: float = 0.0
+    evaluate: float = 0.0
+
+    def columns(self) -> dict[str, float]:
+        """The table columns: build_seconds, count_seconds, warmup_seconds, eval_seconds."""
+        return {"build_seconds": self.build, "count_seconds": self.count,
+                "warmup_seconds": self.warmup, "eval_seconds": self.evaluate}
+
+
 @dataclass(frozen=True)
 class TrainResult:
     """The outcome of `train`: final validation metrics, training time and the per-epoch history."""
@@ -95,11 +118,15 @@ class TrainResult:
     train_loss: float
     train_seconds: float
     history: list[EpochMetrics] = field(default_factory=list)
-    train_images: int = 0  # training images processed (augmented copies count once each)
+    train_images: int = 0  # images trained on after the warm-up step (augmented copies count once)
+    warmup_seconds: float = 0.0  # the first step: set-up, autotuning, compilation (s)
+    eval_seconds: float = 0.0  # validation after each epoch, all epochs (s)
+    batch_size: int = 0  # the batch it trained with (smaller than the config's after an OOM retry)
 
     @property
     def images_per_second(self) -> float:
-        """Training throughput: images processed per second of training (evaluation excluded)."""
+        """Training throughput in the steady state: images per second of training (the warm-up
+        step and evaluation excluded)."""
         return self.train_images / self.train_seconds if self.train_seconds > 0 else float("nan")
 
 
@@ -127,9 +154,10 @@ def _optimizer(model: nn.Module, config: TrainConfig, device: torch.device) -> t
     ]
     if config.optimizer == "adamw":
         return torch.optim.AdamW(groups, lr=config.lr, fused=device.type == "cuda")
-    return torch.optim.SGD(
-        groups, lr=config.lr, momentum=config.momentum, nesterov=True, foreach=True
-    )
+    # Fused kernels on CUDA: one launch for the whole step; foreach (batched) on the CPU.
+    fused = device.type == "cuda"
+    return torch.optim.SGD(groups, lr=config.lr, momentum=config.momentum, nesterov=True,
+                           fused=fused or None, foreach=None if fused else True)
 
 
 def _scheduler(
@@ -209,6 +237,23 @@ def evaluate_test(model: nn.Module, data: ImageData, config: TrainConfig, device
     return evaluate(model, data.test_x, data.test_y, Normalize(data, device), eval_batch_size(config, device), device)
 
 
+def _synchronize(device: torch.device) -> None:
+    if device.type == "cuda":
+        torch.cuda.synchronize(device)
+
+
+def compiled(model: nn.Module) -> nn.Module:
+    """`model` under torch.compile, for training steps; the caller keeps evaluating `model` itself
+    (evaluation mode and its batch shapes would each cost another compilation).
+
+    Dynamo's caches are reset first: each trial is a new network running the same block classes'
+    code, and after `torch._dynamo.config.recompile_limit` (8) networks dynamo would silently
+    fall back to eager for those frames. Inductor's on-disk cache survives the reset, so a
+    network seen before compiles faster."""
+    torch.compiler.reset()
+    return torch.compile(model)
+
+
 def train_model(
     model: nn.Module,
     data: ImageData,
@@ -218,25 +263,32 @@ def train_model(
     seed: int = 0,
     on_epoch: Callable[[EpochMetrics], None] | None = None,
     stream: bool = False,
+    compile: bool = False,
+    overheads: Overheads | None = None,
 ) -> TrainResult:
     """Train `model` on `data` for `config.epochs` epochs, or for `config.seconds` of training
     time when that is set (epochs until the time is spent; the last one may be cut short), and
-    evaluate after each epoch (evaluation time is not counted in the budget).
+    evaluate after each epoch (evaluation time is not counted in the budget, nor is the first
+    step's warm-up).
 
     The data is used where it lives: on `device` (resident), or in host memory, whence batches
-    stream through a DataLoader (also when `stream` is set: see harness.data.loader).
+    stream through a DataLoader (also when `stream` is set: see harness.data.loader). With
+    `compile`, training steps run through torch.compile (its start-up cost is the warm-up).
 
     `on_epoch` may raise to stop training early (the study raises optuna.TrialPruned);
-    a NaN or infinite training loss raises NonFiniteLossError.
+    a NaN or infinite training loss raises NonFiniteLossError. `overheads`, when given, gets the
+    warm-up and evaluation seconds as they happen.
     """
     device = torch.device(device)
+    overheads = overheads if overheads is not None else Overheads()
     model.to(device)
     # The data stays where it is: on the device (resident) or in host memory (streamed); see
     # harness.data.loader.place_dataset.
     batches = TrainBatches(data, device, config.batch_size, config.augment_for(data), seed=seed, stream=stream)
     if device.type == "cuda":
         model.to(memory_format=torch.channels_last)
-        torch.backends.cudnn.benchmark = True
+        torch.backends.cudnn.benchmark = True  # fixed shapes (full batches only): autotune once
+    step_model = compiled(model) if compile else model
     steps_per_epoch = len(batches)
     optimizer = _optimizer(model, config, device)
     timed = config.seconds is not None
@@ -247,6 +299,8 @@ def train_model(
     history: list[EpochMetrics] = []
     train_seconds = 0.0
     train_images = 0
+    warmup_seconds: float | None = None  # None until the first step has run
+    eval_seconds = 0.0
     out_of_time = False
     for epoch in range(1, (_MAX_TIMED_EPOCHS if timed else config.epochs) + 1):
         start = time.perf_counter()
@@ -266,7 +320,7 @@ def train_model(
                 for group in optimizer.param_groups:
                     group["lr"] = config.lr * time_factor(config.schedule, progress, config.warmup)
             with torch.autocast(device.type, dtype=torch.bfloat16, enabled=use_bf16):
-                logits = model(xb)
+                logits = step_model(xb)
             loss = F.cross_entropy(logits.float(), yb, label_smoothing=config.label_smoothing)
             optimizer.zero_grad(set_to_none=True)
             loss.backward()
@@ -275,6 +329,12 @@ def train_model(
                 scheduler.step()
             loss_sum += loss.detach()
             steps += 1
+            if warmup_seconds is None:
+                # The first step, timed to its end on the device; the epoch's clock restarts.
+                _synchronize(device)
+                warmup_seconds = overheads.warmup = time.perf_counter() - start
+                start = time.perf_counter()
+                continue
             train_images += len(yb)  # a shape, known on the host: no synchronisation
         if steps == 0:  # the budget ran out exactly at an epoch boundary
             break
@@ -282,7 +342,10 @@ def train_model(
         train_seconds += time.perf_counter() - start
         if not math.isfinite(train_loss):
             raise NonFiniteLossError(f"training loss became {train_loss} in epoch {epoch}")
+        eval_start = time.perf_counter()
         val_loss, val_acc = evaluate(model, data.val_x, data.val_y, batches.normalize, eval_batch, device)
+        eval_seconds += time.perf_counter() - eval_start  # evaluate reads its results: synchronised
+        overheads.evaluate = eval_seconds
         metrics = EpochMetrics(epoch, train_loss, val_loss, val_acc, train_seconds)
         history.append(metrics)
         if on_epoch is not None:
@@ -290,4 +353,6 @@ def train_model(
         if out_of_time or (timed and train_seconds >= config.seconds):
             break
     last = history[-1]
-    return TrainResult(last.val_accuracy, last.val_loss, last.train_loss, train_seconds, history, train_images)
+    return TrainResult(last.val_accuracy, last.val_loss, last.train_loss, train_seconds, history, train_images,
+                       warmup_seconds=warmup_seconds or 0.0, eval_seconds=eval_seconds,
+                       batch_size=batches.batch_size)
