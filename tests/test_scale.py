@@ -125,7 +125,8 @@ def _check_exactly(study: optuna.Study, n: int) -> list:
 
 
 def _three_workers_reach_n(storage: str, space: Path, results: Path) -> tuple[str, list]:
-    done = subprocess.run(_search(space, results, "--trials", "5", "--workers", "3", "--storage", storage),
+    done = subprocess.run(_search(space, results, "--trials", "5", "--workers", "3", "--storage", storage,
+                                  "--epochs", "1"),
                           capture_output=True, text=True, timeout=600,
                           env={k: v for k, v in os.environ.items() if k != "HARNESS_STORAGE"})
     assert done.returncode == 0, done.stdout + done.stderr
@@ -206,7 +207,7 @@ def test_postgres_workers_starting_together_on_an_empty_database_all_open_it(pos
     code = ("import sys; from harness.storage import StorageRef, open_storage; "
             "open_storage(StorageRef('rdb', sys.argv[1])); print('opened')")
     procs = [subprocess.Popen([sys.executable, "-c", code, url], stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
-                              text=True) for _ in range(8)]
+                              text=True) for _ in range(6)]
     outputs = [p.communicate(timeout=120)[0] for p in procs]
     assert all(p.returncode == 0 and "opened" in out for p, out in zip(procs, outputs, strict=True)), outputs
 
