@@ -359,7 +359,8 @@ class _Infeasible(Exception):
 
 # User attributes a reused trial copies from the trial whose result it reuses.
 _REUSED_ATTRS = ("spec_id", "label", "params", "flops", "receptive_field", "uncounted_ops", "accuracy",
-                 "val_loss", "train_loss", "train_seconds", "epochs", "history", "curve", "infeasible")
+                 "val_loss", "train_loss", "train_seconds", "epochs", "history", "curve", "infeasible",
+                 "batch_size", "note")
 
 
 class _Objective:
