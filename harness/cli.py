@@ -66,8 +66,7 @@ def build_parser() -> argparse.ArgumentParser:
                         "for the same S seconds (the schedule follows the time spent)")
     search.add_argument("--timeout", type=_positive_float, default=None, metavar="S",
                         help="start no new trial after S seconds of this run (a resumed run gets its own)")
-    search.add_argument("--device", default="auto", choices=["auto", "cpu", "cuda"],
-                        help="where to train (default: auto = CUDA when available)")
+    add_device_arguments(search, "trial")
     search.add_argument("--seed", type=_int, default=0, help="seed for sampling and training (default 0)")
     search.add_argument("--study", default=None, metavar="NAME",
                         help="study name (default: the space file's stem)")
@@ -103,9 +102,6 @@ def build_parser() -> argparse.ArgumentParser:
                          help="random crop after P pixels of zero padding; 0 turns it off")
     augment.add_argument("--flip", action=argparse.BooleanOptionalAction, default=None,
                          help="random horizontal flips (--no-flip turns them off)")
-    search.add_argument("--compile", action="store_true",
-                        help="train through torch.compile: faster steps after a start-up of seconds to "
-                        "a minute per trial (reported as the warm-up); pays off for longer trials")
     search.add_argument("--data-memory", type=_gib, default=None, metavar="GiB",
                         help="the most device memory the dataset may take before it is streamed from "
                         "host memory instead (default: half the device's free memory)")
@@ -210,12 +206,9 @@ def add_rank_parser(sub: argparse._SubParsersAction) -> None:
                       "one per round, until one is left or --max-seeds")
     rank.add_argument("--max-seeds", type=_positive_int, default=DEFAULT_MAX_SEEDS, metavar="N",
                       help=f"the most runs per candidate when racing (default {DEFAULT_MAX_SEEDS})")
-    rank.add_argument("--compile", action="store_true",
-                      help="train through torch.compile (start-up of seconds to a minute per run)")
     rank.add_argument("--alpha", type=_fraction, default=0.05, metavar="A",
                       help="family-wise error rate of the pairwise tests (default 0.05)")
-    rank.add_argument("--device", default="auto", choices=["auto", "cpu", "cuda"],
-                      help="where to train (default: auto = CUDA when available)")
+    add_device_arguments(rank, "run")
     rank.add_argument("--seed", type=_int, default=0, help="base of the runs' seeds (default 0)")
     rank.add_argument("--results", default=None, metavar="DIR",
                       help="parent folder (default: the one holding the study's folder, else results)")
@@ -227,6 +220,15 @@ def add_rank_parser(sub: argparse._SubParsersAction) -> None:
     rank.add_argument("--data-memory", type=_gib, default=None, metavar="GiB",
                       help="the most device memory the dataset may take before it is streamed")
     add_storage_argument(rank)
+
+
+def add_device_arguments(parser: argparse.ArgumentParser, per: str) -> None:
+    """--device and --compile, on the commands that train (`per`: what one training is called)."""
+    parser.add_argument("--device", default="auto", choices=["auto", "cpu", "cuda"],
+                        help="where to train (default: auto = CUDA when available)")
+    parser.add_argument("--compile", action="store_true",
+                        help=f"train through torch.compile: faster steps after a start-up of seconds to a "
+                        f"minute per {per} (reported as the warm-up); pays off for longer ones")
 
 
 def add_storage_argument(parser: argparse.ArgumentParser | argparse._ArgumentGroup) -> None:

@@ -20,6 +20,8 @@ from typing import TYPE_CHECKING, Any
 import pandas as pd
 import yaml
 
+from harness.train import OVERHEAD_COLUMNS
+
 if TYPE_CHECKING:
     import optuna
     import torch
@@ -31,8 +33,6 @@ if TYPE_CHECKING:
     from harness.study import SearchConfig
 
 # Metric columns, in the order trials.csv shows them after the searched parameters.
-# Seconds a trial spends outside its training steps (harness.train.Overheads.columns).
-OVERHEAD_COLUMNS = ["build_seconds", "count_seconds", "warmup_seconds", "eval_seconds"]
 METRIC_COLUMNS = ["accuracy", "val_loss", "params", "flops", "receptive_field", "train_seconds",
                   "epochs", "failure_reason", "infeasible", "reused_from", "pruned_reason", "train_loss",
                   "label", "spec_id", "seed", "uncounted_ops", "batch_size", "note", *OVERHEAD_COLUMNS]

@@ -92,6 +92,10 @@ class EpochMetrics:
     seconds: float  # training seconds since the start, evaluation excluded
 
 
+# The table columns of Overheads, in its field order (trials.csv, rank's runs.csv).
+OVERHEAD_COLUMNS = ("build_seconds", "count_seconds", "warmup_seconds", "eval_seconds")
+
+
 @dataclass
 class Overheads:
     """Seconds one trial spends outside its training steps, filled in as each part happens (so a
@@ -104,9 +108,8 @@ class Overheads:
     evaluate: float = 0.0
 
     def columns(self) -> dict[str, float]:
-        """The table columns: build_seconds, count_seconds, warmup_seconds, eval_seconds."""
-        return {"build_seconds": self.build, "count_seconds": self.count,
-                "warmup_seconds": self.warmup, "eval_seconds": self.evaluate}
+        """The table columns (OVERHEAD_COLUMNS) and their values."""
+        return dict(zip(OVERHEAD_COLUMNS, (self.build, self.count, self.warmup, self.evaluate), strict=True))
 
 
 @dataclass(frozen=True)
@@ -281,6 +284,7 @@ def train_model(
     """
     device = torch.device(device)
     overheads = overheads if overheads is not None else Overheads()
+    overheads.warmup = overheads.evaluate = 0.0  # this run's (an out-of-memory retry starts again)
     model.to(device)
     # The data stays where it is: on the device (resident) or in host memory (streamed); see
     # harness.data.loader.place_dataset.
@@ -299,8 +303,7 @@ def train_model(
     history: list[EpochMetrics] = []
     train_seconds = 0.0
     train_images = 0
-    warmup_seconds: float | None = None  # None until the first step has run
-    eval_seconds = 0.0
+    warmed_up = False  # whether the first step (timed apart as the warm-up) has run
     out_of_time = False
     for epoch in range(1, (_MAX_TIMED_EPOCHS if timed else config.epochs) + 1):
         start = time.perf_counter()
@@ -311,8 +314,8 @@ def train_model(
             if timed:
                 # A time budget drives the schedule by the share of the time spent, and stops
                 # the run mid-epoch when it is spent (the epoch is then evaluated as it stands).
-                if device.type == "cuda" and steps % _SYNC_EVERY == 0:
-                    torch.cuda.synchronize(device)
+                if steps % _SYNC_EVERY == 0:
+                    _synchronize(device)
                 progress = (train_seconds + time.perf_counter() - start) / config.seconds
                 if progress >= 1.0 and (steps > 0 or epoch > 1):
                     out_of_time = True
@@ -329,10 +332,11 @@ def train_model(
                 scheduler.step()
             loss_sum += loss.detach()
             steps += 1
-            if warmup_seconds is None:
+            if not warmed_up:
                 # The first step, timed to its end on the device; the epoch's clock restarts.
                 _synchronize(device)
-                warmup_seconds = overheads.warmup = time.perf_counter() - start
+                overheads.warmup = time.perf_counter() - start
+                warmed_up = True
                 start = time.perf_counter()
                 continue
             train_images += len(yb)  # a shape, known on the host: no synchronisation
@@ -344,8 +348,7 @@ def train_model(
             raise NonFiniteLossError(f"training loss became {train_loss} in epoch {epoch}")
         eval_start = time.perf_counter()
         val_loss, val_acc = evaluate(model, data.val_x, data.val_y, batches.normalize, eval_batch, device)
-        eval_seconds += time.perf_counter() - eval_start  # evaluate reads its results: synchronised
-        overheads.evaluate = eval_seconds
+        overheads.evaluate += time.perf_counter() - eval_start  # evaluate reads its results: synchronised
         metrics = EpochMetrics(epoch, train_loss, val_loss, val_acc, train_seconds)
         history.append(metrics)
         if on_epoch is not None:
@@ -354,5 +357,5 @@ def train_model(
             break
     last = history[-1]
     return TrainResult(last.val_accuracy, last.val_loss, last.train_loss, train_seconds, history, train_images,
-                       warmup_seconds=warmup_seconds or 0.0, eval_seconds=eval_seconds,
+                       warmup_seconds=overheads.warmup, eval_seconds=overheads.evaluate,
                        batch_size=batches.batch_size)
