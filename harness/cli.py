@@ -259,12 +259,18 @@ def add_data_arguments(parser: argparse.ArgumentParser, what: str = "dataset to 
                        "has no validation split (default 0.1; stratified, fixed seed)")
     group.add_argument("--strict", action="store_true",
                        help="refuse an image folder with unreadable files instead of skipping them")
+    group.add_argument("--train-images", type=_positive_int, default=None, metavar="N",
+                       help="train on a stratified, seeded subset of N training images (the same for "
+                       "every trial; validation stays whole): a cheap fidelity for a search")
+    group.add_argument("--verify", action="store_true",
+                       help="check a standard dataset's original files against their published MD5s first")
 
 
 def data_options(args: argparse.Namespace) -> DataOptions:
     """DataOptions from the parsed data arguments."""
     return DataOptions(data_dir=args.data_dir, download=args.download, image_size=args.image_size,
-                       val_fraction=args.val_fraction, strict=args.strict)
+                       val_fraction=args.val_fraction, strict=args.strict, verify=args.verify,
+                       train_images=args.train_images)
 
 
 def _positive_float(text: str) -> float:
@@ -320,6 +326,8 @@ def _input_size(text: str) -> tuple[int, int]:
 
 def cmd_search(args: argparse.Namespace, argv: Sequence[str]) -> int:
     """`harness search`: run the study, print a line per trial and a leaderboard."""
+    import dataclasses
+
     import optuna
 
     from harness.constraints import Constraints
@@ -330,6 +338,9 @@ def cmd_search(args: argparse.Namespace, argv: Sequence[str]) -> int:
     from harness.study import DEFAULT_TRIALS, SearchConfig, run_search
 
     space = load_space(args.space)
+    options = data_options(args)
+    if options.train_images is None and space.train_images is not None:  # the command line wins
+        options = dataclasses.replace(options, train_images=space.train_images)
     config = SearchConfig(
         dataset=args.dataset or space.dataset or DEFAULT_DATASET,  # run_search loads it before writing
         # A grid runs to its end unless told otherwise.
@@ -347,7 +358,7 @@ def cmd_search(args: argparse.Namespace, argv: Sequence[str]) -> int:
         pareto=ParetoPruner(margin=args.prune_margin, warmup=args.prune_warmup, min_trials=args.prune_min_trials),
         constraints=Constraints(max_flops=args.max_flops, max_params=args.max_params),
         repeat=args.repeat,
-        data_options=data_options(args),
+        data_options=options,
         data_memory=args.data_memory,
         crop_padding=args.crop_padding,
         flip=args.flip,
@@ -492,7 +503,16 @@ def cmd_datasets(args: argparse.Namespace) -> int:
         print(f"standard datasets are looked for in {args.data_dir or default_data_dir()} "
               "(--data-dir, $HARNESS_DATA); `harness datasets NAME` reads one and describes it")
         return 0
-    data = data_options(args).load(args.dataset, progress=True)
+    options = data_options(args)
+    if args.verify:
+        from dataclasses import replace
+
+        from harness.data.standard import verify_dataset
+
+        for line in verify_dataset(args.dataset, args.data_dir):
+            print(line)
+        options = replace(options, verify=False)  # just checked
+    data = options.load(args.dataset, progress=True)
     print(data.describe())
     print(f"  source: {data.source}")
     print(f"  split id: {data.split_id}")

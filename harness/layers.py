@@ -33,9 +33,15 @@ class LayerNorm2d(nn.LayerNorm):
         super().__init__(channels, eps=eps)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
+        nchw = x.is_contiguous()  # False on the CUDA fast path, which runs channels_last
         x = x.permute(0, 2, 3, 1)
         x = F.layer_norm(x, self.normalized_shape, self.weight, self.bias, self.eps)
-        return x.permute(0, 3, 1, 2)
+        x = x.permute(0, 3, 1, 2)
+        # Back in the input's layout. Left channels-last-strided after an NCHW input, the next conv
+        # gets a mixed-format input; with under 16 channels oneDNN's AVX2 backward-weights kernel
+        # of a strided 1x1 conv then corrupts the heap (torch 2.14.1, seen on an AMD EPYC:
+        # "double free or corruption" in mkldnn_convolution_backward_weights).
+        return x.contiguous() if nchw else x
 
 
 def _group_norm(channels: int) -> nn.Module:

@@ -233,9 +233,11 @@ def _run_line(trial: FrozenTrial, done: int, total: int) -> str:
 
 
 def data_key(data: ImageData) -> str:
-    """What makes two rankings' data the same: the dataset, its input shape and its split."""
+    """What makes two rankings' data the same: the dataset, its input shape, its split and the
+    training subset (when not the whole training split)."""
     c, h, w = data.input_shape
-    return f"{data.name}/{c}x{h}x{w}/{data.split_id}"
+    subset = f"/train-{data.train_subset[0]}-{data.train_subset[2]}" if data.train_subset else ""
+    return f"{data.name}/{c}x{h}x{w}/{data.split_id}{subset}"
 
 
 def ranking_folder(config: RankConfig, study: StudyInfo | None) -> Path:
@@ -283,6 +285,10 @@ def run_rank(candidates: Sequence[Candidate], config: RankConfig = RankConfig(),
     if study is not None and study.split and data.split_id != study.split:
         notes.append(f"the search validated on another split of {study.dataset} ({study.split}, here "
                      f"{data.split_id}): its brief accuracies compare less directly")
+    searched_on = (study.data_options or {}).get("train_images") if study is not None else None
+    if searched_on and searched_on != config.data_options.train_images:
+        notes.append(f"the search trained each trial on a {searched_on}-image subset; these runs train on "
+                     f"{len(data.train_y)} images")
     data, placement = place_dataset(data, device, config.data_memory)
     folder = ranking_folder(config, study)
     folder.mkdir(parents=True, exist_ok=True)

@@ -18,6 +18,7 @@ import numpy as np
 import pandas as pd
 
 from harness.plots import log_limits, save_figure, set_titles, styled_figure
+from harness.rank_stats import MIN_RUNS
 from harness.report import CSS, embed_png, html_table, info_table
 from harness.results import _atomic_write, human
 
@@ -38,7 +39,7 @@ def method_text(info: dict[str, Any]) -> list[str]:
             f"one more seed per round, up to {info.get('max_seeds')}, until the top group had one member."
             if info.get("race") else "")
     return [
-        f"Each candidate was trained from scratch with {info.get('seeds')} different seeds ({info.get('budget')} "
+        f"Each candidate was trained from scratch with {_count(info.get('seeds'), 'seed')} ({info.get('budget')} "
         "each); seed index i is the same seed for every candidate, so each sees the same data order and "
         f"augmentation, and the weights differ by architecture.{race} Accuracy is measured on the validation "
         "split; the test split (where the dataset has one) is reported and never used to choose.",
@@ -51,10 +52,20 @@ def method_text(info: dict[str, Any]) -> list[str]:
         "candidate not significantly worse than it (one-sided Welch tests against the best, Holm-corrected "
         "over those k - 1 comparisons, a smaller family than all pairs). With few seeds the tests have little "
         "power: a shared letter means 'not shown to differ', not 'equal'.",
+        f"A candidate with fewer than {MIN_RUNS} completed runs has no spread: it gets no CI, P(best), letter or "
+        "top group ('-'), and P(best), the letters and the top group are computed among the candidates with at "
+        f"least {MIN_RUNS} runs only (none when fewer than two have that many).",
         "Fidelity: Kendall's tau-b between a predictor and this ranking's mean accuracies; +1 orders the "
         "candidates as this ranking does, 0 is no better than chance, and with 10 candidates |tau| below "
         "about 0.5 is within chance (see p).",
     ]
+
+
+def _count(n: Any, noun: str) -> str:
+    """'1 seed', '3 seeds'; '? seeds' when n is unknown."""
+    if n is None:
+        return f"? {noun}s"
+    return f"{n} {noun}" + ("" if n == 1 else "s")
 
 
 def _pct(value: Any, digits: int = 1) -> str:
@@ -74,7 +85,8 @@ def _ci(low: Any, high: Any) -> str:
 
 
 def table_rows(table: pd.DataFrame) -> tuple[list[str], list[list[str]]]:
-    """The ranking as display rows: header and one row per candidate."""
+    """The ranking as display rows: header and one row per candidate; "-" wherever a value is missing (NaN), as the
+    CI, P(best) and group of a candidate with fewer than 2 completed runs."""
     has_test = table["test_mean"].notna().any()
     header = ["rank", "candidate", "n", "val acc (mean ± sd)", "val CI"]
     if has_test:
@@ -112,19 +124,53 @@ def _md_table(header: list[str], rows: list[list[str]]) -> str:
 
 
 def summary_line(ranking: Ranking) -> str:
-    """One sentence: who is best, and how sure."""
+    """One paragraph: who is best by mean, how sure, and which statistics are missing and why.
+
+    Candidates with fewer than `MIN_RUNS` completed runs have no interval, P(best) or group (`rank_table`): when
+    every ranked candidate has one run the line says so and what to give (more --seeds), else it names them and
+    says that P(best) and the top group are among the candidates with at least `MIN_RUNS` runs.
+    """
     table = ranking.table
     ranked = table[table["rank"].notna()]
     if ranked.empty:
         return "No candidate has a completed run."
     best = ranked.iloc[0]
+    few = ranked[ranked["n"] < MIN_RUNS]["candidate"].tolist()
+    some = len(ranked) - len(few)  # candidates with a spread
     top = ranked[ranked["top"].fillna(False).astype(bool)]["candidate"].tolist()
-    line = (f"Best by mean validation accuracy: {best['candidate']} ({_pm(best['mean'], best['std'])}, "
-            f"P(best) {_pct(best['prob_best'], 0)}).")
-    if len(top) > 1:
-        line += f" The data cannot tell it apart from: {', '.join(top[1:])}."
-    elif len(ranked) > 1:
-        line += " It is significantly better than every other candidate."
+
+    def how_sure(row: pd.Series) -> str:
+        sure = "" if pd.isna(row["prob_best"]) else f", P(best) {_pct(row['prob_best'], 0)}"
+        runs = f", {_count(row['n'], 'run')}" if row["n"] < MIN_RUNS else ""
+        return f"{_pm(row['mean'], row['std'])}{sure}{runs}"
+
+    line = f"Best by mean validation accuracy: {best['candidate']} ({how_sure(best)})."
+    if not some:
+        seeds = ranking.info.get("seeds")
+        if seeds is None or int(seeds) < MIN_RUNS:
+            return line + (f" 1 seed per candidate: no confidence interval, P(best) or top group (needs at least "
+                           f"{MIN_RUNS} seeds; give --seeds 3).")
+        return line + (f" 1 completed run per candidate (the others failed: see rank.csv's failure_reason): no "
+                       f"confidence interval, P(best) or top group (needs at least {MIN_RUNS} completed runs).")
+    others = "every other candidate" + (f" with at least {MIN_RUNS} runs" if few else "")
+    if top and top[0] == best["candidate"]:
+        if len(top) > 1:
+            line += f" The data cannot tell it apart from: {', '.join(top[1:])}."
+        elif some > 1:
+            line += f" It is significantly better than {others}."
+    elif top:
+        leader = ranked[ranked["candidate"] == top[0]].iloc[0]
+        line += f" Among the candidates with at least {MIN_RUNS} runs, {top[0]} leads ({how_sure(leader)})"
+        line += (f"; the data cannot tell it apart from: {', '.join(top[1:])}." if len(top) > 1
+                 else f" and is significantly better than {others}.")
+    if few:
+        line += (f" Fewer than {MIN_RUNS} completed runs, so no confidence interval, P(best) or group: "
+                 f"{', '.join(few)}")
+        line += f" (P(best) and the top group are among the other {some} candidates)." if top else "."
+        if not top:  # a single candidate with a spread: nothing to compare it with
+            alone = ranked[ranked["n"] >= MIN_RUNS]["candidate"].iloc[0]
+            line += (f" Only {alone} has {MIN_RUNS} or more, so no candidate has a P(best) or top group (they "
+                     f"compare at least two candidates with {MIN_RUNS} runs).")
     return line
 
 
@@ -133,7 +179,7 @@ def ranking_markdown(ranking: Ranking) -> str:
     data = info.get("dataset") or {}
     lines = [f"# Ranking {ranking.folder.name}", "",
              f"{data.get('summary', data.get('ref', '?'))}; {info.get('budget')} per run; "
-             f"{info.get('seeds')} seeds per candidate{' (racing)' if info.get('race') else ''}.", "",
+             f"{_count(info.get('seeds'), 'seed')} per candidate{' (racing)' if info.get('race') else ''}.", "",
              summary_line(ranking), "", _md_table(*table_rows(ranking.table)), ""]
     if not ranking.fidelity.empty:
         lines += ["## Fidelity", "", _md_table(*fidelity_rows(ranking.fidelity)), ""]
@@ -201,7 +247,8 @@ def plot_rank_accuracy(table: pd.DataFrame, runs: pd.DataFrame, path: str | Path
             ty = y[t["test_mean"].notna().to_numpy()] - shift
             ax.errorbar(tt["test_mean"], ty, xerr=_err(tt, "test_"), fmt="D", color=TEST_COLOUR, ms=4,
                         elinewidth=1.2, capsize=2, mfc="white", zorder=3, label="test: mean, CI")
-        ax.set_yticks(y, [f"{r['candidate']}  [{r['group']}]" for _, r in t.iterrows()])
+        ax.set_yticks(y, [f"{r['candidate']}  [{r['group']}]" if isinstance(r["group"], str) else str(r["candidate"])
+                          for _, r in t.iterrows()])
         ax.set_xlabel("accuracy (fraction)")
         ax.legend(loc="best")
         conf = round(100 * confidence)

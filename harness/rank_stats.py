@@ -1,9 +1,13 @@
 """Ranking statistics for multi-seed re-evaluation: `summarize` (mean, sd, t-interval), `prob_best` (bootstrap),
 `pairwise_tests` / `indistinguishable` / `indistinguishable_groups` (Welch + Holm over all pairs), `top_group`
-(one-sided Welch + Holm over the comparisons with the best), `kendall_tau`.
+(one-sided Welch + Holm over the comparisons with the best), `comparable` (who the statistics can compare),
+`kendall_tau`.
 
 Every function takes `samples`: a mapping from candidate name to its S accuracies (fractions), one per seed.
 Values must be finite and every candidate needs at least one; a mistake raises `InvalidValueError`.
+Small n: a candidate with fewer than `MIN_RUNS` (2) accuracies has no spread, so no interval (NaN), no P(best)
+(NaN, see `prob_best`) and no test can tell it from anyone: the tests count it as indistinguishable (which racing
+wants: it still needs seeds), and a ranking's tables compare only the `comparable` candidates, so it gets no group.
 "Ranked order" everywhere means by mean accuracy, highest first; equal means keep the mapping's order.
 Pure numpy / scipy / pandas: nothing here trains or touches torch.
 """
@@ -24,6 +28,7 @@ Samples = Mapping[str, Sequence[float]]
 
 SUMMARY_COLUMNS = ["candidate", "n", "mean", "std", "sem", "ci_low", "ci_high"]
 PAIRWISE_COLUMNS = ["a", "b", "diff", "p", "p_holm", "significant", "note"]
+MIN_RUNS = 2  # accuracies a candidate needs for a spread: an interval, a bootstrap, a test
 
 
 def _arrays(samples: Samples) -> dict[str, np.ndarray]:
@@ -45,6 +50,22 @@ def _arrays(samples: Samples) -> dict[str, np.ndarray]:
 def ranked(samples: Samples) -> list[str]:
     """Candidate names in ranked order (mean descending; equal means keep the mapping's order)."""
     return list(_arrays(samples))
+
+
+def comparable(samples: Samples) -> dict[str, list[float]]:
+    """The candidates P(best), the letter groups and the top group compare, in the mapping's order: those with at
+    least `MIN_RUNS` accuracies, provided there are at least two of them or they are every candidate; else none.
+
+    A candidate with one accuracy has no spread, so a bootstrap repeats its one value in every draw and no test can
+    tell it from anyone: it is left out (its P(best), group and top membership are "unknown", not "best" or
+    "indistinguishable"). Of the rest, one candidate alone among others is compared with nobody (the probability of
+    being the best of one says nothing), while a ranking of a single candidate with a spread compares trivially.
+    """
+    arrays = _arrays(samples)  # validates
+    spread = {name: arr.tolist() for name, arr in arrays.items() if arr.size >= MIN_RUNS}
+    if len(spread) < 2 and len(spread) < len(arrays):
+        return {}
+    return {str(name): spread[str(name)] for name in samples if str(name) in spread}
 
 
 def summarize(samples: Samples, confidence: float = 0.95) -> pd.DataFrame:
@@ -70,27 +91,37 @@ def summarize(samples: Samples, confidence: float = 0.95) -> pd.DataFrame:
 
 
 def prob_best(samples: Samples, n_boot: int = 10_000, seed: int = 0) -> dict[str, float]:
-    """Probability that each candidate is the best, by bootstrap over seeds.
+    """Probability that each candidate is the best, by bootstrap over seeds, among the `comparable` candidates;
+    NaN for the others.
 
-    Each of the `n_boot` draws resamples every candidate's accuracies with replacement (independently per
+    Each of the `n_boot` draws resamples every comparable candidate's accuracies with replacement (independently per
     candidate, keeping its own n) and takes the means; the candidate with the highest mean wins the draw, and a tie
     (means within 1e-12) splits the draw equally among the tied. Vectorised: one (n_boot, n) index matrix per
-    candidate, no loop over draws. Deterministic for a given `seed`; the values sum to 1. Keys in ranked order.
-    A candidate with n = 1 has no resampling spread, so its single value is used in every draw.
+    candidate, no loop over draws. Deterministic for a given `seed`. Keys in ranked order (all candidates).
+    The rule at small n: a candidate with fewer than `MIN_RUNS` accuracies would repeat its one value in every
+    draw, so one lucky run would win (nearly) every draw: it takes no part and gets NaN, and the others' values are
+    the probability of being the best among the candidates with at least `MIN_RUNS` runs (they sum to 1). With
+    fewer than two such candidates among several, every value is NaN (see `comparable`).
     """
     if int(n_boot) < 1:
         raise InvalidValueError(f"n_boot must be >= 1, got {n_boot!r}")
     arrays = _arrays(samples)
+    chosen = comparable(samples)
+    names = [name for name in arrays if name in chosen]  # ranked order
+    out = {name: float("nan") for name in arrays}
+    if not names:
+        return out
     rng = np.random.default_rng(seed)
-    means = np.empty((int(n_boot), len(arrays)))
-    for j, arr in enumerate(arrays.values()):
+    means = np.empty((int(n_boot), len(names)))
+    for j, name in enumerate(names):
+        arr = arrays[name]
         idx = rng.integers(0, arr.size, size=(int(n_boot), arr.size))
         means[:, j] = arr[idx].mean(axis=1)
     best = means.max(axis=1, keepdims=True)
     winners = means >= best - 1e-12
     share = winners / winners.sum(axis=1, keepdims=True)
-    probs = share.mean(axis=0)
-    return {name: float(p) for name, p in zip(arrays, probs, strict=True)}
+    out.update({name: float(p) for name, p in zip(names, share.mean(axis=0), strict=True)})
+    return out
 
 
 def holm(pvalues: Sequence[float]) -> np.ndarray:
@@ -196,7 +227,9 @@ def top_group(samples: Samples, alpha: float = 0.05) -> list[str]:
     """The best candidate by mean plus every candidate not significantly worse than it, in ranked order.
 
     Tests are `comparisons_with_best`: one-sided Welch, each candidate against the best, Holm-corrected over
-    those k - 1 comparisons. Candidates with n = 1 cannot be tested and so are always in the top group.
+    those k - 1 comparisons. Candidates with n = 1 cannot be tested and so are always in the top group: the answer
+    racing needs (they still need seeds), not a finding; a ranking's table passes only the `comparable` candidates,
+    so it shows no top group for them.
     """
     if not 0.0 < alpha < 1.0:
         raise InvalidValueError(f"alpha must be in (0, 1), got {alpha!r}")
@@ -212,7 +245,8 @@ def indistinguishable_groups(samples: Samples, alpha: float = 0.05) -> list[list
     compact letter display (as after Tukey's HSD) gives one letter each. A candidate may belong to several groups
     (non-significance is not transitive). Each group is in ranked order; groups are ordered by their members' ranks
     (lexicographically), so the first group contains the best candidate. Degenerate cases as in `pairwise_tests`:
-    n = 1 means no test, so that candidate is indistinguishable from all; zero variance in both decides by equality.
+    n = 1 means no test, so that candidate is indistinguishable from all (a ranking's table passes only the
+    `comparable` candidates, so it shows no letters for it); zero variance in both decides by equality.
     `top_group` uses its own, smaller family (comparisons with the best), so it may hold more candidates than the
     first group.
     """

@@ -5,7 +5,8 @@
   standard deviation and t interval of validation and test accuracy, the bootstrap probability of
   being the best, the compact letter display of the groups the data cannot tell apart (pairwise
   Welch tests, Holm-corrected), membership of the top group, params, FLOPs, training throughput;
-  and the pairwise tests themselves;
+  and the pairwise tests themselves (a candidate with fewer than 2 completed runs gets NaN for its
+  interval, P(best), group and top: see `rank_table`);
 - `fidelity_table`: Kendall's tau between the ranking and what predicts it cheaply: the search's
   one brief run, params, FLOPs, and the sum of training losses over the first epochs.
 
@@ -24,7 +25,7 @@ import pandas as pd
 from scipy import stats
 
 from harness.candidates import Candidate
-from harness.rank_stats import letters, pairwise_tests, prob_best, summarize, top_group
+from harness.rank_stats import comparable, letters, pairwise_tests, prob_best, summarize, top_group
 
 RUN_COLUMNS = ["candidate", "seed_index", "seed", "state", "accuracy", "test_accuracy", "val_loss", "test_loss",
                "train_loss", "params", "flops", "train_seconds", "epochs", "images_per_second", "failure_reason",
@@ -77,7 +78,15 @@ def _mean_or_nan(values: list[float]) -> float:
 def rank_table(runs: pd.DataFrame, candidates: Sequence[Candidate], *, alpha: float = 0.05, confidence: float = 0.95,
                seed: int = 0, n_boot: int = 10_000, loss_epochs: int = 2) -> tuple[pd.DataFrame, pd.DataFrame]:
     """(one row per candidate in ranked order, the pairwise tests). Candidates without a completed
-    run come last, unranked, with the reason their runs failed."""
+    run come last, unranked, with the reason their runs failed.
+
+    Small n, the rule: a candidate with fewer than 2 completed runs (`rank_stats.MIN_RUNS`: one seed, or its other
+    runs failed) has its mean and n but NaN for its interval, P(best), group and top: one run has no spread, and
+    neither a bootstrap nor a test can say how it compares. P(best), the letters, the top group and the pairwise
+    tests are computed among the other candidates only (`rank_stats.comparable`), and only when at least two
+    candidates have 2 runs (or the ranking has one candidate): else they are NaN for everyone, the pairwise table
+    empty. The top group is then the best of those candidates and the ones not significantly worse than it, even
+    where a one-run candidate has a higher mean."""
     ok = runs[(runs["state"] == "COMPLETE") & runs["accuracy"].notna()]
     samples = {c.name: ok.loc[ok["candidate"] == c.name, "accuracy"].tolist() for c in candidates}
     samples = {k: v for k, v in samples.items() if v}
@@ -102,15 +111,19 @@ def rank_table(runs: pd.DataFrame, candidates: Sequence[Candidate], *, alpha: fl
     if samples:
         summary = summarize(samples, confidence).set_index("candidate")
         order = list(summary.index)
-        best = prob_best(samples, n_boot=n_boot, seed=seed)
-        groups = letters(samples, alpha)
-        top = set(top_group(samples, alpha))
-        pairwise = pairwise_tests(samples, alpha)
+        best = prob_best(samples, n_boot=n_boot, seed=seed)  # NaN outside `compared`
+        compared = comparable(samples)
+        groups = letters(compared, alpha) if compared else {}
+        top = set(top_group(compared, alpha)) if compared else set()
+        if compared:
+            pairwise = pairwise_tests(compared, alpha)
         for name in order:
             s = summary.loc[name]
             # An accuracy lies in [0, 1]: the t interval is cut to it (with 2 seeds it can reach past).
             rows[name].update(mean=s["mean"], std=s["std"], ci_low=_clip(s["ci_low"]), ci_high=_clip(s["ci_high"]),
-                              prob_best=best[name], group=groups[name], top=name in top)
+                              prob_best=best[name])
+            if name in compared:  # else group and top stay NaN: unknown, not "indistinguishable"
+                rows[name].update(group=groups[name], top=name in top)
             test = ok.loc[(ok["candidate"] == name) & ok["test_accuracy"].notna(), "test_accuracy"].tolist()
             if test:
                 t = summarize({name: test}, confidence).iloc[0]

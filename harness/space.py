@@ -407,6 +407,7 @@ class SearchSpace:
     trials: int | None = None
     objectives: str | None = None
     constraints: Constraints = field(default_factory=Constraints)  # hard budgets (constraints: section)
+    train_images: int | None = None  # train.images: every trial trains on a subset of this many images
     path: str | None = None
     raw: dict[str, Any] = field(default_factory=dict, repr=False)
 
@@ -801,7 +802,15 @@ def space_from_dict(data: Any, *, path: str | None = None, default_name: str = "
     p.check_stem(params, slots)
     p.check_options(stages, params, slots, count)
 
-    train = p.mapping(data.get("train", {}), "train", TRAIN_CHECKS)
+    train = p.mapping(data.get("train", {}), "train", (*TRAIN_CHECKS, "images"))
+    # train.images is a data fidelity, one value for the whole study (every trial must train on
+    # the same images to compare), so it is a fixed whole number, never searched.
+    train_images = train.get("images")
+    if train_images is not None:
+        if isinstance(train_images, dict | list):
+            raise SpaceError("a subset size for the whole study (every trial trains on the same images), "
+                             "so one whole number, not searched", path, "train.images")
+        p.check(check_int(2), train_images, "train.images")
     for key, check in TRAIN_CHECKS.items():
         default = getattr(TrainConfig(), key)
         add(f"train.{key}", ("train", key), p.param(train.get(key, default), f"train.{key}", check))
@@ -836,7 +845,7 @@ def space_from_dict(data: Any, *, path: str | None = None, default_name: str = "
     return SearchSpace(
         name=name, params=params, stage_count=count, slots=slots, description=description,
         dataset=dataset, trials=search.get("trials"), objectives=search.get("objectives"),
-        constraints=Constraints(**bounds),
+        constraints=Constraints(**bounds), train_images=train_images,
         path=path, raw=data,
     )
 

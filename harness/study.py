@@ -142,6 +142,7 @@ def _fingerprint(space: SearchSpace, config: SearchConfig, epochs: int, data: Im
         "dataset": config.dataset,
         "image_size": f"{c}x{h}x{w}",
         "split": data.split_id,
+        "train_subset": f"{data.train_subset[0]} images ({data.train_subset[2]})" if data.train_subset else None,
         "epochs": epochs,
         "objectives": config.objectives,
         "augment": [config.crop_padding, config.flip],

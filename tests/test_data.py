@@ -119,9 +119,9 @@ def test_svhn_is_read_from_mat_files_with_10_as_zero(tmp_path: Path) -> None:
 
 
 @pytest.mark.parametrize(("name", "expected"), [
-    ("cifar10", "cifar-10-batches-py/data_batch_1"),
-    ("cifar100", "cifar-100-python/train"),
-    ("mnist", "MNIST/raw/train-images-idx3-ubyte"),
+    ("cifar10", "cifar-10-python.tar.gz"),
+    ("cifar100", "cifar-100-python/"),
+    ("mnist", "MNIST/raw/"),
     ("svhn", "train_32x32.mat"),
 ])
 def test_a_missing_dataset_names_the_folder_the_files_and_download(tmp_path: Path, name: str, expected: str) -> None:
@@ -134,7 +134,7 @@ def test_a_missing_dataset_names_the_folder_the_files_and_download(tmp_path: Pat
 def test_a_corrupt_pickle_is_a_dataset_error(tmp_path: Path) -> None:
     write_cifar(tmp_path)
     (tmp_path / "cifar-10-batches-py" / "data_batch_3").write_bytes(b"not a pickle")
-    with pytest.raises(DatasetError, match="could not read"):
+    with pytest.raises(DatasetError, match="data_batch_3: not a CIFAR pickle"):
         load_dataset("cifar10", data_dir=tmp_path)
 
 

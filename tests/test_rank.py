@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import shutil
 import signal
 import sqlite3
@@ -85,11 +86,31 @@ TINY = ["--epochs", "2", "--device", "cpu"]
 
 def test_three_specs_three_seeds_end_to_end(dataset: str, tmp_path: Path, capsys) -> None:
     files = spec_files(tmp_path)
-    args = [*(a for f in files for a in ("--spec", str(f))), "--dataset", dataset, "--seeds", "3",
-            "--results", str(tmp_path / "out"), *TINY]
+    common = [*(a for f in files for a in ("--spec", str(f))), "--dataset", dataset, "--results",
+              str(tmp_path / "out"), *TINY]
+    folder = tmp_path / "out" / "rank"
+    # First one seed each: the means, but no interval, P(best) or group anywhere (issue 15: not "P(best) 100%").
+    code, out, err = rank_cli(capsys, *common, "--seeds", "1")
+    assert code == 0, err
+    assert "1 seed per candidate: no confidence interval, P(best) or top group (needs at least 2 seeds; " \
+           "give --seeds 3)" in out and "100.0%" not in out and "P(best) 100" not in out
+    lines = out.splitlines()
+    start = next(i for i, line in enumerate(lines) if line.startswith("rank "))
+    header = re.split(r"\s{2,}", lines[start].strip())  # cmd_rank's columns are 2 or more spaces apart
+    printed = [dict(zip(header, re.split(r"\s{2,}", line.strip()), strict=True)) for line in lines[start + 1:start + 4]]
+    assert [(r["val CI"], r["P(best)"], r["group"]) for r in printed] == [("-", "-", "-")] * 3
+    table = pd.read_csv(folder / "rank.csv")
+    assert len(table) == 3 and (table["n"] == 1).all() and table["mean"].notna().all()
+    assert table[["ci_low", "ci_high", "prob_best", "group", "top"]].isna().all().all()
+    md = (folder / "rank.md").read_text()
+    assert "1 seed per candidate." in md and "100.0%" not in md
+    assert "1 seed per candidate: no confidence interval" in (folder / "rank.html").read_text()
+
+    # Then three: the two missing seeds of each are run, and the statistics appear.
+    args = [*common, "--seeds", "3"]
     code, out, err = rank_cli(capsys, *args)
     assert code == 0, err
-    folder = tmp_path / "out" / "rank"
+    assert "3 run(s) already ended; 6 to run" in out
     runs = pd.read_csv(folder / "runs.csv")
     assert len(runs) == 9 and (runs["state"] == "COMPLETE").all()
     assert sorted(runs.groupby("candidate").size().tolist()) == [3, 3, 3]

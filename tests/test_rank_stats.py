@@ -1,15 +1,25 @@
-"""Tests for harness.rank_stats: t-intervals, bootstrap prob-best, Welch + Holm groups, Kendall tau."""
+"""Tests for harness.rank_stats: t-intervals, bootstrap prob-best, Welch + Holm groups, Kendall tau; and the
+small-n rule (fewer than 2 runs: no interval, P(best) or group) through rank_tables and rank_report."""
 
 from __future__ import annotations
 
+import io
 import math
+from pathlib import Path
 
 import numpy as np
+import pandas as pd
 import pytest
 from scipy import stats
 
 from harness import rank_stats as rs
+from harness.candidates import Candidate
 from harness.errors import InvalidValueError
+from harness.rank import Ranking
+from harness.rank_report import ranking_html, ranking_markdown, summary_line, table_rows
+from harness.rank_tables import fidelity_table, rank_table, runs_frame
+from harness.spec import ArchSpec, StageSpec, StemSpec
+from harness.train import TrainConfig
 
 # ---------------------------------------------------------------- summarize
 
@@ -73,7 +83,7 @@ def test_prob_best_identical_candidates_split() -> None:
 
 
 def test_prob_best_ties_split_equally() -> None:
-    probs = rs.prob_best({"a": [0.8, 0.8], "b": [0.8, 0.8], "c": [0.8]})
+    probs = rs.prob_best({"a": [0.8, 0.8], "b": [0.8, 0.8], "c": [0.8, 0.8]})
     assert all(p == pytest.approx(1 / 3) for p in probs.values())
 
 
@@ -220,3 +230,132 @@ def test_comparisons_with_best_are_welch_tests_holm_corrected_over_k_minus_1() -
     all_pairs = rs.pairwise_tests(samples)
     vs_best = all_pairs[all_pairs["a"] == names[0]]
     assert set(rs.top_group(samples)) <= {names[0], *vs_best.loc[~vs_best["significant"], "b"]}
+
+
+# ---------------------------------------------------------------- small n: fewer than 2 runs
+
+
+def test_comparable_keeps_candidates_with_a_spread_when_two_or_all_have_one() -> None:
+    assert rs.MIN_RUNS == 2
+    assert rs.comparable({"a": [0.9], "b": [0.8]}) == {}  # one seed each: nothing to compare
+    assert rs.comparable({"a": [0.9], "b": [0.8, 0.7], "c": [0.6, 0.5]}) == {"b": [0.8, 0.7], "c": [0.6, 0.5]}
+    assert rs.comparable({"a": [0.9], "b": [0.8, 0.7]}) == {}  # the best of one among others says nothing
+    assert rs.comparable({"b": [0.8, 0.7]}) == {"b": [0.8, 0.7]}  # a ranking of one compares trivially
+    with pytest.raises(InvalidValueError):
+        rs.comparable({"a": []})
+
+
+def test_prob_best_one_seed_each_is_nan_not_certain() -> None:
+    probs = rs.prob_best({"a": [0.90], "b": [0.80], "c": [0.85]})
+    assert list(probs) == ["a", "c", "b"]  # still keyed in ranked order
+    assert all(math.isnan(p) for p in probs.values())
+    assert math.isnan(rs.prob_best({"a": [0.9]})["a"])
+    assert rs.prob_best({"a": [0.80, 0.81]})["a"] == 1.0
+
+
+def test_prob_best_leaves_out_a_lucky_single_run_and_is_among_the_rest() -> None:
+    rest = {"b": [0.80, 0.84, 0.82], "c": [0.81, 0.83, 0.86]}
+    probs = rs.prob_best({"lucky": [0.99], **rest}, n_boot=2000, seed=3)
+    assert math.isnan(probs["lucky"])  # it would win every draw with its one value
+    assert probs["b"] + probs["c"] == pytest.approx(1.0)
+    among_rest = rs.prob_best(rest, n_boot=2000, seed=3)  # the same draws: P(best) among the candidates with 2 runs
+    assert probs["b"] == among_rest["b"] and probs["c"] == among_rest["c"]
+    only_one = rs.prob_best({"lucky": [0.99], "b": rest["b"]})
+    assert all(math.isnan(p) for p in only_one.values())
+
+
+def _spec(width: int) -> ArchSpec:
+    return ArchSpec(stem=StemSpec(width=8), stages=(StageSpec(block="plain", width=width, stride=2, kernel_size=3),))
+
+
+def _ranking(accs: dict[str, list[float]], seeds: int, failed: dict[str, int] | None = None) -> Ranking:
+    """A Ranking of candidates with these validation accuracies (one completed run each), `failed` runs more."""
+    cands = [Candidate(name=n, spec=_spec(4 + i), train=TrainConfig(), origin="test") for i, n in enumerate(accs)]
+    ended = {}
+    for c in cands:
+        runs = [{"state": "COMPLETE", "accuracy": a, "test_accuracy": a - 0.01, "params": 100, "flops": 1000,
+                 "epochs": 2, "images_per_second": 10.0, "train_seconds": 1.0} for a in accs[c.name]]
+        runs += [{"state": "FAIL", "failure_reason": "non-finite loss"}] * (failed or {}).get(c.name, 0)
+        ended[c.key] = dict(enumerate(runs))
+    runs = runs_frame(cands, ended)
+    table, pairwise = rank_table(runs, cands, n_boot=2000)
+    return Ranking(folder=Path("rank"), candidates=cands, runs=runs, table=table, pairwise=pairwise,
+                   fidelity=fidelity_table(table), info={"seeds": seeds, "budget": "2 epochs"})
+
+
+def _cells(ranking: Ranking) -> dict[str, dict[str, str]]:
+    header, rows = table_rows(ranking.table)
+    return {row[1]: dict(zip(header, row, strict=True)) for row in rows}
+
+
+def test_one_seed_each_has_no_ci_prob_best_or_group_anywhere() -> None:
+    ranking = _ranking({"a": [0.90], "b": [0.80], "c": [0.85]}, seeds=1)
+    table = ranking.table
+    assert table["candidate"].tolist() == ["a", "c", "b"] and table["rank"].tolist() == [1, 2, 3]
+    assert table["mean"].tolist() == pytest.approx([0.90, 0.85, 0.80])
+    for col in ("std", "ci_low", "ci_high", "test_ci_low", "test_ci_high", "prob_best"):
+        assert table[col].isna().all(), col
+    assert table["group"].isna().all() and table["top"].isna().all()
+    assert ranking.pairwise.empty
+    csv = pd.read_csv(io.StringIO(table.to_csv(index=False)))  # rank.csv: empty cells, NaN when read back
+    assert csv[["ci_low", "ci_high", "prob_best", "group", "top"]].isna().all().all()
+
+    for cells in _cells(ranking).values():  # the printed table, rank.md and rank.html
+        assert (cells["val CI"], cells["P(best)"], cells["group"]) == ("-", "-", "-")
+        assert "±" not in cells["val acc (mean ± sd)"]
+    line = summary_line(ranking)
+    assert line == ("Best by mean validation accuracy: a (90.00%, 1 run). 1 seed per candidate: no confidence "
+                    "interval, P(best) or top group (needs at least 2 seeds; give --seeds 3).")
+    assert "100" not in line
+    md = ranking_markdown(ranking)
+    assert "| 1 | a | 1 | 90.00% | - | " in md and "1 seed per candidate." in md and line in md
+    assert "100.0%" not in md and "fewer than 2 completed runs" in md
+    page = ranking_html(ranking, [])
+    assert "100.0%" not in page and "1 seed per candidate: no confidence interval" in page
+
+
+def test_one_completed_run_each_after_failures_says_so() -> None:
+    ranking = _ranking({"a": [0.90], "b": [0.80]}, seeds=3, failed={"a": 2, "b": 2})
+    assert ranking.table["prob_best"].isna().all() and ranking.table["group"].isna().all()
+    line = summary_line(ranking)
+    assert "1 completed run per candidate" in line and "failure_reason" in line and "--seeds" not in line
+
+
+def test_single_run_candidates_among_others_get_dashes_and_the_rest_are_compared() -> None:
+    ranking = _ranking({"a": [0.80, 0.81, 0.82], "lucky": [0.95], "c": [0.60, 0.61, 0.62], "d": [0.5]}, seeds=3)
+    table = ranking.table.set_index("candidate")
+    assert table.index.tolist() == ["lucky", "a", "c", "d"]  # ranked by mean, the single run included
+    for name in ("lucky", "d"):
+        row = table.loc[name]
+        assert row["n"] == 1 and pd.isna(row["ci_low"]) and pd.isna(row["prob_best"])
+        assert pd.isna(row["group"]) and pd.isna(row["top"])
+    # P(best), letters and the top group among the candidates with at least 2 runs.
+    assert table.loc["a", "prob_best"] == pytest.approx(1.0) and table.loc["c", "prob_best"] == pytest.approx(0.0)
+    assert table.loc[["a", "c"], "group"].tolist() == ["a", "b"] and table.loc[["a", "c"], "top"].tolist() == [
+        True, False]
+    assert ranking.pairwise[["a", "b"]].values.tolist() == [["a", "c"]]  # the Holm family holds only tested pairs
+    cells = _cells(ranking)
+    assert (cells["lucky"]["val CI"], cells["lucky"]["P(best)"], cells["lucky"]["group"]) == ("-", "-", "-")
+    assert cells["a"]["P(best)"] == "100.0%" and cells["a"]["val CI"] != "-"
+    line = summary_line(ranking)
+    assert line.startswith("Best by mean validation accuracy: lucky (95.00%, 1 run). Among the candidates with "
+                           "at least 2 runs, a leads (81.00% ± 1.00, P(best) 100%)")
+    assert "no confidence interval, P(best) or group: lucky, d (P(best) and the top group are among the other 2" in line
+
+
+def test_one_candidate_with_a_spread_among_single_runs_gets_no_prob_best() -> None:
+    ranking = _ranking({"a": [0.80, 0.81, 0.82], "b": [0.5]}, seeds=3)
+    table = ranking.table.set_index("candidate")
+    assert not pd.isna(table.loc["a", "ci_low"])  # its own interval stays
+    assert table["prob_best"].isna().all() and table["group"].isna().all() and table["top"].isna().all()
+    line = summary_line(ranking)
+    assert "P(best) 100%" not in line and "significantly better" not in line
+    assert "Only a has 2 or more, so no candidate has a P(best) or top group" in line
+
+
+def test_every_candidate_with_two_runs_keeps_the_full_statistics() -> None:
+    ranking = _ranking({"a": [0.80, 0.85, 0.82], "b": [0.81, 0.84, 0.80]}, seeds=3)
+    table = ranking.table
+    assert table["prob_best"].sum() == pytest.approx(1.0) and table["group"].tolist() == ["a", "a"]
+    assert table["top"].tolist() == [True, True] and len(ranking.pairwise) == 1
+    assert summary_line(ranking).endswith("The data cannot tell it apart from: b.")

@@ -54,6 +54,8 @@ class ImageData:
     source: str = ""  # where the images came from (a folder, "generated", ...)
     split_id: str = ""  # hash of which images are in which split (see make_splits)
     augment: Augment = field(default_factory=Augment)  # what suits this data by default
+    # (images kept, training images before, subset id) when training on a subset (train_subset)
+    train_subset: tuple[int, int, str] | None = None
 
     @property
     def input_shape(self) -> tuple[int, int, int]:
@@ -116,8 +118,9 @@ class ImageData:
         """One line: name, sizes, image shape, classes."""
         c, h, w = self.input_shape
         test = f" / {len(self.test_y)} test" if self.test_y is not None else ""
+        subset = f" (a stratified subset of {self.train_subset[1]})" if self.train_subset else ""
         return (
-            f"{self.name}: {len(self.train_y)} train / {len(self.val_y)} val{test} images, "
+            f"{self.name}: {len(self.train_y)} train{subset} / {len(self.val_y)} val{test} images, "
             f"{c}x{h}x{w}, {self.num_classes} classes"
         )
 
@@ -135,6 +138,8 @@ class ImageData:
             "val": len(self.val_y),
             "test": None if self.test_y is None else len(self.test_y),
             "split_id": self.split_id,
+            "train_subset": None if self.train_subset is None else
+            {"images": self.train_subset[0], "of": self.train_subset[1], "id": self.train_subset[2]},
             "augment": {"crop_padding": self.augment.crop_padding, "flip": self.augment.flip},
         }
 
@@ -151,6 +156,7 @@ class DataRequest:
     image_size: int | None = None  # square side in pixels; None: the source's own
     strict: bool = False  # refuse a folder with unreadable images instead of skipping them
     progress: bool = True  # show progress while decoding images
+    verify: bool = False  # check a standard dataset's original files against their published MD5s
 
 
 @dataclass(frozen=True)
@@ -179,6 +185,7 @@ class DatasetSource:
     read: Callable[[DataRequest], RawData]
     shape: tuple[tuple[int, int, int], int] | None = None  # ((C, H, W), classes) when fixed
     path: str = "optional"  # the PATH of NAME:PATH: "optional", "required" or "none"
+    verifiable: bool = False  # its original files have published MD5s (--verify)
 
 
 DATASETS: Registry[DatasetSource] = Registry("dataset")
@@ -217,12 +224,14 @@ class DataOptions:
     val_fraction: float = DEFAULT_VAL_FRACTION
     strict: bool = False
     split_seed: int = 0  # fixed, so every run of a study validates on the same images
+    verify: bool = False  # check the original files' published MD5s before reading them
+    train_images: int | None = None  # train on a stratified subset of this many images (None: all)
 
     def load(self, ref: str, progress: bool = False) -> ImageData:
         """`load_dataset(ref, ...)` with these options."""
         return load_dataset(ref, self.split_seed, data_dir=self.data_dir, download=self.download,
                             image_size=self.image_size, val_fraction=self.val_fraction, strict=self.strict,
-                            progress=progress)
+                            progress=progress, verify=self.verify, train_images=self.train_images)
 
 
 def parse_dataset(ref: str) -> tuple[str, str | None]:
@@ -249,25 +258,40 @@ def load_dataset(
     val_fraction: float = DEFAULT_VAL_FRACTION,
     strict: bool = False,
     progress: bool = False,
+    verify: bool = False,
+    train_images: int | None = None,
 ) -> ImageData:
     """Read dataset `ref` (`NAME` or `NAME:PATH`) and make its splits.
 
     `seed` picks the validation split carved from the training images (stratified,
     `val_fraction` of them) when the dataset has no validation split of its own. Problems
-    (missing files, an empty folder, one class) raise DatasetError with what to do.
+    (missing files, an empty folder, one class) raise DatasetError with what to do. `verify`
+    checks a standard dataset's original files against their published MD5s first.
+    `train_images` keeps a stratified subset of that many training images (drawn with `seed`,
+    so the same for every trial of a study); validation and test stay whole.
     """
-    from harness.data.splits import make_splits, resize_images
+    from harness.data.splits import make_splits, resize_images, train_subset
 
     name, path = parse_dataset(ref)
+    if verify and not DATASETS.get(name).verifiable:
+        raise DatasetError(f"--verify checks the published MD5s of a standard dataset's original files; "
+                           f"{name!r} has none (verifiable: {', '.join(verifiable_datasets())})")
     if image_size is not None and (isinstance(image_size, bool) or not isinstance(image_size, int)
                                    or image_size < 1):
         raise DatasetError(f"image size must be a positive number of pixels, not {image_size!r}")
     request = DataRequest(path=path, data_dir=Path(data_dir).expanduser() if data_dir else default_data_dir(),
-                          download=download, image_size=image_size, strict=strict, progress=progress)
+                          download=download, image_size=image_size, strict=strict, progress=progress,
+                          verify=verify)
     raw = DATASETS.get(name).read(request)
     if image_size is not None:
         raw = resize_images(raw, image_size)
-    return make_splits(raw, name=ref, seed=seed, val_fraction=val_fraction)
+    data = make_splits(raw, name=ref, seed=seed, val_fraction=val_fraction)
+    return data if train_images is None else train_subset(data, train_images, seed)
+
+
+def verifiable_datasets() -> list[str]:
+    """Names of the datasets whose original files have published MD5s."""
+    return [n for n in DATASETS.names() if DATASETS.get(n).verifiable]
 
 
 def dataset_shape(ref: str, image_size: int | None = None, **options: object) -> tuple[tuple[int, int, int], int]:

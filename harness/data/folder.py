@@ -42,7 +42,8 @@ import torch
 from PIL import Image, ImageOps
 from tqdm import tqdm
 
-from harness.data import Augment, DataRequest, DatasetSource, RawData, cache_dir, fingerprint, register_dataset, warn
+from harness.data import Augment, DataRequest, DatasetSource, RawData, fingerprint, register_dataset, warn
+from harness.data.cache import cache_path, read_cache, write_cache
 from harness.errors import DatasetError
 
 CACHE_VERSION = 1  # bump whenever decoding changes, so older cache files are not reused
@@ -150,30 +151,6 @@ def _decode(path: Path, size: int, grey: bool) -> np.ndarray | None:
         return None
 
 
-def _read_cache(path: Path) -> dict | None:
-    try:
-        blob = torch.load(path, weights_only=True)
-    except Exception:  # missing, truncated or foreign: decode again and rewrite it
-        return None
-    ok = (isinstance(blob, dict) and blob.get("version") == CACHE_VERSION and isinstance(blob.get("skipped"), list)
-          and all(isinstance(blob.get(k), torch.Tensor) for k in ("x", "y")))
-    return blob if ok else None
-
-
-def _write_cache(path: Path, prefix: str, blob: dict) -> None:
-    tmp = path.with_name(f"{path.name}.{os.getpid()}.tmp")
-    try:
-        path.parent.mkdir(parents=True, exist_ok=True)
-        torch.save(blob, tmp)
-        os.replace(tmp, path)  # atomic: a concurrent reader never sees half a file
-        for old in path.parent.glob(f"{prefix}-*.pt"):  # earlier versions for this folder and size
-            if old != path:
-                old.unlink(missing_ok=True)
-    except OSError as err:
-        tmp.unlink(missing_ok=True)
-        warn(f"could not cache the decoded images in {path.parent}: {err}")
-
-
 def load_images(root: Path, classes: Sequence[str], size: int | None = None, *, progress: bool = False,
                 files: Files | None = None) -> FolderImages:
     """The images in the class folders of `root`, labelled by their index in `classes`, as
@@ -184,9 +161,9 @@ def load_images(root: Path, classes: Sequence[str], size: int | None = None, *, 
     token = size if size is not None else "auto"  # the default size is a function of the files listed
     prefix = fingerprint("folder", str(root), token)
     key = fingerprint(CACHE_VERSION, str(root), tuple(classes), token, files)
-    path = cache_dir() / "folders" / f"{prefix}-{key}.pt"
-    blob = _read_cache(path)
-    if blob is not None:
+    path = cache_path("folders", prefix, key)
+    blob = read_cache(path, CACHE_VERSION, ("x", "y"))
+    if blob is not None and isinstance(blob.get("skipped"), list):
         return FolderImages(blob["x"], blob["y"], tuple(blob["skipped"]), from_cache=True)
 
     names = [f[0] for f in files]
@@ -210,7 +187,7 @@ def load_images(root: Path, classes: Sequence[str], size: int | None = None, *, 
         x = x[: len(kept)].clone()  # not a view: torch.save would write the view's whole storage
     y = torch.tensor([files[i][1] for i in kept], dtype=torch.int64)
     skipped.sort()
-    _write_cache(path, prefix, {"version": CACHE_VERSION, "x": x, "y": y, "skipped": skipped})
+    write_cache(path, {"version": CACHE_VERSION, "x": x, "y": y, "skipped": skipped})
     return FolderImages(x, y, tuple(skipped), from_cache=False)
 
 

@@ -55,6 +55,48 @@ def make_splits(raw: RawData, *, name: str, seed: int, val_fraction: float) -> I
     )
 
 
+def stratified_subset(labels: torch.Tensor, n: int, seed: int) -> torch.Tensor:
+    """Sorted indices of `n` of `labels`, each class's share as in the whole (largest remainders
+    rounded up, every class kept at least once), chosen within each class by a seeded permutation."""
+    labels = labels.cpu()
+    classes, counts = torch.unique(labels, return_counts=True)
+    if n < len(classes):
+        raise DatasetError(f"--train-images {n} is fewer than the {len(classes)} classes; each class needs an image")
+    if n > len(labels):
+        raise DatasetError(f"--train-images {n} is more than the {len(labels)} training images")
+    exact = counts.double() * n / len(labels)
+    take = exact.floor().long().clamp_min(1)
+    by_remainder = torch.argsort(exact - exact.floor(), descending=True, stable=True).tolist()
+    i = 0
+    while int(take.sum()) != n:  # hand out (or take back) the images lost to rounding
+        c = by_remainder[i % len(by_remainder)]
+        if int(take.sum()) < n and take[c] < counts[c]:
+            take[c] += 1
+        elif int(take.sum()) > n and take[c] > 1:
+            take[c] -= 1
+        i += 1
+    generator = torch.Generator().manual_seed(seed)
+    chosen = []
+    for cls, k in zip(classes.tolist(), take.tolist(), strict=True):
+        members = torch.nonzero(labels == cls).flatten()
+        chosen.append(members[torch.randperm(len(members), generator=generator)[:k]])
+    return torch.cat(chosen).sort().values
+
+
+def train_subset(data: ImageData, n: int, seed: int) -> ImageData:
+    """`data` training on a stratified, seeded subset of `n` of its training images (a cheaper
+    fidelity for a search); validation and test splits, and so the split id, unchanged. The
+    subset's id (a hash of which images) is kept beside it, in `train_subset`."""
+    if isinstance(n, bool) or not isinstance(n, int):
+        raise DatasetError(f"--train-images must be a whole number of images, not {n!r}")
+    if n == len(data.train_y):
+        return data
+    idx = stratified_subset(data.train_y, n, seed)
+    subset_id = fingerprint("subset", data.split_id, n, seed, idx)
+    return replace(data, train_x=data.train_x[idx], train_y=data.train_y[idx],
+                   train_subset=(n, len(data.train_y), subset_id))
+
+
 def _check_raw(raw: RawData, name: str) -> None:
     where = f" ({raw.source})" if raw.source else ""
     if raw.train_x.ndim != 4 or raw.train_x.dtype != torch.uint8:
