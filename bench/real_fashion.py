@@ -98,6 +98,7 @@ def main() -> None:
     parser.add_argument("--seeds", type=int, default=3)
     parser.add_argument("--rank-seconds", type=float, default=120.0)
     parser.add_argument("--brief-full", action="store_true", help="also train the top K briefly on all the data")
+    parser.add_argument("--brief-epochs", type=int, default=3, help="the search's epochs (fashion.yaml: 3)")
     parser.add_argument("--search-args", default="", help="extra `harness search` options (e.g. for a smoke test)")
     parser.add_argument("--fresh", action="store_true", help="delete the output folder first")
     args = parser.parse_args()
@@ -142,7 +143,7 @@ def main() -> None:
     }
     if args.brief_full:
         t_brief = run([*harness, "rank", "--from", str(study), "--top", str(args.top), "--seeds", "1", "--epochs",
-                       "3", "--name", "fashion-brief-full", "--device", "cpu"], log, env)
+                       str(args.brief_epochs), "--name", "fashion-brief-full", "--device", "cpu"], log, env)
         brief = pd.read_csv(out / "fashion-brief-full" / "rank.csv").set_index("candidate")
         long = table.set_index("candidate")
         names = [n for n in brief.index if n in long.index]
