@@ -157,7 +157,9 @@ def _kill_one_mid_trial(storage: str, space: Path, results: Path) -> None:
             continue
         for t in trials:
             pid = (t.user_attrs.get("worker") or {}).get("pid")
-            if t.state == TrialState.RUNNING and pid in pids and "history" not in t.user_attrs:
+            # Early in its 3 epochs (on a quiet machine an epoch of the tiny space can end between
+            # two polls, so "no epoch yet" alone is missed): at most 1 epoch done, 2 to go.
+            if t.state == TrialState.RUNNING and pid in pids and len(t.user_attrs.get("history") or []) < 2:
                 victim = (t.number, pids[pid])
                 break
     assert victim is not None, "no trial was caught running"
