@@ -16,7 +16,8 @@ accuracy reached at 15, 30 and 60 minutes, Kendall's tau (with n and p) between 
 brief ranking and the long one and for the cheap predictors, and the subset's effect.
 
     python bench/real_fashion.py [--data /usr/share/datasets/fashion-mnist] [--out bench/results/real_fashion]
-        [--search-minutes 12] [--trials 30] [--top 5] [--seeds 3] [--rank-seconds 120] [--brief-full] [--fresh]
+        [--search-minutes 12] [--trials 30] [--top 5] [--seeds 3] [--rank-seconds 120]
+        [--brief-full | --brief-full-only] [--fresh]
 """
 
 from __future__ import annotations
@@ -98,11 +99,23 @@ def main() -> None:
     parser.add_argument("--seeds", type=int, default=3)
     parser.add_argument("--rank-seconds", type=float, default=120.0)
     parser.add_argument("--brief-full", action="store_true", help="also train the top K briefly on all the data")
+    parser.add_argument("--brief-full-only", action="store_true",
+                        help="only the --brief-full step, on an earlier run's search and ranking in --out")
     parser.add_argument("--brief-epochs", type=int, default=3, help="the search's epochs (fashion.yaml: 3)")
     parser.add_argument("--search-args", default="", help="extra `harness search` options (e.g. for a smoke test)")
     parser.add_argument("--fresh", action="store_true", help="delete the output folder first")
     args = parser.parse_args()
     out = (ROOT / args.out).resolve()
+    if args.brief_full_only:
+        saved = out / "real_fashion.json"
+        if not saved.is_file():
+            sys.exit(f"--brief-full-only: no earlier run in {out} (real_fashion.json is missing)")
+        result = json.loads(saved.read_text())
+        env = {**os.environ, "HARNESS_CACHE": str(out / "cache"), "PYTHONUNBUFFERED": "1"}
+        result["subset"] = brief_full(out, args.top, args.brief_epochs, out / "log.txt", env)
+        saved.write_text(json.dumps(result, indent=2, default=str))
+        print(report(result))
+        return
     if args.fresh and out.exists():
         shutil.rmtree(out)
     out.mkdir(parents=True, exist_ok=True)
@@ -142,27 +155,37 @@ def main() -> None:
         "timeline": timeline(completed_runs(rank_folder), start, (15, 30, 45, 60, max(60, int(total / 60) + 1))),
     }
     if args.brief_full:
-        t_brief = run([*harness, "rank", "--from", str(study), "--top", str(args.top), "--seeds", "1", "--epochs",
-                       str(args.brief_epochs), "--name", "fashion-brief-full", "--device", "cpu"], log, env)
-        brief = pd.read_csv(out / "fashion-brief-full" / "rank.csv").set_index("candidate")
-        long = table.set_index("candidate")
-        names = [n for n in brief.index if n in long.index]
-        subset_acc = [float(brief.loc[n, "search_accuracy"]) for n in names]
-        full_acc = [float(brief.loc[n, "mean"]) for n in names]
-        long_acc = [float(long.loc[n, "mean"]) for n in names]
-        runs = pd.read_csv(out / "fashion-brief-full" / "runs.csv")
-        top_trials = trained.set_index("number").loc[[int(brief.loc[n, "search_trial"]) for n in names]]
-        result["subset"] = {
-            "candidates": names,
-            "tau_subset_vs_full_brief": kendall(subset_acc, full_acc),
-            "tau_subset_brief_vs_long": kendall(subset_acc, long_acc),
-            "tau_full_brief_vs_long": kendall(full_acc, long_acc),
-            "train_seconds_subset": float(top_trials["train_seconds"].mean()),
-            "train_seconds_full": float(runs["train_seconds"].mean()),
-            "seconds": round(t_brief),
-        }
+        result["subset"] = brief_full(out, args.top, args.brief_epochs, log, env)
     (out / "real_fashion.json").write_text(json.dumps(result, indent=2, default=str))
     print(report(result))
+
+
+def brief_full(out: Path, top: int, epochs: int, log: Path, env: dict[str, str]) -> dict[str, object]:
+    """The study's top `top` trained once for `epochs` epochs on the full training split, beside the
+    search's subset scores and the long ranking in `out`: taus (n, tau, p) and seconds per brief run."""
+    study = out / "fashion"
+    harness = [sys.executable, "-m", "harness"]
+    t_brief = run([*harness, "rank", "--from", str(study), "--top", str(top), "--seeds", "1", "--epochs",
+                   str(epochs), "--name", "fashion-brief-full", "--device", "cpu"], log, env)
+    brief = pd.read_csv(out / "fashion-brief-full" / "rank.csv").set_index("candidate")
+    long = pd.read_csv(out / "fashion-rank" / "rank.csv").set_index("candidate")
+    trials = pd.read_csv(study / "trials.csv")
+    trained = trials[trials["state"].isin(["COMPLETE", "PRUNED"])]
+    names = [n for n in brief.index if n in long.index]
+    subset_acc = [float(brief.loc[n, "search_accuracy"]) for n in names]
+    full_acc = [float(brief.loc[n, "mean"]) for n in names]
+    long_acc = [float(long.loc[n, "mean"]) for n in names]
+    runs = pd.read_csv(out / "fashion-brief-full" / "runs.csv")
+    top_trials = trained.set_index("number").loc[[int(brief.loc[n, "search_trial"]) for n in names]]
+    return {
+        "candidates": names,
+        "tau_subset_vs_full_brief": kendall(subset_acc, full_acc),
+        "tau_subset_brief_vs_long": kendall(subset_acc, long_acc),
+        "tau_full_brief_vs_long": kendall(full_acc, long_acc),
+        "train_seconds_subset": float(top_trials["train_seconds"].mean()),
+        "train_seconds_full": float(runs["train_seconds"].mean()),
+        "seconds": round(t_brief),
+    }
 
 
 def _pct(x: object) -> str:
