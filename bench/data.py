@@ -26,7 +26,7 @@ from torch.nn import functional as F
 import harness
 from harness.data import Augment, ImageData
 from harness.data.loader import TrainBatches
-from harness.train import resolve_device
+from harness.train.loop import resolve_device
 
 
 def synchronize(device: torch.device) -> None:

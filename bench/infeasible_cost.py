@@ -17,8 +17,8 @@ import tempfile
 import optuna
 
 import harness
-from harness.constraints import Constraints, parse_count
-from harness.study import SearchConfig, run_search, study_name_for
+from harness.search.constraints import Constraints, parse_count
+from harness.search.study import SearchConfig, run_search, study_name_for
 
 
 def main() -> None:

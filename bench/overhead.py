@@ -26,9 +26,9 @@ import torch
 from torch.nn import functional as F
 
 import harness
-from harness.space import load_space
-from harness.study import SearchConfig, run_search
-from harness.train import resolve_device
+from harness.search.space import load_space
+from harness.search.study import SearchConfig, run_search
+from harness.train.loop import resolve_device
 
 
 def bare_loop(spec: harness.ArchSpec, data: harness.ImageData, config: harness.TrainConfig,

@@ -23,8 +23,8 @@ import time
 import optuna
 
 import harness
-from harness.pruning import Curve, ParetoPruner, front_kept, hypervolume, pareto_front
-from harness.study import SearchConfig, run_search
+from harness.search.pruning import Curve, ParetoPruner, front_kept, hypervolume, pareto_front
+from harness.search.study import SearchConfig, run_search
 
 
 def front_points(frame) -> list[tuple[float, float]]:

@@ -26,10 +26,10 @@ import optuna
 import pandas as pd
 
 import harness
-from harness.candidates import from_study
-from harness.rank import RankConfig, run_rank
-from harness.rank_tables import kendall, loss_over_first
-from harness.study import SearchConfig, run_search
+from harness.rank.candidates import from_study
+from harness.rank.run import RankConfig, run_rank
+from harness.rank.tables import kendall, loss_over_first
+from harness.search.study import SearchConfig, run_search
 
 
 def main() -> None:

@@ -14,7 +14,7 @@ training, and count the trials each needs until the best it has found is in the 
    the same weight seed (--seed) for all. Rows go to --table (a CSV) as they are made; a later
    run reuses the rows it finds there and evaluates only what is missing, so an interrupted run
    resumes and a finished table makes the replay free.
-2. Replay. For each sampler (default random, tpe, gp, nsga2; built by harness.samplers.make_sampler,
+2. Replay. For each sampler (default random, tpe, gp, nsga2; built by harness.search.samplers.make_sampler,
    Optuna's defaults) and --seeds sampler seeds (0, 1, ...): an in-memory Optuna study
    maximising accuracy, whose objective looks the sampled architecture up in the table. It runs
    until the best accuracy found reaches the top-5% threshold (the accuracy of the
@@ -65,10 +65,10 @@ import torch
 
 import harness
 from harness.errors import HarnessError
-from harness.samplers import make_sampler
-from harness.space import SearchSpace, load_space
-from harness.spec import ArchSpec
-from harness.train import TrainConfig, resolve_device
+from harness.search.samplers import make_sampler
+from harness.search.space import SearchSpace, load_space
+from harness.train.loop import TrainConfig, resolve_device
+from harness.zoo.spec import ArchSpec
 
 ROOT = Path(__file__).resolve().parents[1]
 DEFAULT_SPACE = ROOT / "search_spaces" / "kernel_size.yaml"

@@ -41,10 +41,10 @@ from torch.nn import functional as F
 
 import harness
 from harness.data import Augment
-from harness.evaluate import evaluate_spec
-from harness.measure import measure_model
-from harness.storage import open_storage, resolve_storage
-from harness.train import TrainConfig, resolve_device
+from harness.store.storage import open_storage, resolve_storage
+from harness.train.evaluate import evaluate_spec
+from harness.train.loop import TrainConfig, resolve_device
+from harness.zoo.measure import measure_model
 
 # Sizes per device kind: images, image side, batch, epochs (harness), trial epochs (k part).
 SIZES = {

@@ -21,25 +21,25 @@ The public API, in the order data flows (the CLI is a thin layer over it):
     ranking.table                                                     # mean, CI, P(best), groups
 """
 
-from harness.blocks import BLOCKS
-from harness.candidates import Candidate
-from harness.candidates import from_presets as candidates_from_presets
-from harness.candidates import from_spec_files as candidates_from_spec_files
-from harness.candidates import from_study as candidates_from_study
-from harness.constraints import Constraints
 from harness.data import DATASETS, DataOptions, ImageData, load_dataset
 from harness.errors import HarnessError, SpaceError, SpecError
-from harness.evaluate import Evaluation, evaluate_spec
-from harness.measure import Costs, count_flops, count_params, measure_model, profile_spec, receptive_field
-from harness.model import build_model, resolve_spec, validate_spec
-from harness.presets import PRESETS, load_spec, preset
-from harness.pruning import ParetoPruner
-from harness.rank import RankConfig, Ranking, run_rank
-from harness.results import pareto_front
-from harness.space import SearchSpace, load_space, space_from_dict
-from harness.spec import ArchSpec, HeadSpec, StageSpec, StemSpec
-from harness.study import SearchConfig, load_trials, run_search
-from harness.train import TrainConfig, TrainResult, train_model
+from harness.rank.candidates import Candidate
+from harness.rank.candidates import from_presets as candidates_from_presets
+from harness.rank.candidates import from_spec_files as candidates_from_spec_files
+from harness.rank.candidates import from_study as candidates_from_study
+from harness.rank.run import RankConfig, Ranking, run_rank
+from harness.search.constraints import Constraints
+from harness.search.pruning import ParetoPruner
+from harness.search.space import SearchSpace, load_space, space_from_dict
+from harness.search.study import SearchConfig, load_trials, run_search
+from harness.store.results import pareto_front
+from harness.train.evaluate import Evaluation, evaluate_spec
+from harness.train.loop import TrainConfig, TrainResult, train_model
+from harness.zoo.blocks import BLOCKS
+from harness.zoo.measure import Costs, count_flops, count_params, measure_model, profile_spec, receptive_field
+from harness.zoo.model import build_model, resolve_spec, validate_spec
+from harness.zoo.presets import PRESETS, load_spec, preset
+from harness.zoo.spec import ArchSpec, HeadSpec, StageSpec, StemSpec
 
 __version__ = "0.1.0"
 

@@ -30,12 +30,12 @@ from torch.nn import functional as F
 from torchvision.ops import SqueezeExcitation, StochasticDepth
 
 from harness import ArchSpec, HeadSpec, SpecError, StageSpec, StemSpec, build_model, validate_spec
-from harness.blocks import BLOCKS
-from harness.blocks.inception import branch_widths
-from harness.layers import ACTIVATIONS, NORMS, BlockSettings, SpatialAttention
-from harness.model import Network, block_settings, drop_path_rates, stage_widths
-from harness.parts import Head, build_downsample
-from harness.spec import DOWNSAMPLE_MODES, STEM_KINDS
+from harness.zoo.blocks import BLOCKS
+from harness.zoo.blocks.inception import branch_widths
+from harness.zoo.layers import ACTIVATIONS, NORMS, BlockSettings, SpatialAttention
+from harness.zoo.model import Network, block_settings, drop_path_rates, stage_widths
+from harness.zoo.parts import Head, build_downsample
+from harness.zoo.spec import DOWNSAMPLE_MODES, STEM_KINDS
 
 SIZE = (16, 16)
 BATCH = 2

@@ -11,10 +11,10 @@ from pathlib import Path
 import pytest
 import yaml
 
-from harness.blocks import BLOCKS
-from harness.measure import count_flops, count_params, receptive_field
-from harness.model import build_model
-from harness.presets import PRESETS, preset
+from harness.zoo.blocks import BLOCKS
+from harness.zoo.measure import count_flops, count_params, receptive_field
+from harness.zoo.model import build_model
+from harness.zoo.presets import PRESETS, preset
 
 
 def harness_cli(*args: str) -> subprocess.CompletedProcess[str]:

@@ -12,11 +12,11 @@ import torch
 from torch.nn import functional as F
 
 from harness import ArchSpec, StageSpec, StemSpec, build_model
-from harness.blocks import BLOCKS
 from harness.data import Augment, load_dataset
 from harness.data.loader import TrainBatches, place_dataset
-from harness.evaluate import evaluate_spec
-from harness.train import TrainConfig
+from harness.train.evaluate import evaluate_spec
+from harness.train.loop import TrainConfig
+from harness.zoo.blocks import BLOCKS
 
 pytestmark = pytest.mark.skipif(not torch.cuda.is_available(), reason="needs a CUDA device")
 CUDA = torch.device("cuda")
@@ -68,8 +68,8 @@ def test_placement_streams_when_the_budget_is_too_small() -> None:
 def test_search_with_streamed_data_on_cuda(tmp_path: Path) -> None:
     import pandas as pd
 
-    from harness.space import load_space
-    from harness.study import SearchConfig, run_search
+    from harness.search.space import load_space
+    from harness.search.study import SearchConfig, run_search
 
     space = load_space(Path(__file__).resolve().parents[1] / "search_spaces" / "kernel_size.yaml")
     config = SearchConfig(trials=2, epochs=1, device="cuda", results_dir=str(tmp_path), data_memory=1024.0)

@@ -19,7 +19,7 @@ from PIL import Image
 
 import harness
 from harness.data import DataRequest, cache_dir
-from harness.data.folder import load_images, read_folder
+from harness.data.sources.folder import load_images, read_folder
 from harness.errors import DatasetError, DatasetWarning
 
 ROOT = Path(__file__).resolve().parents[1]

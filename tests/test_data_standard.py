@@ -21,8 +21,8 @@ import pytest
 import torch
 
 from harness.data import load_dataset
+from harness.data.sources.standard import PUBLISHED_MD5, verify_dataset
 from harness.data.splits import stratified_subset
-from harness.data.standard import PUBLISHED_MD5, verify_dataset
 from harness.errors import DatasetError
 
 RNG = np.random.default_rng(1)
@@ -256,11 +256,11 @@ def test_a_search_on_a_subset_records_it_refuses_another_and_rank_trains_on_all(
     import json
 
     from harness import load_space
-    from harness.candidates import from_study
     from harness.data import DataOptions
     from harness.errors import HarnessError
-    from harness.rank import RankConfig, run_rank
-    from harness.study import SearchConfig, run_search
+    from harness.rank.candidates import from_study
+    from harness.rank.run import RankConfig, run_rank
+    from harness.search.study import SearchConfig, run_search
 
     space = load_space(str(Path(__file__).resolve().parents[1] / "search_spaces" / "kernel_size.yaml"))
     config = SearchConfig(dataset="digits", trials=2, epochs=1, device="cpu", results_dir=str(tmp_path),

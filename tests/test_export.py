@@ -13,9 +13,9 @@ import pytest
 import yaml
 
 from harness.data import load_dataset
-from harness.presets import load_spec
-from harness.space import load_space
-from harness.study import SearchConfig, run_search
+from harness.search.space import load_space
+from harness.search.study import SearchConfig, run_search
+from harness.zoo.presets import load_spec
 
 SPACE = """
 stem: {width: 8}
@@ -37,7 +37,7 @@ def harness_cli(*args: str) -> subprocess.CompletedProcess[str]:
 
 def export(capsys: pytest.CaptureFixture[str], *args: str) -> tuple[int, str, str]:
     """`harness export ...` in this process (the CLI's own entry point), as (status, stdout, stderr)."""
-    from harness.cli import main
+    from harness.cli.main import main
 
     code = main(["export", *args])
     out = capsys.readouterr()

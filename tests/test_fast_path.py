@@ -18,12 +18,12 @@ import torch
 from torch._dynamo.utils import counters
 
 import harness
-from harness.blocks import BLOCKS, PlainBlock
 from harness.data import glyphs
-from harness.evaluate import describe_failure, evaluate_spec
-from harness.results import overhead_line
-from harness.study import SearchConfig, run_search
-from harness.train import Overheads, TrainConfig, train_model
+from harness.search.study import SearchConfig, run_search
+from harness.store.results import overhead_line
+from harness.train.evaluate import describe_failure, evaluate_spec
+from harness.train.loop import Overheads, TrainConfig, train_model
+from harness.zoo.blocks import BLOCKS, PlainBlock
 
 TRAIN = TrainConfig(epochs=2, batch_size=64)  # 256 training images: 4 steps an epoch
 

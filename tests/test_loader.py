@@ -12,7 +12,7 @@ from torch.nn import functional as F
 
 from harness.data import Augment, ImageData, load_dataset
 from harness.data.loader import TrainBatches, place_dataset, random_crop, random_flip
-from harness.train import TrainConfig
+from harness.train.loop import TrainConfig
 
 
 def numbered_data(n: int = 40, size: int = 6) -> ImageData:

@@ -17,8 +17,8 @@ from harness import (
     measure_model,
     receptive_field,
 )
-from harness.blocks import BLOCKS
-from harness.layers import NORMS
+from harness.zoo.blocks import BLOCKS
+from harness.zoo.layers import NORMS
 
 SIZE = (16, 16)
 

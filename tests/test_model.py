@@ -18,10 +18,10 @@ from torch import nn
 from torch.nn.modules.module import register_module_module_registration_hook
 
 from harness import ArchSpec, HeadSpec, SpecError, StageSpec, StemSpec, build_model, resolve_spec, validate_spec
-from harness.blocks import BLOCKS
-from harness.layers import ACTIVATIONS, NORMS, LayerNorm2d, conv_norm_act
-from harness.model import FAMILY_OPTIONS, families_using, plan_blocks, stage_widths
-from harness.spec import ATTENTIONS, DOWNSAMPLE_MODES, HEAD_CLASSIFIERS, HEAD_POOLS, STEM_KINDS
+from harness.zoo.blocks import BLOCKS
+from harness.zoo.layers import ACTIVATIONS, NORMS, LayerNorm2d, conv_norm_act
+from harness.zoo.model import FAMILY_OPTIONS, families_using, plan_blocks, stage_widths
+from harness.zoo.spec import ATTENTIONS, DOWNSAMPLE_MODES, HEAD_CLASSIFIERS, HEAD_POOLS, STEM_KINDS
 
 SIZE = (16, 16)
 

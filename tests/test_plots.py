@@ -13,8 +13,8 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from harness import plots
-from harness.results import METRIC_COLUMNS, pareto_front
+from harness.report import plots
+from harness.store.results import METRIC_COLUMNS, pareto_front
 
 PNG = b"\x89PNG\r\n\x1a\n"
 WIDTH, HEIGHT = round(plots.FIGSIZE[0] * plots.DPI), round(plots.FIGSIZE[1] * plots.DPI)

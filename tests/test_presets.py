@@ -13,9 +13,9 @@ import torch
 import torchvision.models as tvm
 from torch import nn
 
-from harness.measure import count_flops, count_params
-from harness.model import build_model
-from harness.presets import PRESETS, preset
+from harness.zoo.measure import count_flops, count_params
+from harness.zoo.model import build_model
+from harness.zoo.presets import PRESETS, preset
 
 NAMES = PRESETS.names()
 IMAGENET = (3, 224, 224)

@@ -8,7 +8,7 @@ import numpy as np
 import pytest
 
 from harness.errors import InvalidValueError
-from harness.pruning import Curve, ParetoPruner, front_kept, hypervolume, pareto_front, replay
+from harness.search.pruning import Curve, ParetoPruner, front_kept, hypervolume, pareto_front, replay
 
 FAST = (0.60, 0.70, 0.73, 0.75, 0.76, 0.76, 0.77, 0.77)  # a cheap, quick learner
 

@@ -24,13 +24,13 @@ import yaml
 from PIL import Image
 from scipy import stats
 
-from harness.candidates import Candidate, combine, from_presets, from_study, with_budget
-from harness.cli import main
+from harness.cli.main import main
 from harness.data import DataOptions
-from harness.rank import RankConfig, plan_runs, run_rank
-from harness.rank_tables import fidelity_table, kendall, loss_over_first, rank_table, runs_frame
-from harness.spec import ArchSpec, StageSpec, StemSpec
-from harness.train import TrainConfig
+from harness.rank.candidates import Candidate, combine, from_presets, from_study, with_budget
+from harness.rank.run import RankConfig, plan_runs, run_rank
+from harness.rank.tables import fidelity_table, kendall, loss_over_first, rank_table, runs_frame
+from harness.train.loop import TrainConfig
+from harness.zoo.spec import ArchSpec, StageSpec, StemSpec
 
 COLOURS = {"red": (200, 60, 60), "green": (60, 180, 60), "blue": (60, 60, 200)}
 

@@ -1,4 +1,4 @@
-"""Tests for harness.rank_stats: t-intervals, bootstrap prob-best, Welch + Holm groups, Kendall tau; and the
+"""Tests for harness.rank.stats: t-intervals, bootstrap prob-best, Welch + Holm groups, Kendall tau; and the
 small-n rule (fewer than 2 runs: no interval, P(best) or group) through rank_tables and rank_report."""
 
 from __future__ import annotations
@@ -12,14 +12,14 @@ import pandas as pd
 import pytest
 from scipy import stats
 
-from harness import rank_stats as rs
-from harness.candidates import Candidate
 from harness.errors import InvalidValueError
-from harness.rank import Ranking
-from harness.rank_report import ranking_html, ranking_markdown, summary_line, table_rows
-from harness.rank_tables import fidelity_table, rank_table, runs_frame
-from harness.spec import ArchSpec, StageSpec, StemSpec
-from harness.train import TrainConfig
+from harness.rank import stats as rs
+from harness.rank.candidates import Candidate
+from harness.rank.report import ranking_html, ranking_markdown, summary_line, table_rows
+from harness.rank.run import Ranking
+from harness.rank.tables import fidelity_table, rank_table, runs_frame
+from harness.train.loop import TrainConfig
+from harness.zoo.spec import ArchSpec, StageSpec, StemSpec
 
 # ---------------------------------------------------------------- summarize
 

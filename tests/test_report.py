@@ -22,11 +22,11 @@ import pytest
 from PIL import Image
 
 import harness
-import harness.report
-from harness.cli import main
-from harness.report import Report, build_report, heatmap_pairs, write_report
-from harness.results import METRIC_COLUMNS
-from harness.study import SearchConfig, run_search
+import harness.report.build
+from harness.cli.main import main
+from harness.report.build import Report, build_report, heatmap_pairs, write_report
+from harness.search.study import SearchConfig, run_search
+from harness.store.results import METRIC_COLUMNS
 
 BROWSERS = ("chromium", "chromium-browser", "google-chrome", "google-chrome-stable")
 
@@ -114,7 +114,7 @@ def report_cli(folder: Path, capsys: pytest.CaptureFixture[str], *extra: str,
     """`harness report FOLDER` in this process; its output and (with monkeypatch) the Report it built."""
     built: list[Report] = []
     if monkeypatch is not None:
-        monkeypatch.setattr(harness.report, "build_report",
+        monkeypatch.setattr(harness.report.build, "build_report",
                             lambda *a, **k: built.append(build_report(*a, **k)) or built[-1])
     assert main(["report", str(folder), *extra]) == 0
     out = capsys.readouterr().out

@@ -1,4 +1,4 @@
-"""Samplers and pruners by name (harness.samplers) in real in-memory Optuna studies over small
+"""Samplers and pruners by name (harness.search.samplers) in real in-memory Optuna studies over small
 spaces: every sampler suggests valid, reproducible architectures for one and two objectives; the
 grid visits each point of a discrete space (conditional parameters included) exactly once and
 refuses spaces it cannot enumerate; constraint violations reach Optuna and steer TPE; unknown
@@ -12,7 +12,7 @@ import optuna
 import pytest
 
 from harness import HarnessError, space_from_dict, validate_spec
-from harness.samplers import (
+from harness.search.samplers import (
     MAX_GRID_POINTS,
     PRUNERS,
     SAMPLERS,
@@ -21,8 +21,8 @@ from harness.samplers import (
     make_pruner,
     make_sampler,
 )
-from harness.space import SearchSpace
-from harness.spec import ArchSpec
+from harness.search.space import SearchSpace
+from harness.zoo.spec import ArchSpec
 
 # A block choice with an option only one family reads (expansion: bottleneck), per-stage kernel
 # sizes, an integer range and a discrete float range of a training value: 2 x 2 x 2 x 2 (bottleneck

@@ -30,7 +30,7 @@ import optuna
 import pytest
 from optuna.trial import TrialState
 
-from harness.study import counted
+from harness.search.study import counted
 
 PASSWORD = "s3cret-Pw-91x"
 SPACE = """
@@ -106,7 +106,7 @@ def _search(space: Path, results: Path, *extra: str) -> list[str]:
 
 
 def _study(storage: str, results: Path) -> optuna.Study:
-    from harness.storage import open_storage, resolve_storage
+    from harness.store.storage import open_storage, resolve_storage
 
     ref = resolve_storage(storage, results / "tiny")
     return optuna.load_study(study_name="tiny", storage=open_storage(ref, heartbeat=None))
@@ -206,7 +206,7 @@ def _new_database(url: str, name: str) -> str:
 def test_postgres_workers_starting_together_on_an_empty_database_all_open_it(postgres_url: str) -> None:
     # They all create Optuna's tables at once; PostgreSQL fails all but one, and they must retry.
     url = _new_database(postgres_url, f"race{os.getpid()}")
-    code = ("import sys; from harness.storage import StorageRef, open_storage; "
+    code = ("import sys; from harness.store.storage import StorageRef, open_storage; "
             "open_storage(StorageRef('rdb', sys.argv[1])); print('opened')")
     procs = [subprocess.Popen([sys.executable, "-c", code, url], stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
                               text=True) for _ in range(6)]
@@ -229,7 +229,7 @@ def test_journal_a_killed_worker_trial_is_run_again(space: Path, tmp_path: Path)
 
 def test_sqlite_refuses_a_second_process_and_workers(space: Path, tmp_path: Path) -> None:
     from harness.errors import HarnessError
-    from harness.storage import SQLiteLock, resolve_storage
+    from harness.store.storage import SQLiteLock, resolve_storage
 
     results = tmp_path / "results"
     ref = resolve_storage(None, results / "tiny")

@@ -20,8 +20,8 @@ from harness import (
     space_from_dict,
     validate_spec,
 )
-from harness.blocks import BLOCKS
-from harness.layers import ACTIVATIONS, NORMS
+from harness.zoo.blocks import BLOCKS
+from harness.zoo.layers import ACTIVATIONS, NORMS
 
 ROOT = Path(__file__).resolve().parents[1]
 KERNEL_SPACE = ROOT / "search_spaces" / "kernel_size.yaml"

@@ -20,15 +20,15 @@ import pytest
 import yaml
 
 from harness import ArchSpec, SpaceError, StageSpec, StemSpec, load_space, space_from_dict, validate_spec
-from harness.blocks import BLOCKS
 from harness.errors import SpecError
-from harness.results import trials_frame
-from harness.space import SearchSpace
+from harness.search.space import SearchSpace
+from harness.store.results import trials_frame
+from harness.zoo.blocks import BLOCKS
 
 ROOT = Path(__file__).resolve().parents[1]
 SPACES = ROOT / "search_spaces"
 EXPANSION_FAMILIES = "bottleneck, dense, convnext, inverted_residual, fire"
-# Options that only some families read (harness.model.FAMILY_OPTIONS), spelled out here so the
+# Options that only some families read (harness.zoo.model.FAMILY_OPTIONS), spelled out here so the
 # reference below does not lean on the code under test.
 FAMILY_OPTIONS = ("expansion", "groups", "group_width", "branches", "wide_kernel")
 
@@ -62,7 +62,7 @@ def enumerate_specs(sp: SearchSpace) -> dict[str, ArchSpec]:
 
 def canonical(spec: ArchSpec) -> ArchSpec:
     """`spec` with every value the network does not read put back at its default, written from the
-    rules of harness.model/parts (not from harness.space): what a conditional space must give."""
+    rules of harness.zoo.model/parts (not from harness.search.space): what a conditional space must give."""
     default = StageSpec()
     stages = []
     for s in spec.stages:
@@ -600,9 +600,9 @@ def test_show_prints_the_count() -> None:
 
 
 def test_readme_documents_every_key_and_every_shipped_space() -> None:
-    from harness.space import SEARCH_CHECKS, TOP_KEYS
-    from harness.spec import HEAD_CHECKS, STAGE_CHECKS, STEM_CHECKS
-    from harness.train import TRAIN_CHECKS
+    from harness.search.space import SEARCH_CHECKS, TOP_KEYS
+    from harness.train.loop import TRAIN_CHECKS
+    from harness.zoo.spec import HEAD_CHECKS, STAGE_CHECKS, STEM_CHECKS
 
     text = (SPACES / "README.md").read_text()
     keys = [*TOP_KEYS, "stem.variants", "stages.count", "stages.variants"]

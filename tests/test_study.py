@@ -12,7 +12,7 @@ import torch
 
 import harness
 from harness.data import glyphs
-from harness.study import SearchConfig, counted, run_search, storage_url
+from harness.search.study import SearchConfig, counted, run_search, storage_url
 
 SPACE = {
     "stem": {"width": 8},

@@ -16,7 +16,7 @@ from typing import Any
 
 import torch
 
-from harness.data import cache_dir, warn
+from harness.data.base import cache_dir, warn
 
 
 def cache_path(kind: str, prefix: str, key: str) -> Path:

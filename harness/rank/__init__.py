@@ -1,0 +1,1 @@
+"""Rank: candidates, multi-seed runs, statistics, tables and the ranking's report."""

@@ -1,0 +1,382 @@
+"""Ranking: candidates x seeds re-trained as a resumable Optuna study, then honest statistics.
+
+Flow: candidates (harness.rank.candidates) -> `plan_runs` (which (candidate, seed) runs are missing;
+with racing, one more seed for each candidate still tied for the top) -> each run one Optuna trial
+in the ranking's storage (rank.db) -> runs table -> `rank_table` / `fidelity_table`
+(harness.rank.tables) -> rank.csv, rank.md, plots and rank.html (harness.rank.report).
+
+A run is identified by its experiment (architecture + training config, `Candidate.key`), the data
+(dataset, image size, split) and its seed index, not by the candidate's name or the command line:
+running the same command again runs only what is missing (a killed ranking resumes), and a
+ranking that adds a candidate or a seed reuses every run it shares with an earlier one.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import dataclasses
+import os
+import sys
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
+from datetime import datetime, timezone
+from pathlib import Path
+from typing import Any
+
+import optuna
+import pandas as pd
+import torch
+from optuna.trial import FrozenTrial, TrialState
+
+from harness.data import DEFAULT_DATASET, DataOptions, ImageData
+from harness.data.loader import place_dataset
+from harness.errors import HarnessError, SpecError
+from harness.rank.candidates import Candidate, StudyInfo, combine, with_budget
+from harness.rank.stats import top_group
+from harness.search.study import StopOnSignal
+from harness.store.results import append_run_record, describe_device, human, safe_command, versions
+from harness.store.storage import ENV_STORAGE, SQLiteLock, fail_orphans, open_storage, resolve_storage
+from harness.train.evaluate import describe_failure, evaluate_spec
+from harness.train.loop import EpochMetrics, resolve_device
+from harness.zoo.model import validate_spec
+
+# Seeds of ranking runs: far from a search's (seed * 100_003 + trial number), so that a ranking's
+# runs are new draws, not the search's runs again.
+RANK_SEED_BASE = 1_000_000
+DEFAULT_SEEDS = 3
+DEFAULT_MAX_SEEDS = 10
+
+
+@dataclass(frozen=True)
+class RankConfig:
+    """How to re-evaluate: data, seeds, budget overrides, racing, statistics, where to write."""
+
+    dataset: str | None = None  # None: the study's dataset, else the default dataset
+    seeds: int = DEFAULT_SEEDS  # runs per candidate (racing may add more, up to max_seeds)
+    epochs: int | None = None  # None: each candidate's own (the study's budget, or 4)
+    seconds: float | None = None  # training time per run instead of epochs (s)
+    budget_factor: float | None = None  # scale each candidate's budget (epochs or seconds) by this
+    device: str = "auto"
+    seed: int = 0  # run seeds are RANK_SEED_BASE + 1000 * seed + seed index
+    name: str | None = None  # folder name under results_dir; None: "<study>-rank" or "rank"
+    results_dir: str | None = None  # None: beside the study's folder, else "results"
+    race: bool = False  # spend further seeds only on the candidates still tied for the top
+    max_seeds: int = DEFAULT_MAX_SEEDS  # the cap on runs per candidate when racing
+    alpha: float = 0.05  # family-wise error rate of the pairwise tests (Holm)
+    confidence: float = 0.95  # of the intervals
+    loss_epochs: int = 2  # the cheap predictor sums training losses over this many first epochs
+    data_options: DataOptions = DataOptions()
+    data_memory: float | None = None  # bytes the data may take on the device (None: half its free memory)
+    crop_padding: int | None = None
+    flip: bool | None = None
+    storage: str | None = None  # None: $HARNESS_STORAGE, else <folder>/rank.db (see harness.store.storage)
+    compile: bool = False  # train through torch.compile (its start-up is each run's warm-up)
+
+    def check(self) -> None:
+        """Refuse values that cannot work, naming the option."""
+        if self.seeds < 1:
+            raise HarnessError(f"--seeds must be at least 1, not {self.seeds}")
+        if self.epochs is not None and self.epochs < 1:
+            raise HarnessError(f"--epochs must be at least 1, not {self.epochs}")
+        if self.seconds is not None and self.seconds <= 0:
+            raise HarnessError(f"--seconds must be positive, not {self.seconds}")
+        if self.epochs is not None and self.seconds is not None:
+            raise HarnessError("--epochs and --seconds are two budgets; give one")
+        if self.race and self.max_seeds < max(self.seeds, 2):
+            raise HarnessError(f"--max-seeds ({self.max_seeds}) must be at least --seeds ({self.seeds}) and 2 "
+                               "for racing to add any")
+        if not 0 < self.alpha < 1:
+            raise HarnessError(f"--alpha must be between 0 and 1, not {self.alpha}")
+        if not 0 < self.confidence < 1:
+            raise HarnessError(f"confidence must be between 0 and 1, not {self.confidence}")
+        if self.loss_epochs < 1:
+            raise HarnessError(f"loss_epochs must be at least 1, not {self.loss_epochs}")
+
+
+def run_seed(config: RankConfig, index: int) -> int:
+    """The training seed of a candidate's `index`-th run: the same for every candidate, so each
+    seed index sees the same data order (weights differ with the architecture)."""
+    return RANK_SEED_BASE + 1000 * config.seed + index
+
+
+@dataclass
+class Ranking:
+    """What a ranking produced: its folder, candidates, one row per run, and the tables."""
+
+    folder: Path
+    candidates: list[Candidate]
+    runs: pd.DataFrame
+    table: pd.DataFrame  # one row per candidate, ranked
+    pairwise: pd.DataFrame  # every pair: Welch test, Holm-corrected
+    fidelity: pd.DataFrame  # predictors of the ranking and their Kendall's tau with it
+    info: dict[str, Any] = field(default_factory=dict)
+    notes: list[str] = field(default_factory=list)
+    files: list[Path] = field(default_factory=list)
+
+
+# ---------------------------------------------------------------------------------------------
+# Which runs are missing
+
+
+Ended = dict[str, dict[int, dict[str, Any]]]  # candidate key -> seed index -> the run's record
+
+
+def plan_runs(candidates: Sequence[Candidate], ended: Ended, config: RankConfig) -> list[tuple[Candidate, int]]:
+    """The runs to do next: every candidate's first `config.seeds` seed indices not yet ended;
+    when none is missing and racing, one more seed for each candidate in the top group (the best
+    by mean and those not significantly worse, Welch + Holm) that is under `max_seeds`, as long as
+    the top group has more than one member. A pure function of what has ended, so a resumed
+    ranking plans the same runs."""
+    pending = [(c, i) for c in candidates for i in range(config.seeds) if i not in ended.get(c.key, {})]
+    if pending or not config.race:
+        return pending
+    samples = {c.name: accuracies(ended.get(c.key, {})) for c in candidates}
+    samples = {name: acc for name, acc in samples.items() if acc}
+    if len(samples) < 2:
+        return []
+    top = set(top_group(samples, config.alpha))
+    if len(top) < 2:
+        return []
+    out = []
+    for c in candidates:
+        n = len(ended.get(c.key, {}))
+        if c.name in top and n < config.max_seeds:
+            out.append((c, n))
+    return out
+
+
+def accuracies(runs: dict[int, dict[str, Any]]) -> list[float]:
+    """Validation accuracies of the runs that completed, by seed index."""
+    return [r["accuracy"] for _, r in sorted(runs.items()) if r.get("state") == "COMPLETE"
+            and r.get("accuracy") is not None]
+
+
+def ended_runs(study: optuna.Study, data_key: str) -> Ended:
+    """The runs of this data that ended (completed, or failed with a recorded reason), by
+    candidate key and seed index; the first one wins if a seed was run twice."""
+    out: Ended = {}
+    for t in study.get_trials(deepcopy=False, states=(TrialState.COMPLETE, TrialState.FAIL)):
+        attrs = t.user_attrs
+        if attrs.get("data_key") != data_key or "candidate_key" not in attrs:
+            continue
+        if t.state == TrialState.FAIL and "failure_reason" not in attrs:
+            continue  # interrupted: not ended, run again
+        runs = out.setdefault(attrs["candidate_key"], {})
+        runs.setdefault(int(attrs["seed_index"]), {"state": t.state.name, "number": t.number, **attrs})
+    return out
+
+
+# ---------------------------------------------------------------------------------------------
+# Running
+
+
+class RunFailedError(Exception):
+    """Raised by the objective after recording why a run failed; Optuna marks it FAIL and goes on."""
+
+
+class _RunObjective:
+    """The Optuna objective of a ranking: trial k trains the k-th pending (candidate, seed) run."""
+
+    def __init__(self, pending: list[tuple[Candidate, int]], data: ImageData, device: torch.device,
+                 stream: bool, data_key: str, config: RankConfig, check_stop: Callable[[], None]) -> None:
+        self.pending, self.data, self.device, self.stream = pending, data, device, stream
+        self.data_key, self.config, self.check_stop = data_key, config, check_stop
+        self.next = 0
+
+    def __call__(self, trial: optuna.Trial) -> float:
+        self.check_stop()
+        candidate, index = self.pending[self.next]
+        self.next += 1
+        seed = run_seed(self.config, index)
+        for name, value in {
+            "candidate": candidate.name, "candidate_key": candidate.key, "data_key": self.data_key,
+            "seed_index": index, "seed": seed, "spec": candidate.spec.to_dict(), "origin": candidate.origin,
+            "train": dataclasses.asdict(candidate.train), "device": str(self.device),
+        }.items():
+            trial.set_user_attr(name, value)
+        curve: list[dict[str, float]] = []
+
+        def on_epoch(m: EpochMetrics) -> None:
+            self.check_stop()
+            curve.append(dataclasses.asdict(m))  # epoch, train_loss, val_loss, val_accuracy, seconds
+            trial.set_user_attr("curve", curve)
+
+        try:
+            ev = evaluate_spec(candidate.spec, self.data, candidate.train, device=self.device, seed=seed,
+                               on_epoch=on_epoch, stream=self.stream, test=True, compile=self.config.compile)
+        except Exception as err:  # recorded with its reason; the ranking goes on
+            reason, trace = describe_failure(err)
+            if trace is not None:
+                trial.set_user_attr("traceback", trace)
+            self._fail(trial, reason)
+        for name, value in ev.row().items():
+            trial.set_user_attr(name, value)
+        trial.set_user_attr("images_per_second", ev.result.images_per_second)
+        if ev.test_accuracy is not None:
+            trial.set_user_attr("test_accuracy", ev.test_accuracy)
+            trial.set_user_attr("test_loss", ev.test_loss)
+        return ev.result.val_accuracy
+
+    def _fail(self, trial: optuna.Trial, reason: str) -> None:
+        trial.set_user_attr("failure_reason", reason)
+        raise RunFailedError(reason)
+
+
+def _run_line(trial: FrozenTrial, done: int, total: int) -> str:
+    a = trial.user_attrs
+    head = f"[{done:>3}/{total}] {a.get('candidate', '?'):<14} seed {a.get('seed_index', '?'):>2}"
+    if trial.state != TrialState.COMPLETE:
+        return f"{head}  FAILED: {a.get('failure_reason', 'interrupted')}"
+    test = f"  test {a['test_accuracy']:6.1%}" if "test_accuracy" in a else ""
+    return (f"{head}  acc {a['accuracy']:6.1%}{test}  params {human(a.get('params')):>6}  "
+            f"flops {human(a.get('flops')):>6}  {a.get('train_seconds', 0):6.1f}s")
+
+
+def data_key(data: ImageData) -> str:
+    """What makes two rankings' data the same: the dataset, its input shape, its split and the
+    training subset (when not the whole training split)."""
+    c, h, w = data.input_shape
+    subset = f"/train-{data.train_subset[0]}-{data.train_subset[2]}" if data.train_subset else ""
+    return f"{data.name}/{c}x{h}x{w}/{data.split_id}{subset}"
+
+
+def ranking_folder(config: RankConfig, study: StudyInfo | None) -> Path:
+    """results_dir/name: the name given, else "<study>-rank" for a study's candidates, else "rank";
+    results_dir defaults to the folder that holds the study's folder, else "results"."""
+    name = config.name or (f"{study.name}-rank" if study is not None else "rank")
+    parent = config.results_dir or (str(study.folder.parent) if study is not None else "results")
+    return Path(parent) / name
+
+
+def _check_candidates(candidates: Sequence[Candidate], data: ImageData) -> None:
+    """Refuse, before any training, candidates that cannot work on this data (one line each)."""
+    c, h, w = data.input_shape
+    problems = []
+    for cand in candidates:
+        try:
+            validate_spec(cand.spec, (h, w), c)
+        except SpecError as err:
+            problems.append(f"{cand.name} ({cand.origin}): {err}")
+    if problems:
+        raise HarnessError(f"{len(problems)} candidate(s) cannot run on {data.name} ({c}x{h}x{w}): "
+                           + "; ".join(problems))
+
+
+def run_rank(candidates: Sequence[Candidate], config: RankConfig = RankConfig(), *, study: StudyInfo | None = None,
+             data: ImageData | None = None, progress: Callable[[str], None] | None = print,
+             argv: list[str] | None = None) -> Ranking:
+    """Re-train every candidate `config.seeds` times (racing: more for those tied for the top),
+    resuming what an earlier run of the same ranking finished; write the ranking's folder (runs.csv,
+    rank.csv, rank.md, fidelity.csv, plots/, rank.html, run.json, rank.db); return the Ranking."""
+    from harness.rank.report import write_ranking
+
+    say = progress or (lambda _: None)
+    config.check()
+    if not candidates:
+        raise HarnessError("nothing to rank: give --from FOLDER, --presets NAME,... or --spec FILE")
+    adjusted = [with_budget(c, epochs=config.epochs, seconds=config.seconds, factor=config.budget_factor,
+                            crop_padding=config.crop_padding, flip=config.flip) for c in candidates]
+    cands, notes = combine(adjusted)
+    device = resolve_device(config.device)
+    dataset = config.dataset or (study.dataset if study is not None else None) or DEFAULT_DATASET
+    if data is None:
+        data = config.data_options.load(dataset, progress=progress is not None)
+    _check_candidates(cands, data)
+    if study is not None and study.split and data.split_id != study.split:
+        notes.append(f"the search validated on another split of {study.dataset} ({study.split}, here "
+                     f"{data.split_id}): its brief accuracies compare less directly")
+    searched_on = (study.data_options or {}).get("train_images") if study is not None else None
+    if searched_on and searched_on != config.data_options.train_images:
+        notes.append(f"the search trained each trial on a {searched_on}-image subset; these runs train on "
+                     f"{len(data.train_y)} images")
+    data, placement = place_dataset(data, device, config.data_memory)
+    folder = ranking_folder(config, study)
+    folder.mkdir(parents=True, exist_ok=True)
+    default = f"sqlite:///{(folder / 'rank.db').resolve()}"
+    ref = resolve_storage(config.storage or os.environ.get(ENV_STORAGE) or default, folder)
+    lock = SQLiteLock(ref).acquire()
+    # A dead run is not queued again by the storage (retries=0): the plan runs every missing run.
+    storage = open_storage(ref, retries=0)
+    optuna_study = optuna.create_study(study_name=folder.name, storage=storage, direction="maximize",
+                                       sampler=optuna.samplers.RandomSampler(seed=config.seed), load_if_exists=True)
+    if ref.kind == "sqlite":
+        fail_orphans(optuna_study)
+    key = data_key(data)
+    info = _run_info(config, cands, study, data, dataset, device, placement.describe(), argv, ref.display)
+    append_run_record(folder / "run.json", info)
+    for note in notes:
+        say(f"note: {note}")
+    say(f"ranking {len(cands)} candidate(s) in {folder}: {data.describe()}, device {device} "
+        f"({placement.describe()}), {config.seeds} seed(s) each{' (racing)' if config.race else ''}")
+
+    level = optuna.logging.get_verbosity()
+    # Our line per run replaces Optuna's (and its warning per failed run, whose reason is in ours).
+    optuna.logging.set_verbosity(optuna.logging.ERROR)
+    with StopOnSignal() as stop, contextlib.ExitStack() as restore:
+        restore.callback(optuna.logging.set_verbosity, level)
+        while True:
+            ended = ended_runs(optuna_study, key)
+            pending = plan_runs(cands, ended, config)
+            if not pending:
+                break
+            done = sum(len(ended.get(c.key, {})) for c in cands)
+            if done:
+                say(f"{done} run(s) already ended; {len(pending)} to run"
+                    + (" (racing: one more seed for each candidate still tied for the top)"
+                       if all(i >= config.seeds for _, i in pending) else ""))
+            counter = {"done": done, "total": done + len(pending)}
+
+            def after_run(st: optuna.Study, trial: FrozenTrial, counter: dict[str, int] = counter) -> None:
+                counter["done"] += 1
+                say(_run_line(trial, counter["done"], counter["total"]))
+                stop.check()
+
+            objective = _RunObjective(pending, data, device, not placement.resident, key, config, stop.check)
+            optuna_study.optimize(objective, n_trials=len(pending), catch=(RunFailedError,),
+                                  callbacks=[after_run], gc_after_trial=False)
+    lock.release()
+    ranking = collect(folder, cands, ended_runs(optuna_study, key), config, info, notes)
+    with contextlib.suppress(OSError):  # a full disk must not fail a finished ranking; rank.db has it
+        write_ranking(ranking)
+    return ranking
+
+
+def collect(folder: Path, candidates: list[Candidate], ended: Ended, config: RankConfig,
+            info: dict[str, Any], notes: list[str]) -> Ranking:
+    """The Ranking from the ended runs: the runs table and the statistics."""
+    from harness.rank.tables import fidelity_table, rank_table, runs_frame
+
+    runs = runs_frame(candidates, ended)
+    # The loss predictor sums the same number of epochs for everyone: no more than the shortest run has.
+    epochs = runs.loc[runs["state"] == "COMPLETE", "epochs"].dropna()
+    loss_epochs = min(config.loss_epochs, int(epochs.min())) if len(epochs) else config.loss_epochs
+    table, pairwise = rank_table(runs, candidates, alpha=config.alpha, confidence=config.confidence,
+                                 seed=config.seed, loss_epochs=loss_epochs)
+    fidelity = fidelity_table(table, loss_epochs=loss_epochs)
+    return Ranking(folder=folder, candidates=candidates, runs=runs, table=table, pairwise=pairwise,
+                   fidelity=fidelity, info=info, notes=notes)
+
+
+def _run_info(config: RankConfig, cands: list[Candidate], study: StudyInfo | None, data: ImageData,
+              dataset: str, device: torch.device, placement: str, argv: list[str] | None,
+              storage: str = "") -> dict[str, Any]:
+    budgets = sorted({c.budget for c in cands})
+    return {
+        "started": datetime.now(timezone.utc).isoformat(timespec="seconds"),
+        "command": safe_command(argv if argv is not None else sys.argv),
+        "storage": storage,
+        "study": str(study.folder) if study is not None else None,
+        "dataset": {"ref": dataset, **data.info(), "summary": data.describe(), "placement": placement,
+                    "options": dataclasses.asdict(config.data_options)},
+        "budget": ", ".join(budgets),
+        "seeds": config.seeds,
+        "race": config.race,
+        "max_seeds": config.max_seeds if config.race else None,
+        "alpha": config.alpha,
+        "confidence": config.confidence,
+        "seed": config.seed,
+        "candidates": [{"name": c.name, "origin": c.origin, "spec_id": c.spec.spec_id, "label": c.spec.label,
+                        "budget": c.budget} for c in cands],
+        "device": describe_device(device),
+        "versions": versions(),
+    }

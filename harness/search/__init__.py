@@ -1,0 +1,1 @@
+"""Search: the search space, samplers, pruning, constraints, the study (run, objective, writer), workers, export."""

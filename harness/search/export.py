@@ -1,0 +1,88 @@
+"""Export a trial's architecture as a spec file: results folder + trial number -> ArchSpec -> YAML.
+
+The spec comes from the study's storage (each trial records its spec before training), or, when
+only `trials.csv` and `space.yaml` are at hand, is rebuilt from the trial's parameters through the
+space, which gives the same spec (`spec_id` checked against the table). The file is what
+`harness profile` reads and what `harness rank --spec` will take.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+from pathlib import Path
+from typing import Any
+
+import yaml
+
+from harness.errors import HarnessError
+from harness.zoo.spec import ArchSpec
+
+
+def trial_spec(folder: str | Path, number: int, study_name: str | None = None, storage: str | None = None) -> ArchSpec:
+    """The architecture of trial `number` of the study in results folder `folder` (its storage:
+    `storage`, else study.db or study.journal there)."""
+    folder = Path(folder)
+    if storage is None and not folder.is_dir():
+        raise HarnessError(f"{folder}: no such results folder")
+    spec = _from_storage(folder, number, study_name, storage)
+    if spec is not None:
+        return spec
+    if (folder / "trials.csv").exists():
+        return _from_table(folder, number)
+    raise HarnessError(f"{folder}: no study.db or trials.csv here; is this a results folder?")
+
+
+def _from_storage(folder: Path, number: int, study_name: str | None, storage: str | None = None) -> ArchSpec | None:
+    from harness.report.build import open_study
+
+    study = open_study(folder, storage, study_name)
+    if study is None:
+        return None
+    trials = study.get_trials(deepcopy=False)
+    trial = next((t for t in trials if t.number == number), None)
+    if trial is None:
+        raise HarnessError(_no_trial(folder, number, [t.number for t in trials]))
+    if "spec" not in trial.user_attrs:
+        raise HarnessError(f"{folder}: trial {number} ended before its architecture was sampled")
+    return ArchSpec.from_dict(trial.user_attrs["spec"])
+
+
+def _from_table(folder: Path, number: int) -> ArchSpec:
+    import pandas as pd
+
+    from harness.search.space import load_space
+    from harness.store.results import searched_columns
+
+    frame = pd.read_csv(folder / "trials.csv")
+    rows = frame[frame["number"] == number]
+    if rows.empty:
+        raise HarnessError(_no_trial(folder, number, frame["number"].tolist()))
+    if not (folder / "space.yaml").exists():
+        raise HarnessError(f"{folder}: trials.csv alone does not say the architecture; space.yaml is missing")
+    space = load_space(folder / "space.yaml")
+    row = rows.iloc[0]
+    values: dict[str, Any] = {}
+    for name in searched_columns(frame):
+        value = row[name]
+        if not (isinstance(value, float) and math.isnan(value)):
+            values[name] = value.item() if hasattr(value, "item") else value
+    spec, _ = space.build(values)
+    expected = row.get("spec_id")
+    if isinstance(expected, str) and expected != spec.spec_id:
+        raise HarnessError(f"{folder}: trial {number} rebuilt from space.yaml gives spec {spec.spec_id}, "
+                           f"not the {expected} trials.csv records; was space.yaml changed?")
+    return spec
+
+
+def _no_trial(folder: Path, number: int, numbers: list[int]) -> str:
+    span = f"trials {min(numbers)} to {max(numbers)}" if numbers else "no trials"
+    return f"{folder}: no trial {number} (the study has {span})"
+
+
+def spec_text(spec: ArchSpec, fmt: str = "yaml") -> str:
+    """The spec as a YAML (defaults left out) or JSON (complete) document."""
+    if fmt == "json":
+        return json.dumps(spec.to_dict(), indent=2) + "\n"
+    header = f"# {spec.label}\n# spec_id {spec.spec_id}\n"
+    return header + yaml.safe_dump(spec.to_dict(compact=True), sort_keys=False)

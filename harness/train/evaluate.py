@@ -1,0 +1,174 @@
+"""One architecture end to end: validate -> build -> measure costs -> train -> one metrics row.
+
+This is a trial without Optuna: the study calls it, and so can a notebook.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import gc
+import hashlib
+import json
+import time
+import traceback
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Any
+
+import torch
+
+from harness.data import ImageData
+from harness.errors import SpecError
+from harness.train.loop import (
+    EpochMetrics,
+    NonFiniteLossError,
+    Overheads,
+    TrainConfig,
+    TrainResult,
+    eval_batch_size,
+    evaluate_test,
+    resolve_device,
+    train_model,
+)
+from harness.zoo.measure import Costs, measure_model
+from harness.zoo.model import build_model, validate_spec
+from harness.zoo.spec import ArchSpec
+
+
+@dataclass(frozen=True)
+class Evaluation:
+    """What evaluating one spec produced: the spec, its costs, and the training result."""
+
+    spec: ArchSpec
+    costs: Costs
+    result: TrainResult
+    test_loss: float | None = None  # None: not asked for, or the dataset has no test split
+    test_accuracy: float | None = None
+    overheads: Overheads = dataclasses.field(default_factory=Overheads)
+    note: str | None = None  # e.g. that training ran out of memory and was retried at half the batch
+
+    def row(self) -> dict[str, Any]:
+        """Flat metrics (accuracy as a fraction, flops per image, seconds) for one table row."""
+        row = metrics_row(self.spec, self.costs, self.result)
+        row.update(self.overheads.columns())
+        if self.note:
+            row["note"] = self.note
+        return row
+
+
+def metrics_row(spec: ArchSpec, costs: Costs | None, result: TrainResult | None) -> dict[str, Any]:
+    """The table columns for one evaluated (or partly evaluated) architecture."""
+    row: dict[str, Any] = {"spec_id": spec.spec_id, "label": spec.label}
+    if costs is not None:
+        row.update(params=costs.params, flops=costs.flops, receptive_field=costs.receptive_field,
+                   uncounted_ops=costs.uncounted)
+    if result is not None:
+        row.update(accuracy=result.val_accuracy, val_loss=result.val_loss,
+                   train_loss=result.train_loss, train_seconds=result.train_seconds,
+                   epochs=len(result.history), batch_size=result.batch_size)
+    return row
+
+
+def evaluate_spec(
+    spec: ArchSpec,
+    data: ImageData,
+    config: TrainConfig,
+    *,
+    device: torch.device | str = "auto",
+    seed: int = 0,
+    on_costs: Callable[[Costs], None] | None = None,
+    on_epoch: Callable[[EpochMetrics], None] | None = None,
+    stream: bool = False,
+    test: bool = False,
+    compile: bool = False,
+    overheads: Overheads | None = None,
+) -> Evaluation:
+    """Validate `spec` for `data`, build it (weights seeded by `seed`), measure, then train; with
+    `test`, also evaluate the trained model on the dataset's test split (when it has one).
+
+    `on_costs` sees the costs before any training step; `on_epoch` sees each epoch's metrics.
+    Either may raise to stop (a pruned or over-budget trial). `overheads`, when given, is filled
+    in as the parts outside training happen (build, count, warm-up, evaluation), so a caller
+    has them even when the run stops early; `compile` trains through torch.compile.
+
+    Out of memory on the device before the first epoch ended: what the run held is freed and
+    it is trained once more, from the same initial weights, at half the batch (training and
+    evaluation; the learning rate is kept), as timm's benchmark does; the Evaluation's `note`
+    says so. Raises SpecError for a spec that cannot work at the data's input size,
+    NonFiniteLossError, or torch.OutOfMemoryError (after freeing what the trial held) when the
+    retry runs out of memory too or an epoch had already been reported.
+    """
+    device = resolve_device(device) if isinstance(device, str) else device
+    overheads = overheads if overheads is not None else Overheads()
+    c, h, w = data.input_shape
+    validate_spec(spec, (h, w), c)
+    start = time.perf_counter()
+    torch.manual_seed(seed)
+    model = build_model(spec, in_channels=c, num_classes=data.num_classes).to(device)
+    overheads.build = time.perf_counter() - start
+    start = time.perf_counter()
+    costs = measure_model(model, spec, (c, h, w))
+    overheads.count = time.perf_counter() - start
+    if on_costs is not None:
+        on_costs(costs)
+    epochs_seen = 0
+
+    def seen(metrics: EpochMetrics) -> None:
+        nonlocal epochs_seen
+        epochs_seen += 1
+        if on_epoch is not None:
+            on_epoch(metrics)
+
+    note = None
+    attempt = config
+    while True:
+        oom: str | None = None
+        try:
+            result = train_model(model, data, attempt, device=device, seed=seed, on_epoch=seen, stream=stream,
+                                 compile=compile, overheads=overheads)
+            tested = evaluate_test(model, data, attempt, device) if test else None
+            break
+        except torch.OutOfMemoryError as err:
+            oom = str(err).splitlines()[0] if str(err) else "out of memory"
+        # Out of the except block, the exception's frames (and the tensors they hold) are gone.
+        del model
+        free_device_memory()
+        if attempt is not config or epochs_seen or config.batch_size < 2:
+            tried = f" (retried at batch {attempt.batch_size})" if attempt is not config else ""
+            raise torch.OutOfMemoryError(f"{oom}{tried}")
+        attempt = dataclasses.replace(config, batch_size=config.batch_size // 2,
+                                      eval_batch_size=max(1, eval_batch_size(config, device) // 2))
+        note = f"out of memory at batch {config.batch_size} ({oom}); trained at batch {attempt.batch_size}"
+        torch.manual_seed(seed)
+        model = build_model(spec, in_channels=c, num_classes=data.num_classes).to(device)
+    evaluation = Evaluation(spec, costs, result, overheads=overheads, note=note)
+    if tested is None:
+        return evaluation
+    return dataclasses.replace(evaluation, test_loss=tested[0], test_accuracy=tested[1])
+
+
+def describe_failure(err: Exception) -> tuple[str, str | None]:
+    """Why an evaluation failed, as (reason, traceback or None): a spec that cannot work, a NaN
+    loss, out of memory (after freeing what the trial held), or an unforeseen error, whose
+    traceback (last 4000 characters) is kept for a bug report. Call it inside the `except`."""
+    if isinstance(err, SpecError):
+        return f"invalid spec: {err}", None
+    if isinstance(err, NonFiniteLossError):
+        return f"non-finite loss: {err}", None
+    if isinstance(err, torch.OutOfMemoryError):
+        free_device_memory()
+        return f"out of memory: {str(err).splitlines()[0]}", None
+    return f"{type(err).__name__}: {err}", traceback.format_exc()[-4000:]
+
+
+def budget_key(spec_id: str, config: TrainConfig) -> str:
+    """What makes two runs the same experiment: the architecture and the whole training config."""
+    blob = json.dumps(dataclasses.asdict(config), sort_keys=True, default=str)
+    return f"{spec_id}/{hashlib.sha1(blob.encode()).hexdigest()[:10]}"
+
+
+def free_device_memory() -> None:
+    """Drop unreachable tensors and return cached CUDA memory, so the next trial starts clean."""
+    gc.collect()
+    if torch.cuda.is_available():
+        torch.cuda.empty_cache()

@@ -1,0 +1,361 @@
+"""Brief training: TrainConfig (budget, optimiser, schedule) and `train_model(model, data, config)`.
+
+Batches come from `harness.data.loader.TrainBatches`: uint8 images gathered, augmented and
+normalised on the device (the data resident there, or streamed from host memory when it does not
+fit). On CUDA the fast path: bf16 autocast, channels_last, cuDNN autotuning, fused optimizer
+steps, and optionally `torch.compile` (`compile=True`). Losses and correct counts are summed on
+the device and read once per epoch: the only host synchronisation is the epoch-end read, which
+also checks the loss is finite. Evaluation runs under inference mode with a large batch.
+
+The first step (lazy CUDA set-up, cuDNN autotuning, compilation) is timed on its own as the
+warm-up and kept out of the training time and out of a time budget, so a trial's training time
+and throughput are its steady state and `--compile` is not charged against `seconds`.
+Metrics go to `on_epoch` after every epoch, so a caller (the study) can prune; this module
+knows nothing of Optuna.
+"""
+
+from __future__ import annotations
+
+import math
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+
+import torch
+from torch import nn
+from torch.nn import functional as F
+
+from harness.data import Augment, ImageData
+from harness.data.loader import Normalize, TrainBatches, eval_batches
+from harness.errors import HarnessError
+from harness.zoo.spec import Check, check_choice, check_float, check_int, check_optional
+
+OPTIMIZERS = ("adamw", "sgd")
+SCHEDULES = ("onecycle", "cosine", "constant")
+
+
+@dataclass(frozen=True)
+class TrainConfig:
+    """How one trial trains: budget, optimiser and schedule (the defaults suit brief CPU runs)."""
+
+    epochs: int = 4  # with `seconds`, ignored: epochs run until the time is spent
+    batch_size: int = 128
+    optimizer: str = "adamw"
+    lr: float = 3e-3  # peak learning rate
+    momentum: float = 0.9  # SGD only (Nesterov)
+    weight_decay: float = 5e-2  # decoupled for AdamW; not applied to norms and biases
+    schedule: str = "onecycle"
+    warmup: float = 0.2  # fraction of all steps spent warming up (onecycle and cosine)
+    label_smoothing: float = 0.0
+    eval_batch_size: int | None = None  # None: 256 on CPU (cache-friendly), 1024 on CUDA
+    seconds: float | None = None  # wall-clock training budget per trial (s); None: `epochs` epochs
+    crop_padding: int | None = None  # random-crop padding in pixels; None: the dataset's default
+    flip: bool | None = None  # random horizontal flips; None: the dataset's default
+
+    def augment_for(self, data: ImageData) -> Augment:
+        """The augmentation for `data`: this config's choices, the dataset's defaults elsewhere."""
+        return Augment(
+            crop_padding=data.augment.crop_padding if self.crop_padding is None else self.crop_padding,
+            flip=data.augment.flip if self.flip is None else self.flip,
+        )
+
+    def __post_init__(self) -> None:
+        for name, check in TRAIN_CHECKS.items():
+            check(f"train {name}", getattr(self, name))
+
+
+TRAIN_CHECKS: dict[str, Check] = {
+    "epochs": check_int(1),
+    "batch_size": check_int(1),
+    "optimizer": check_choice(OPTIMIZERS),
+    "lr": check_float(0.0, math.inf, low_open=True),
+    "momentum": check_float(0.0, 1.0),
+    "weight_decay": check_float(0.0, math.inf),
+    "schedule": check_choice(SCHEDULES),
+    "warmup": check_float(0.0, 1.0),
+    "label_smoothing": check_float(0.0, 1.0),
+    "eval_batch_size": check_optional(check_int(1)),
+    "seconds": check_optional(check_float(0.0, math.inf, low_open=True)),
+    "crop_padding": check_optional(check_int(0)),
+    "flip": check_optional(check_choice((True, False))),
+}
+
+
+@dataclass(frozen=True)
+class EpochMetrics:
+    """What one epoch produced: mean training loss, validation loss and accuracy, seconds so far."""
+
+    epoch: int  # 1-based
+    train_loss: float
+    val_loss: float
+    val_accuracy: float  # fraction in [0, 1]
+    seconds: float  # training seconds since the start, evaluation excluded
+
+
+# The table columns of Overheads, in its field order (trials.csv, rank's runs.csv).
+OVERHEAD_COLUMNS = ("build_seconds", "count_seconds", "warmup_seconds", "eval_seconds")
+
+
+@dataclass
+class Overheads:
+    """Seconds one trial spends outside its training steps, filled in as each part happens (so a
+    pruned or failed trial still has its figures): building the network, counting its costs, the
+    first step's warm-up (set-up, autotuning, compilation) and the evaluations after each epoch."""
+
+    build: float = 0.0  # filled by harness.train.evaluate.evaluate_spec
+    count: float = 0.0  # likewise (fvcore tracing and the receptive field)
+    warmup: float = 0.0
+    evaluate: float = 0.0
+
+    def columns(self) -> dict[str, float]:
+        """The table columns (OVERHEAD_COLUMNS) and their values."""
+        return dict(zip(OVERHEAD_COLUMNS, (self.build, self.count, self.warmup, self.evaluate), strict=True))
+
+
+@dataclass(frozen=True)
+class TrainResult:
+    """The outcome of `train`: final validation metrics, training time and the per-epoch history."""
+
+    val_accuracy: float
+    val_loss: float
+    train_loss: float
+    train_seconds: float
+    history: list[EpochMetrics] = field(default_factory=list)
+    train_images: int = 0  # images trained on after the warm-up step (augmented copies count once)
+    warmup_seconds: float = 0.0  # the first step: set-up, autotuning, compilation (s)
+    eval_seconds: float = 0.0  # validation after each epoch, all epochs (s)
+    batch_size: int = 0  # the batch it trained with (smaller than the config's after an OOM retry)
+
+    @property
+    def images_per_second(self) -> float:
+        """Training throughput in the steady state: images per second of training (the warm-up
+        step and evaluation excluded)."""
+        return self.train_images / self.train_seconds if self.train_seconds > 0 else float("nan")
+
+
+class NonFiniteLossError(RuntimeError):
+    """Training produced a NaN or infinite loss (the learning rate is too high for this network)."""
+
+
+def resolve_device(device: str = "auto") -> torch.device:
+    """'auto' -> CUDA when available, else CPU; 'cpu' and 'cuda[:N]' as given."""
+    if device == "auto":
+        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
+    dev = torch.device(device)
+    if dev.type == "cuda" and not torch.cuda.is_available():
+        raise HarnessError(f"device {device!r} was asked for, but torch sees no CUDA device here")
+    return dev
+
+
+def _optimizer(model: nn.Module, config: TrainConfig, device: torch.device) -> torch.optim.Optimizer:
+    # Norm weights and biases (1-D tensors) get no weight decay, as in timm and most recipes.
+    decay = [p for p in model.parameters() if p.ndim > 1]
+    no_decay = [p for p in model.parameters() if p.ndim <= 1]
+    groups = [
+        {"params": decay, "weight_decay": config.weight_decay},
+        {"params": no_decay, "weight_decay": 0.0},
+    ]
+    if config.optimizer == "adamw":
+        return torch.optim.AdamW(groups, lr=config.lr, fused=device.type == "cuda")
+    # Fused kernels on CUDA: one launch for the whole step; foreach (batched) on the CPU.
+    fused = device.type == "cuda"
+    return torch.optim.SGD(groups, lr=config.lr, momentum=config.momentum, nesterov=True,
+                           fused=fused or None, foreach=None if fused else True)
+
+
+def _scheduler(
+    optimizer: torch.optim.Optimizer, config: TrainConfig, total_steps: int
+) -> torch.optim.lr_scheduler.LRScheduler:
+    if config.schedule == "onecycle":
+        return torch.optim.lr_scheduler.OneCycleLR(
+            optimizer, max_lr=config.lr, total_steps=total_steps, pct_start=config.warmup,
+            cycle_momentum=config.optimizer == "sgd",
+        )
+    warmup_steps = max(1, int(config.warmup * total_steps))
+
+    def factor(step: int) -> float:
+        if config.schedule == "constant":
+            return 1.0
+        if step < warmup_steps:
+            return (step + 1) / warmup_steps
+        progress = (step - warmup_steps) / max(1, total_steps - warmup_steps)
+        return 0.5 * (1.0 + math.cos(math.pi * min(1.0, progress)))
+
+    return torch.optim.lr_scheduler.LambdaLR(optimizer, factor)
+
+
+def time_factor(schedule: str, progress: float, warmup: float) -> float:
+    """The learning-rate multiplier at `progress` (fraction of the time budget spent, 0..1) under a
+    time budget, where the number of steps is not known in advance: linear warm-up over `warmup`
+    (from 1/25, as OneCycleLR starts), then cosine annealing to 0; `constant` stays at 1."""
+    if schedule == "constant":
+        return 1.0
+    progress = min(max(progress, 0.0), 1.0)
+    if warmup > 0 and progress < warmup:
+        return 0.04 + 0.96 * progress / warmup
+    rest = (progress - warmup) / max(1e-9, 1.0 - warmup)
+    return 0.5 * (1.0 + math.cos(math.pi * rest))
+
+
+# With a time budget on CUDA, the host runs ahead of the GPU: every this many steps it waits
+# for the GPU, so the deadline is checked against finished work (costs a few microseconds).
+_SYNC_EVERY = 16
+# With a time budget, a cap on epochs, so a tiny dataset cannot loop for long on evaluation.
+_MAX_TIMED_EPOCHS = 100_000
+
+
+@torch.inference_mode()
+def evaluate(
+    model: nn.Module, x: torch.Tensor, y: torch.Tensor, normalize: Normalize, batch_size: int,
+    device: torch.device,
+) -> tuple[float, float]:
+    """(mean loss, accuracy) of `model` (on `device`) on uint8 images `x` and labels `y`, which
+    may live on the device or in host memory."""
+    model.eval()
+    loss_sum = torch.zeros((), device=device)
+    correct = torch.zeros((), device=device, dtype=torch.long)
+    for xb, yb in eval_batches(x, y, normalize, device, batch_size):
+        with torch.autocast(device.type, dtype=torch.bfloat16, enabled=device.type == "cuda"):
+            logits = model(xb)
+        loss_sum += F.cross_entropy(logits.float(), yb, reduction="sum")
+        correct += (logits.argmax(1) == yb).sum()
+    n = max(1, len(y))
+    return loss_sum.item() / n, correct.item() / n
+
+
+def eval_batch_size(config: TrainConfig, device: torch.device) -> int:
+    """The evaluation batch: the config's, else 1024 on CUDA and 256 on CPU, where batches that fit
+    the caches evaluate about 3x faster than one of 1000 (measured)."""
+    return config.eval_batch_size or (1024 if device.type == "cuda" else 256)
+
+
+def evaluate_test(model: nn.Module, data: ImageData, config: TrainConfig, device: torch.device | str
+                  ) -> tuple[float, float] | None:
+    """(mean loss, accuracy) of a trained `model` on the test split of `data`, wherever it lives;
+    None when the dataset has no test split. Only re-evaluation (harness rank) calls this: a search
+    never reads the test split."""
+    if data.test_x is None or data.test_y is None:
+        return None
+    device = torch.device(device)
+    return evaluate(model, data.test_x, data.test_y, Normalize(data, device), eval_batch_size(config, device), device)
+
+
+def _synchronize(device: torch.device) -> None:
+    if device.type == "cuda":
+        torch.cuda.synchronize(device)
+
+
+def compiled(model: nn.Module) -> nn.Module:
+    """`model` under torch.compile, for training steps; the caller keeps evaluating `model` itself
+    (evaluation mode and its batch shapes would each cost another compilation).
+
+    Dynamo's caches are reset first: each trial is a new network running the same block classes'
+    code, and after `torch._dynamo.config.recompile_limit` (8) networks dynamo would silently
+    fall back to eager for those frames. Inductor's on-disk cache survives the reset, so a
+    network seen before compiles faster."""
+    torch.compiler.reset()
+    return torch.compile(model)
+
+
+def train_model(
+    model: nn.Module,
+    data: ImageData,
+    config: TrainConfig,
+    *,
+    device: torch.device | str = "cpu",
+    seed: int = 0,
+    on_epoch: Callable[[EpochMetrics], None] | None = None,
+    stream: bool = False,
+    compile: bool = False,
+    overheads: Overheads | None = None,
+) -> TrainResult:
+    """Train `model` on `data` for `config.epochs` epochs, or for `config.seconds` of training
+    time when that is set (epochs until the time is spent; the last one may be cut short), and
+    evaluate after each epoch (evaluation time is not counted in the budget, nor is the first
+    step's warm-up).
+
+    The data is used where it lives: on `device` (resident), or in host memory, whence batches
+    stream through a DataLoader (also when `stream` is set: see harness.data.loader). With
+    `compile`, training steps run through torch.compile (its start-up cost is the warm-up).
+
+    `on_epoch` may raise to stop training early (the study raises optuna.TrialPruned);
+    a NaN or infinite training loss raises NonFiniteLossError. `overheads`, when given, gets the
+    warm-up and evaluation seconds as they happen.
+    """
+    device = torch.device(device)
+    overheads = overheads if overheads is not None else Overheads()
+    overheads.warmup = overheads.evaluate = 0.0  # this run's (an out-of-memory retry starts again)
+    model.to(device)
+    # The data stays where it is: on the device (resident) or in host memory (streamed); see
+    # harness.data.loader.place_dataset.
+    batches = TrainBatches(data, device, config.batch_size, config.augment_for(data), seed=seed, stream=stream)
+    if device.type == "cuda":
+        model.to(memory_format=torch.channels_last)
+        torch.backends.cudnn.benchmark = True  # fixed shapes (full batches only): autotune once
+    step_model = compiled(model) if compile else model
+    steps_per_epoch = len(batches)
+    optimizer = _optimizer(model, config, device)
+    timed = config.seconds is not None
+    scheduler = None if timed else _scheduler(optimizer, config, config.epochs * steps_per_epoch)
+    use_bf16 = device.type == "cuda"
+    eval_batch = eval_batch_size(config, device)
+
+    history: list[EpochMetrics] = []
+    train_seconds = 0.0
+    train_images = 0
+    warmed_up = False  # whether the first step (timed apart as the warm-up) has run
+    out_of_time = False
+    for epoch in range(1, (_MAX_TIMED_EPOCHS if timed else config.epochs) + 1):
+        start = time.perf_counter()
+        model.train()
+        loss_sum = torch.zeros((), device=device)
+        steps = 0
+        for xb, yb in batches:
+            if timed:
+                # A time budget drives the schedule by the share of the time spent, and stops
+                # the run mid-epoch when it is spent (the epoch is then evaluated as it stands).
+                if steps % _SYNC_EVERY == 0:
+                    _synchronize(device)
+                progress = (train_seconds + time.perf_counter() - start) / config.seconds
+                if progress >= 1.0 and (steps > 0 or epoch > 1):
+                    out_of_time = True
+                    break
+                for group in optimizer.param_groups:
+                    group["lr"] = config.lr * time_factor(config.schedule, progress, config.warmup)
+            with torch.autocast(device.type, dtype=torch.bfloat16, enabled=use_bf16):
+                logits = step_model(xb)
+            loss = F.cross_entropy(logits.float(), yb, label_smoothing=config.label_smoothing)
+            optimizer.zero_grad(set_to_none=True)
+            loss.backward()
+            optimizer.step()
+            if scheduler is not None:
+                scheduler.step()
+            loss_sum += loss.detach()
+            steps += 1
+            if not warmed_up:
+                # The first step, timed to its end on the device; the epoch's clock restarts.
+                _synchronize(device)
+                overheads.warmup = time.perf_counter() - start
+                warmed_up = True
+                start = time.perf_counter()
+                continue
+            train_images += len(yb)  # a shape, known on the host: no synchronisation
+        if steps == 0:  # the budget ran out exactly at an epoch boundary
+            break
+        train_loss = loss_sum.item() / steps  # the one host sync of the epoch
+        train_seconds += time.perf_counter() - start
+        if not math.isfinite(train_loss):
+            raise NonFiniteLossError(f"training loss became {train_loss} in epoch {epoch}")
+        eval_start = time.perf_counter()
+        val_loss, val_acc = evaluate(model, data.val_x, data.val_y, batches.normalize, eval_batch, device)
+        overheads.evaluate += time.perf_counter() - eval_start  # evaluate reads its results: synchronised
+        metrics = EpochMetrics(epoch, train_loss, val_loss, val_acc, train_seconds)
+        history.append(metrics)
+        if on_epoch is not None:
+            on_epoch(metrics)
+        if out_of_time or (timed and train_seconds >= config.seconds):
+            break
+    last = history[-1]
+    return TrainResult(last.val_accuracy, last.val_loss, last.train_loss, train_seconds, history, train_images,
+                       warmup_seconds=overheads.warmup, eval_seconds=overheads.evaluate,
+                       batch_size=batches.batch_size)

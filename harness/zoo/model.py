@@ -1,0 +1,180 @@
+"""Model builder: ArchSpec -> nn.Module (stem -> stages of registered blocks -> head).
+
+`validate_spec` checks everything that can be known without building: names against the
+registries, values, the options each block family reads, widths that must divide, strides a
+family cannot take, and map sizes at the input size. `build_model` builds only what it accepts.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from collections.abc import Iterator
+from dataclasses import dataclass
+
+import torch
+from torch import nn
+
+from harness.errors import SpecError, UnknownNameError
+from harness.zoo.blocks import BLOCKS, Block
+from harness.zoo.layers import ACTIVATIONS, NORMS, ActFactory, BlockSettings, NormFactory
+from harness.zoo.parts import Head, build_downsample, build_stem, transition_width
+from harness.zoo.spec import ArchSpec, StageSpec
+
+# StageSpec fields that only some families read (every family reads se and attention).
+FAMILY_OPTIONS = ("expansion", "groups", "group_width", "branches", "wide_kernel")
+_DEFAULT_STAGE = StageSpec()
+
+
+def families_using(option: str) -> list[str]:
+    """Names of the block families that read `option`."""
+    return [name for name in BLOCKS.names() if option in BLOCKS.get(name).options]
+
+
+def block_settings(stage: StageSpec, norm: NormFactory | None, act: ActFactory | None,
+                   drop_path: float = 0.0) -> BlockSettings:
+    """The settings a block of `stage` is built with, the family's defaults filled in."""
+    family = BLOCKS.get(stage.block)
+    options = {name: getattr(stage, name) for name in FAMILY_OPTIONS}
+    for name, value in family.defaults.items():
+        if options.get(name) is None and not (name == "expansion" and stage.group_width is not None):
+            options[name] = value
+    return BlockSettings(kernel_size=stage.kernel_size, dilation=stage.dilation, norm=norm, act=act,
+                         se=stage.se, attention=stage.attention, drop_path=drop_path, **options)
+
+
+@dataclass(frozen=True)
+class PlannedBlock:
+    """One block of the network as the builder will make it."""
+
+    stage: int  # 1-based
+    family: type[Block]
+    in_width: int
+    out_width: int
+    stride: int
+
+
+def plan_blocks(spec: ArchSpec, in_channels: int = 3) -> Iterator[PlannedBlock]:
+    """Every block in order with its widths and stride (downsampling layers accounted for)."""
+    width = in_channels if spec.stem.kind == "none" else spec.stem.width
+    for i, stage in enumerate(spec.stages, start=1):
+        family = BLOCKS.get(stage.block)
+        stride = stage.stride
+        if stride > 1 and stage.downsample != "conv":
+            stride = 1
+            if stage.downsample == "patch":
+                width = stage.width
+            elif stage.downsample == "transition":
+                width = transition_width(width, stage.compression)
+        for j in range(stage.depth):
+            out = family.output_width(width, stage.width)
+            yield PlannedBlock(i, family, width, out, stride if j == 0 else 1)
+            width = out
+
+
+def validate_spec(spec: ArchSpec, input_size: tuple[int, int] | None = None, in_channels: int = 3) -> None:
+    """Raise SpecError with the reason if `spec` cannot be built, or cannot work at
+    `input_size` (height, width); nothing is built."""
+    for registry, names in (
+        (NORMS, [spec.norm]),
+        (ACTIVATIONS, [spec.activation]),
+        (BLOCKS, [s.block for s in spec.stages]),
+    ):
+        for name in names:
+            try:
+                registry.get(name)
+            except UnknownNameError as err:
+                raise SpecError(str(err)) from None
+    spec.validate(input_size)
+    for i, stage in enumerate(spec.stages, start=1):
+        family = BLOCKS.get(stage.block)
+        for option in FAMILY_OPTIONS:
+            if option not in family.options and getattr(stage, option) != getattr(_DEFAULT_STAGE, option):
+                raise SpecError(f"stage {i}: block {stage.block!r} has no option {option!r} (families "
+                                f"that do: {', '.join(families_using(option))})")
+        if stage.compression != _DEFAULT_STAGE.compression and stage.downsample != "transition":
+            raise SpecError(f"stage {i}: `compression` is the width ratio of a DenseNet transition; "
+                            f"this stage downsamples by {stage.downsample!r}")
+        if stage.stride > 1 and stage.downsample == "conv" and family.no_stride_reason:
+            raise SpecError(f"stage {i}: {family.no_stride_reason}")
+    norm, act = NORMS.get(spec.norm), ACTIVATIONS.get(spec.activation)
+    for block in plan_blocks(spec, in_channels):
+        settings = block_settings(spec.stages[block.stage - 1], norm, act)
+        problem = block.family.problem(block.in_width, block.out_width, settings)
+        if problem:
+            raise SpecError(f"stage {block.stage}: {problem}")
+
+
+def drop_path_rates(spec: ArchSpec) -> list[float]:
+    """Stochastic-depth probability of each block, rising linearly from 0 to spec.drop_path
+    over all blocks of the network (ConvNeXt's and timm's rule)."""
+    n = sum(s.depth for s in spec.stages)
+    return [spec.drop_path * j / (n - 1) if n > 1 else 0.0 for j in range(n)]
+
+
+class Network(nn.Module):
+    """stem -> stages (each an nn.Sequential: [downsampling layer] + blocks) -> head."""
+
+    def __init__(self, spec: ArchSpec, in_channels: int, num_classes: int) -> None:
+        super().__init__()
+        norm = NORMS.get(spec.norm)
+        act = ACTIVATIONS.get(spec.activation)
+        self.stem, width = build_stem(spec.stem, in_channels, norm, act)
+        rates = iter(drop_path_rates(spec))
+        planned = list(plan_blocks(spec, in_channels))
+        stages = []
+        for i, stage in enumerate(spec.stages, start=1):
+            layers: list[nn.Module] = []
+            down, width = build_downsample(stage, width, norm, act)
+            if down is not None:
+                layers.append(down)
+            for block in (b for b in planned if b.stage == i):
+                rate = next(rates)
+                settings = block_settings(stage, norm, act, rate if block.family.residual else 0.0)
+                layers.append(block.family(block.in_width, block.out_width, block.stride, settings))
+                width = block.out_width
+            stages.append(nn.Sequential(*layers))
+        self.stages = nn.Sequential(*stages)
+        self.head = Head(spec.head, width, num_classes, norm, act)
+        self.out_width = width  # channels of the last feature map
+
+    @property
+    def classifier(self) -> nn.Module:
+        """The final layer: a Linear, or a 1x1 Conv2d for a conv classifier."""
+        return self.head.classifier
+
+    def features(self, x: torch.Tensor) -> torch.Tensor:
+        """The last stage's feature map, before the head."""
+        return self.stages(self.stem(x))
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return self.head(self.features(x))
+
+
+def stage_widths(spec: ArchSpec, in_channels: int = 3) -> list[int]:
+    """Channels out of each stage (a dense stage grows; others end at their width)."""
+    widths = {b.stage: b.out_width for b in plan_blocks(spec, in_channels)}
+    return [widths[i] for i in range(1, len(spec.stages) + 1)]
+
+
+def resolve_spec(spec: ArchSpec) -> ArchSpec:
+    """`spec` with each family's defaults written in (expansion None -> 0.25 for bottleneck, ...),
+    so the same network always has the same spec and id."""
+    stages = []
+    for stage in spec.stages:
+        family = BLOCKS.get(stage.block)
+        changes = {k: v for k, v in family.defaults.items()
+                   if getattr(stage, k) is None and not (k == "expansion" and stage.group_width is not None)}
+        stages.append(dataclasses.replace(stage, **changes))
+    return dataclasses.replace(spec, stages=tuple(stages))
+
+
+def build_model(
+    spec: ArchSpec,
+    *,
+    in_channels: int = 3,
+    num_classes: int = 10,
+    input_size: tuple[int, int] | None = None,
+) -> Network:
+    """Validate `spec` (against `input_size` when given) and build its nn.Module."""
+    validate_spec(spec, input_size, in_channels)
+    return Network(spec, in_channels, num_classes)
