@@ -23,7 +23,8 @@ import time
 import optuna
 
 import harness
-from harness.search.pruning import Curve, ParetoPruner, front_kept, hypervolume, pareto_front
+from harness.pareto import front_indices, front_kept, hypervolume
+from harness.search.pruning import Curve, ParetoPruner
 from harness.search.study import SearchConfig, run_search
 
 
@@ -64,7 +65,7 @@ def main() -> None:
     base = front_points(base_frame)
     ref_cost = max(c for c, _ in base) * 1.01
     base_hv = hypervolume(base, ref_cost=ref_cost, ref_acc=args.ref_acc, log_cost=True)
-    base_front = [base[i] for i in pareto_front(base)]
+    base_front = [base[i] for i in front_indices(base)]
     base_train = base_frame["train_seconds"].sum()
     base_epochs = base_frame["epochs"].sum()
     print("\n| policy | train time (s) | saved | epochs | pruned trials | hypervolume kept | front points kept |")

@@ -31,8 +31,9 @@ from harness.rank.run import RankConfig, Ranking, run_rank
 from harness.search.constraints import Constraints
 from harness.search.pruning import ParetoPruner
 from harness.search.space import SearchSpace, load_space, space_from_dict
-from harness.search.study import SearchConfig, load_trials, run_search
-from harness.store.results import pareto_front
+from harness.search.study import SearchConfig, run_search
+from harness.store.folder import load_trials
+from harness.store.trials import pareto_front
 from harness.train.evaluate import Evaluation, evaluate_spec
 from harness.train.loop import TrainConfig, TrainResult, train_model
 from harness.zoo.blocks import BLOCKS

@@ -19,8 +19,8 @@ from torch._dynamo.utils import counters
 
 import harness
 from harness.data import glyphs
+from harness.search.progress import overhead_line
 from harness.search.study import SearchConfig, run_search
-from harness.store.results import overhead_line
 from harness.train.evaluate import describe_failure, evaluate_spec
 from harness.train.loop import Overheads, TrainConfig, train_model
 from harness.zoo.blocks import BLOCKS, PlainBlock

@@ -14,7 +14,7 @@ import pandas as pd
 import pytest
 
 from harness.report import plots
-from harness.store.results import METRIC_COLUMNS, pareto_front
+from harness.store.trials import METRIC_COLUMNS, pareto_front
 
 PNG = b"\x89PNG\r\n\x1a\n"
 WIDTH, HEIGHT = round(plots.FIGSIZE[0] * plots.DPI), round(plots.FIGSIZE[1] * plots.DPI)

@@ -8,7 +8,8 @@ import numpy as np
 import pytest
 
 from harness.errors import InvalidValueError
-from harness.search.pruning import Curve, ParetoPruner, front_kept, hypervolume, pareto_front, replay
+from harness.pareto import front_indices, front_kept, hypervolume
+from harness.search.pruning import Curve, ParetoPruner, replay
 
 FAST = (0.60, 0.70, 0.73, 0.75, 0.76, 0.76, 0.77, 0.77)  # a cheap, quick learner
 
@@ -90,7 +91,7 @@ def test_slow_starter_that_overtakes_trade_off():
     # A dearer trial that starts slowly but ends well above the cheap ones: on the final front.
     slow = Curve(1e7, (0.30, 0.50, 0.62, 0.70, 0.76, 0.80, 0.83, 0.85), number=3)
     trials = [*cheap_trials(), slow]
-    assert 3 in pareto_front([(t.cost, t.accuracies[-1]) for t in trials])
+    assert 3 in front_indices([(t.cost, t.accuracies[-1]) for t in trials])
     # The default margin stops it after warm-up (0.20 behind at epoch 2): the price of pruning early.
     assert replay(ParetoPruner(), trials).stopped_at == (None, None, None, 2)
     # A larger margin, or a longer warm-up with a moderate one, lets it finish.
@@ -143,8 +144,8 @@ def test_invalid_epochs():
 
 def test_pareto_front_by_hand():
     points = [(1, 0.5), (2, 0.7), (2, 0.6), (3, 0.65), (4, 0.9), (1, 0.5), (0.5, 0.1)]
-    assert pareto_front(points) == [6, 0, 5, 1, 4]
-    assert pareto_front([]) == []
+    assert front_indices(points) == [6, 0, 5, 1, 4]
+    assert front_indices([]) == []
 
 
 def test_hypervolume_by_hand():

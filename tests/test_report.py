@@ -24,9 +24,9 @@ from PIL import Image
 import harness
 import harness.report.build
 from harness.cli.main import main
-from harness.report.build import Report, build_report, heatmap_pairs, write_report
+from harness.report.build import Report, build_report, heatmap_pairs
 from harness.search.study import SearchConfig, run_search
-from harness.store.results import METRIC_COLUMNS
+from harness.store.trials import METRIC_COLUMNS
 
 BROWSERS = ("chromium", "chromium-browser", "google-chrome", "google-chrome-stable")
 
@@ -337,7 +337,7 @@ def test_report_from_a_storage_url_and_errors(tiny_study: Path, tmp_path: Path,
     assert err == f"harness: error: no study named 'nope' in {url} (it holds tiny)\n"
     assert main(["report", str(tiny_study), "--study", "nope"]) == 2
     assert "no study named 'nope'" in capsys.readouterr().err
-    html = write_report(tmp_path / "elsewhere", frame=harness.load_trials(tiny_study))
+    html = build_report(tmp_path / "elsewhere", frame=harness.load_trials(tiny_study)).html
     assert html == tmp_path / "elsewhere" / "report.html"
     check_page(tmp_path / "elsewhere")
 

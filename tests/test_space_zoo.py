@@ -22,7 +22,7 @@ import yaml
 from harness import ArchSpec, SpaceError, StageSpec, StemSpec, load_space, space_from_dict, validate_spec
 from harness.errors import SpecError
 from harness.search.space import SearchSpace
-from harness.store.results import trials_frame
+from harness.store.trials import trials_frame
 from harness.zoo.blocks import BLOCKS
 
 ROOT = Path(__file__).resolve().parents[1]

@@ -12,7 +12,7 @@ import torch
 
 import harness
 from harness.data import glyphs
-from harness.search.study import SearchConfig, counted, run_search, storage_url
+from harness.search.study import SearchConfig, counted, run_search
 
 SPACE = {
     "stem": {"width": 8},
@@ -30,7 +30,7 @@ def tiny_data() -> harness.ImageData:
 
 
 def _study(folder: Path) -> optuna.Study:
-    return optuna.load_study(study_name=folder.name, storage=storage_url(folder))
+    return optuna.load_study(study_name=folder.name, storage=f"sqlite:///{(folder / 'study.db').resolve()}")
 
 
 def test_search_records_every_trial_and_writes_results(tmp_path: Path, tiny_data: harness.ImageData) -> None:

@@ -389,9 +389,9 @@ def _run_workers(args: argparse.Namespace, argv: Sequence[str], space: SearchSpa
     import optuna
 
     from harness.report.build import build_report
+    from harness.search.progress import print_leaderboard
     from harness.search.study import study_name_for
     from harness.search.workers import parse_gpus, run_workers
-    from harness.store.results import print_leaderboard
     from harness.store.storage import resolve_storage
 
     gpus = parse_gpus(args.gpus)
@@ -423,8 +423,8 @@ def cmd_show(args: argparse.Namespace) -> int:
     """`harness show`: parameters, number of architectures, one sample with params and FLOPs."""
     from harness.data import DEFAULT_DATASET, dataset_shape
     from harness.errors import SpecError
+    from harness.numbers import human
     from harness.search.space import load_space
-    from harness.store.results import human
     from harness.zoo.measure import measure_model
     from harness.zoo.model import build_model
 
@@ -465,7 +465,7 @@ def cmd_profile(args: argparse.Namespace) -> int:
     """`harness profile`: measure one preset or spec file before training."""
     import json
 
-    from harness.store.results import human
+    from harness.numbers import human
     from harness.zoo.measure import profile_spec
     from harness.zoo.presets import load_spec
 

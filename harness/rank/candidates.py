@@ -72,23 +72,18 @@ def _python(value: Any) -> Any:
 
 
 def _study_frame(folder: Path, study_name: str | None, storage: str | None = None
-                 ) -> tuple[pd.DataFrame, dict[str, Any], dict[int, dict], str]:
-    """(trials table, the study's fingerprint, trial number -> recorded spec dict, study name)."""
-    from harness.report.build import open_study, read_run_info
-    from harness.store.results import trials_frame
+                 ) -> tuple[pd.DataFrame, dict[str, Any], dict[int, dict], str, dict[str, Any]]:
+    """(trials table, the study's fingerprint, trial number -> recorded spec dict, study name, run.json)."""
+    from harness.store.folder import read_folder
 
-    study = open_study(folder, storage, study_name)
-    if study is not None:
-        specs = {t.number: t.user_attrs["spec"] for t in study.get_trials(deepcopy=False) if "spec" in t.user_attrs}
-        return trials_frame(study), dict(study.user_attrs.get("fingerprint") or {}), specs, study.study_name
-    csv = folder / "trials.csv"
-    if not csv.is_file():
-        raise HarnessError(f"{folder}: no study.db or trials.csv here; is this a results folder?")
-    from harness.report.build import read_trials_csv
-
-    latest = read_run_info(folder).get("latest") or {}
+    read = read_folder(folder, storage, study_name)
+    if read.study is not None:
+        trials = read.study.get_trials(deepcopy=False)
+        specs = {t.number: t.user_attrs["spec"] for t in trials if "spec" in t.user_attrs}
+        return read.frame, dict(read.study.user_attrs.get("fingerprint") or {}), specs, read.name, read.run
+    latest = read.run.get("latest") or {}
     fingerprint = {"dataset": latest.get("dataset", {}).get("ref"), "epochs": latest.get("epochs")}
-    return read_trials_csv(csv), fingerprint, {}, latest.get("study") or folder.name
+    return read.frame, fingerprint, {}, read.name, read.run
 
 
 def _study_train_config(folder: Path, params: dict[str, Any], fingerprint: dict[str, Any]
@@ -119,7 +114,7 @@ def from_study(folder: str | Path, *, top: int | None = None, pareto: bool = Fal
     """The study's top `top` trials by validation accuracy (default 5), or its accuracy-vs-FLOPs
     Pareto set; each architecture once. Also the study's info and its base training config (for
     presets and spec files ranked alongside)."""
-    from harness.store.results import leaderboard, pareto_front, searched_columns, trained_trials
+    from harness.store.trials import leaderboard, pareto_front, searched_columns, trained_trials
 
     folder = Path(folder)
     if not folder.is_dir() and storage is None:
@@ -128,7 +123,7 @@ def from_study(folder: str | Path, *, top: int | None = None, pareto: bool = Fal
         raise HarnessError("--top and --pareto choose the candidates in two different ways; give one")
     if top is not None and top < 1:
         raise HarnessError(f"--top must be at least 1, not {top}")
-    frame, fingerprint, specs, name = _study_frame(folder, study_name, storage)
+    frame, fingerprint, specs, name, run = _study_frame(folder, study_name, storage)
     done = trained_trials(frame)
     if done.empty:
         raise HarnessError(f"{folder}: the study has no completed trial to rank yet")
@@ -156,9 +151,7 @@ def from_study(folder: str | Path, *, top: int | None = None, pareto: bool = Fal
         candidates.append(candidate)
         if not pareto and len(candidates) >= (top or DEFAULT_TOP):
             break
-    from harness.report.build import read_run_info
-
-    latest = read_run_info(folder).get("latest") or {}
+    latest = run.get("latest") or {}
     options = (latest.get("dataset") or {}).get("options")
     info = StudyInfo(name=name, folder=folder, dataset=fingerprint.get("dataset"), split=fingerprint.get("split"),
                      image_size=fingerprint.get("image_size"),

@@ -17,10 +17,11 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 import pandas as pd
 
+from harness.files import atomic_write
+from harness.numbers import human
 from harness.rank.stats import MIN_RUNS
 from harness.report.build import CSS, embed_png, html_table, info_table
 from harness.report.plots import log_limits, save_figure, set_titles, styled_figure
-from harness.store.results import _atomic_write, human
 
 if TYPE_CHECKING:
     from harness.rank.run import Ranking
@@ -374,7 +375,7 @@ def write_ranking(ranking: Ranking) -> list[Path]:
 
     def write(name: str, writer: Callable[[Path], None]) -> None:
         path = folder / name
-        _atomic_write(path, writer)
+        atomic_write(path, writer)
         files.append(path)
 
     write("runs.csv", lambda p: ranking.runs.to_csv(p, index=False))

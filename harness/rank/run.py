@@ -31,10 +31,11 @@ from optuna.trial import FrozenTrial, TrialState
 from harness.data import DEFAULT_DATASET, DataOptions, ImageData
 from harness.data.loader import place_dataset
 from harness.errors import HarnessError, SpecError
+from harness.numbers import human
 from harness.rank.candidates import Candidate, StudyInfo, combine, with_budget
 from harness.rank.stats import top_group
 from harness.search.study import StopOnSignal
-from harness.store.results import append_run_record, describe_device, human, safe_command, versions
+from harness.store.provenance import append_run_record, describe_device, safe_command, versions
 from harness.store.storage import ENV_STORAGE, SQLiteLock, fail_orphans, open_storage, resolve_storage
 from harness.train.evaluate import describe_failure, evaluate_spec
 from harness.train.loop import EpochMetrics, resolve_device

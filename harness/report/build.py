@@ -1,6 +1,6 @@
 """Reports: the tables, plots and one self-contained HTML page of a study, drawn again at any time.
 
-`write_report(folder)` reads the study from its storage (folder/study.db) or, when only that is at
+`build_report(folder)` reads the study from its storage (folder/study.db) or, when only that is at
 hand, from trials.csv, and writes into the folder:
 
 - `trials.csv` (every trial; left as it is when it is the source), `leaderboard.md`, `pareto.csv`,
@@ -15,13 +15,10 @@ Nothing is trained; a study that is still running gets a report of what has ende
 from __future__ import annotations
 
 import base64
-import contextlib
 import html
-import json
 import math
 import re
-import warnings
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import datetime, timezone
 from pathlib import Path
@@ -29,17 +26,19 @@ from typing import TYPE_CHECKING, Any
 
 import pandas as pd
 
-from harness.errors import HarnessError
-from harness.store.results import (
-    METRIC_COLUMNS,
-    _atomic_write,
-    _first_runs,
-    human,
+from harness.files import atomic_write
+from harness.numbers import human
+from harness.store.folder import quiet_optuna, read_folder, read_run_info
+from harness.store.provenance import versions
+from harness.store.trials import (
+    complete_columns,
+    first_runs,
+    leaderboard,
     pareto_front,
     searched_columns,
+    state_counts,
     trained_trials,
     trials_frame,
-    versions,
 )
 
 if TYPE_CHECKING:
@@ -91,91 +90,6 @@ class Report:
 # Reading the study
 
 
-@contextlib.contextmanager
-def _quiet_optuna() -> Iterator[None]:
-    """Without Optuna's info lines and warnings (an in-memory study, few trials for importance)."""
-    import optuna
-
-    level = optuna.logging.get_verbosity()
-    optuna.logging.set_verbosity(optuna.logging.ERROR)
-    try:
-        with warnings.catch_warnings():
-            warnings.simplefilter("ignore")
-            yield
-    finally:
-        optuna.logging.set_verbosity(level)
-
-
-def open_study(folder: str | Path, storage: str | None = None, study_name: str | None = None) -> optuna.Study | None:
-    """The study of a results folder: from `storage` (a --storage value: URL, journal:PATH, ...)
-    when given, else from folder/study.db or folder/study.journal; None when there is no storage
-    (the caller then reads trials.csv). Raises HarnessError for a storage that cannot be opened or
-    a study it does not hold (a password never appears in the message)."""
-    import optuna
-
-    from harness.store.storage import open_storage, resolve_storage, scrub
-
-    folder = Path(folder)
-    given = storage is not None
-    if storage is None:
-        if (folder / "study.db").is_file():
-            storage = f"sqlite:///{(folder / 'study.db').resolve()}"
-        elif (folder / "study.journal").is_file():
-            storage = "journal"
-        else:
-            return None
-    ref = resolve_storage(storage, folder)
-    url = ref.display
-    if ref.path is not None and not ref.path.is_file():  # SQLite or the journal would create it
-        raise HarnessError(f"--storage {url}: no such file {ref.path}")
-    try:
-        with _quiet_optuna():
-            rdb = open_storage(ref, heartbeat=None)
-            names = optuna.study.get_all_study_names(rdb)
-    except HarnessError:
-        raise
-    except Exception as err:  # a bad URL, a file that is not a database, a missing driver
-        raise HarnessError(f"cannot open the storage {url}: {scrub(str(err).splitlines()[0], ref.url)}") from None
-    if study_name is not None:
-        if study_name not in names:
-            held = ", ".join(names) if names else "no study"
-            raise HarnessError(f"no study named {study_name!r} in {url} (it holds {held})")
-        name = study_name
-    elif folder.name in names:
-        name = folder.name
-    elif len(names) == 1:
-        name = names[0]
-    elif not names:
-        if given:
-            raise HarnessError(f"{url} holds no study")
-        return None  # an empty study.db: trials.csv may still be there
-    else:
-        raise HarnessError(f"{url} holds several studies ({', '.join(names)}); choose one with --study NAME")
-    with _quiet_optuna():
-        return optuna.load_study(study_name=name, storage=rdb)
-
-
-def read_trials_csv(path: Path) -> pd.DataFrame:
-    """trials.csv as a trials table; HarnessError when it is not one."""
-    try:
-        frame = pd.read_csv(path)
-    except (pd.errors.EmptyDataError, pd.errors.ParserError, UnicodeDecodeError) as err:
-        raise HarnessError(f"{path}: not a trials table ({str(err).splitlines()[0]})") from None
-    missing = {"number", "state"} - set(frame.columns)
-    if missing:
-        raise HarnessError(f"{path}: not a trials table (no {', '.join(sorted(missing))} column)")
-    return frame
-
-
-def complete_columns(frame: pd.DataFrame) -> pd.DataFrame:
-    """The table with every metric column present (a table written by an older harness, or by
-    hand, may lack some); searched parameters keep their place before the metrics."""
-    missing = [c for c in [*METRIC_COLUMNS, "history", "curve"] if c not in frame.columns]
-    if not missing:
-        return frame
-    return frame.assign(**{c: pd.Series([None] * len(frame), index=frame.index, dtype=object) for c in missing})
-
-
 def varying_parameters(frame: pd.DataFrame) -> list[str]:
     """Searched parameters with at least two values among the feasible completed trials."""
     done = trained_trials(frame)
@@ -189,8 +103,7 @@ def varying_parameters(frame: pd.DataFrame) -> list[str]:
 def report_leaderboard(frame: pd.DataFrame, top: int = DEFAULT_TOP) -> pd.DataFrame:
     """The `top` feasible completed trials by accuracy, each experiment once (a reused result is
     listed under the trial that trained it), with accuracy per GFLOP and who reused it."""
-    done = _first_runs(trained_trials(frame))
-    board = done.sort_values(["accuracy", "number"], ascending=[False, True]).head(top).copy()
+    board = leaderboard(frame, top).copy()
     flops = pd.to_numeric(board["flops"], errors="coerce").astype(float)
     board["acc_per_gflop"] = board["accuracy"].astype(float) / (flops / 1e9)
     reused = frame["reused_from"].dropna() if "reused_from" in frame else pd.Series(dtype=float)
@@ -273,17 +186,11 @@ def pareto_table(frame: pd.DataFrame) -> pd.DataFrame:
 
 
 def _state_counts(frame: pd.DataFrame) -> str:
+    """'12 trials: 10 complete, 2 failed, 1 infeasible' (store.trials.state_counts in words)."""
     if frame.empty:
         return "no trials"
-    counts = frame["state"].value_counts()
-    order = ["COMPLETE", "PRUNED", "FAIL", "RUNNING", "WAITING"]
-    states = sorted(counts.index, key=lambda s: order.index(s) if s in order else len(order))
     words = {"FAIL": "failed"}
-    parts = [f"{counts[s]} {words.get(s, s.lower())}" for s in states]
-    for col, what in (("infeasible", "infeasible"), ("reused_from", "reused")):
-        n = int(frame[col].notna().sum()) if col in frame else 0
-        if n:
-            parts.append(f"{n} {what}")
+    parts = [f"{n} {words.get(s, s.lower())}" for s, n in state_counts(frame).items()]
     total = len(frame)
     return f"{total} trial{'s' if total != 1 else ''}: " + ", ".join(parts)
 
@@ -313,9 +220,9 @@ def study_from_table(frame: pd.DataFrame, params: list[str]) -> optuna.Study:
     import optuna
     from optuna.distributions import CategoricalDistribution
 
-    done = _first_runs(trained_trials(frame))
+    done = first_runs(trained_trials(frame))
     choices = {p: _choices(done[p]) for p in params}
-    with _quiet_optuna():
+    with quiet_optuna():
         study = optuna.create_study(direction="maximize")
     for _, row in done.iterrows():
         values, dists = {}, {}
@@ -339,7 +246,7 @@ def _feasible_copy(study: optuna.Study) -> optuna.Study:
 
     keep = [t for t in study.get_trials(deepcopy=False, states=(TrialState.COMPLETE,))
             if "infeasible" not in t.user_attrs and "reused_from" not in t.user_attrs]
-    with _quiet_optuna():
+    with quiet_optuna():
         copy = optuna.create_study(directions=study.directions)
         copy.add_trials(keep)
     return copy
@@ -351,7 +258,7 @@ def param_importance(frame: pd.DataFrame, study: optuna.Study | None = None) -> 
     from the table. Returns (a param/importance table, highest first, or None) and a note on how."""
     import optuna
 
-    done = _first_runs(trained_trials(frame))
+    done = first_runs(trained_trials(frame))
     if len(done) < 2:
         return None, (f"not computed: {len(done)} completed trial{'s' if len(done) != 1 else ''} "
                       "(importance needs at least 2)")
@@ -361,7 +268,7 @@ def param_importance(frame: pd.DataFrame, study: optuna.Study | None = None) -> 
         what = f" ({', '.join(constant)} took one value)" if constant else " (no searched parameter)"
         return None, f"not computed: no searched parameter varies among the completed trials{what}"
     try:
-        with _quiet_optuna():
+        with quiet_optuna():
             if study is not None:
                 source = "the study's storage"
                 target = None
@@ -573,15 +480,6 @@ def _flag(command: list[str], name: str) -> str | None:
     return None
 
 
-def read_run_info(folder: Path) -> dict[str, Any]:
-    """run.json of the folder ({} when absent or unreadable)."""
-    try:
-        info = json.loads((folder / "run.json").read_text())
-    except (OSError, json.JSONDecodeError):
-        return {}
-    return info if isinstance(info, dict) else {}
-
-
 def _study_items(run: dict[str, Any], study: optuna.Study | None, frame: pd.DataFrame) -> list[tuple[str, Any]]:
     """What the study was, as (label, text) rows: dataset, budget, sampler, pruner, hardware."""
     latest = run.get("latest") or {}
@@ -764,50 +662,40 @@ def build_report(folder: str | Path, *, study: optuna.Study | None = None, frame
     folder = Path(folder)
     csv_is_source = False
     if study is None and frame is None:
-        if storage is None and not folder.is_dir():
-            raise HarnessError(f"{folder}: no such folder")
-        study = open_study(folder, storage, study_name)
-        if study is None:
-            csv = folder / "trials.csv"
-            if not csv.is_file():
-                raise HarnessError(f"{folder}: no study.db or trials.csv here; is this a results folder?")
-            frame = read_trials_csv(csv)
-            csv_is_source = True
-    folder.mkdir(parents=True, exist_ok=True)
-    run = read_run_info(folder)
-    if study is not None:
-        frame = trials_frame(study)
-        name = study.study_name
-        from harness.store.storage import redact
-
-        source = f"the storage {redact(storage)}" if storage else f"the storage {folder / 'study.db'}"
+        read = read_folder(folder, storage, study_name)
+        study, frame, csv_is_source = read.study, read.frame, read.from_csv
+        name, source, run = read.name, read.source, read.run
     else:
-        assert frame is not None
-        name = (run.get("latest") or {}).get("study") or folder.name
-        source = str(folder / "trials.csv") if csv_is_source else "a trials table"
+        run = read_run_info(folder)
+        name = study.study_name if study is not None else (run.get("latest") or {}).get("study") or folder.name
+        source = f"the storage {folder / 'study.db'}" if study is not None else "a trials table"
+        if study is not None:
+            frame = trials_frame(study)
+    folder.mkdir(parents=True, exist_ok=True)
+    assert frame is not None
     frame = complete_columns(frame)
 
     report = Report(folder=folder, study_name=str(name), source=source, frame=frame, html=folder / REPORT_HTML)
     trials_csv = folder / "trials.csv"
     if not csv_is_source:
-        _atomic_write(trials_csv, lambda p: frame.to_csv(p, index=False))
+        atomic_write(trials_csv, lambda p: frame.to_csv(p, index=False))
     report.files.append(trials_csv)
 
     board = folder / "leaderboard.md"
     text = leaderboard_markdown(frame, top, title=str(name))
-    _atomic_write(board, lambda p: p.write_text(text))
+    atomic_write(board, lambda p: p.write_text(text))
     report.files.append(board)
 
     pareto = folder / "pareto.csv"
     front = pareto_table(frame)
-    _atomic_write(pareto, lambda p: front.to_csv(p, index=False))
+    atomic_write(pareto, lambda p: front.to_csv(p, index=False))
     report.files.append(pareto)
 
     report.importance, report.importance_note = param_importance(frame, study)
     importance_csv = folder / "importance.csv"
     if report.importance is not None:
         table = report.importance
-        _atomic_write(importance_csv, lambda p: table.to_csv(p, index=False))
+        atomic_write(importance_csv, lambda p: table.to_csv(p, index=False))
         report.files.append(importance_csv)
     else:
         importance_csv.unlink(missing_ok=True)  # an older one would no longer be true
@@ -821,15 +709,6 @@ def build_report(folder: str | Path, *, study: optuna.Study | None = None, frame
     report.files += [p.path for p in report.drawn if p.path is not None]
 
     page = render_html(report, run, study, top)
-    _atomic_write(report.html, lambda p: p.write_text(page, encoding="utf-8"))
+    atomic_write(report.html, lambda p: p.write_text(page, encoding="utf-8"))
     report.files.append(report.html)
     return report
-
-
-def write_report(folder: str | Path, study: optuna.Study | None = None, frame: pd.DataFrame | None = None) -> Path:
-    """Write the study's report into `folder` (tables, plots/, report.html); return report.html.
-
-    From `study` when given (importance from its storage), else from `frame`, else from the
-    folder's study.db or trials.csv. For `harness search` to call at its end.
-    """
-    return build_report(folder, study=study, frame=frame).html

@@ -1,6 +1,6 @@
 """Plots from a trials table alone (never from a study or a model): one function per figure.
 
-Every `plot_*` function takes a trials table (as `harness.store.results.trials_frame` or `load_trials`
+Every `plot_*` function takes a trials table (as `harness.store.trials.trials_frame` or `load_trials`
 makes it; also tables read back from trials.csv), writes one PNG and returns True, or returns
 False and writes nothing when the table cannot support that figure (no completed trial, a
 parameter with a single value, no learning curves, ...). None of them raises on such tables: a
@@ -42,7 +42,7 @@ from matplotlib.axes import Axes  # noqa: E402
 from matplotlib.figure import Figure  # noqa: E402
 from matplotlib.lines import Line2D  # noqa: E402
 
-from harness.store.results import pareto_front, searched_columns  # noqa: E402
+from harness.store.trials import pareto_front, searched_columns  # noqa: E402
 
 FIGSIZE = (7.0, 4.5)  # inches
 DPI = 110
@@ -145,7 +145,7 @@ def completed(frame: pd.DataFrame) -> pd.DataFrame:
 
 def front_points(frame: pd.DataFrame, cost: str = "flops") -> pd.DataFrame:
     """The Pareto front (accuracy against `cost`) that plot_accuracy_vs_cost draws: exactly
-    harness.store.results.pareto_front over the trained trials (infeasible ones never trained), sorted by
+    harness.store.trials.pareto_front over the trained trials (infeasible ones never trained), sorted by
     cost."""
     t = _table(frame)
     if cost not in t:

@@ -64,7 +64,7 @@ class Constraints:
 
     def reason(self, costs: Costs) -> str | None:
         """Why `costs` break the bounds (one line), or None when they meet them."""
-        from harness.store.results import human
+        from harness.numbers import human
 
         broken = []
         if self.max_flops is not None and costs.flops > self.max_flops:

@@ -11,35 +11,27 @@ from __future__ import annotations
 import json
 import math
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import yaml
 
 from harness.errors import HarnessError
 from harness.zoo.spec import ArchSpec
 
+if TYPE_CHECKING:
+    import pandas as pd
+
 
 def trial_spec(folder: str | Path, number: int, study_name: str | None = None, storage: str | None = None) -> ArchSpec:
     """The architecture of trial `number` of the study in results folder `folder` (its storage:
-    `storage`, else study.db or study.journal there)."""
+    `storage`, else study.db or study.journal there; else rebuilt from trials.csv and space.yaml)."""
+    from harness.store.folder import read_folder
+
     folder = Path(folder)
-    if storage is None and not folder.is_dir():
-        raise HarnessError(f"{folder}: no such results folder")
-    spec = _from_storage(folder, number, study_name, storage)
-    if spec is not None:
-        return spec
-    if (folder / "trials.csv").exists():
-        return _from_table(folder, number)
-    raise HarnessError(f"{folder}: no study.db or trials.csv here; is this a results folder?")
-
-
-def _from_storage(folder: Path, number: int, study_name: str | None, storage: str | None = None) -> ArchSpec | None:
-    from harness.report.build import open_study
-
-    study = open_study(folder, storage, study_name)
-    if study is None:
-        return None
-    trials = study.get_trials(deepcopy=False)
+    read = read_folder(folder, storage, study_name)
+    if read.study is None:
+        return _from_table(folder, read.frame, number)
+    trials = read.study.get_trials(deepcopy=False)
     trial = next((t for t in trials if t.number == number), None)
     if trial is None:
         raise HarnessError(_no_trial(folder, number, [t.number for t in trials]))
@@ -48,13 +40,11 @@ def _from_storage(folder: Path, number: int, study_name: str | None, storage: st
     return ArchSpec.from_dict(trial.user_attrs["spec"])
 
 
-def _from_table(folder: Path, number: int) -> ArchSpec:
-    import pandas as pd
-
+def _from_table(folder: Path, frame: pd.DataFrame, number: int) -> ArchSpec:
+    """Trial `number` rebuilt from its row of trials.csv through the folder's space.yaml."""
     from harness.search.space import load_space
-    from harness.store.results import searched_columns
+    from harness.store.trials import searched_columns
 
-    frame = pd.read_csv(folder / "trials.csv")
     rows = frame[frame["number"] == number]
     if rows.empty:
         raise HarnessError(_no_trial(folder, number, frame["number"].tolist()))

@@ -24,8 +24,7 @@ Semantics of `ParetoPruner.should_stop(epoch, total_epochs, accuracy, cost, fini
 
 Trade-off: a slow starter that would overtake later is stopped if cheaper trials were ahead by
 `margin` early on; a larger margin or warm-up keeps such trials, at the price of fewer epochs saved.
-`replay` measures both sides offline on recorded curves; `pareto_front`, `hypervolume` and
-`front_kept` compare the final fronts (points are ``(cost, accuracy)`` pairs: min cost, max accuracy).
+`replay` measures both sides offline on recorded curves; harness.pareto compares the final fronts.
 """
 
 from __future__ import annotations
@@ -158,50 +157,3 @@ def replay(policy: ParetoPruner, trials: Sequence[Curve]) -> Replay:
         if stop is None:
             finished.append(trial)
     return Replay(tuple(stopped), run, sum(len(t.accuracies) for t in trials))
-
-
-def _dominates(p: tuple[float, float], q: tuple[float, float]) -> bool:
-    return p[0] <= q[0] and p[1] >= q[1] and p != q
-
-
-def pareto_front(points: Sequence[tuple[float, float]]) -> list[int]:
-    """Indices of the non-dominated `(cost, accuracy)` points (min cost, max accuracy), by increasing cost.
-
-    Duplicates of a front point are all kept (neither dominates the other).
-    """
-    front = [i for i, p in enumerate(points) if not any(_dominates(q, p) for q in points)]
-    return sorted(front, key=lambda i: (points[i][0], -points[i][1], i))
-
-
-def hypervolume(
-    points: Sequence[tuple[float, float]], ref_cost: float, ref_acc: float = 0.0, log_cost: bool = False
-) -> float:
-    """Area dominated by `(cost, accuracy)` points within the box cost <= ref_cost, accuracy >= ref_acc.
-
-    With `log_cost`, the cost axis is log10 (costs and ref_cost must be > 0), usual for FLOPs.
-    Points outside the box add nothing; an empty set has 0.
-    """
-    if log_cost:
-        if ref_cost <= 0 or any(c <= 0 for c, _ in points):
-            raise InvalidValueError("hypervolume with log_cost needs costs and ref_cost > 0")
-        points = [(math.log10(c), a) for c, a in points]
-        ref_cost = math.log10(ref_cost)
-    inside = [(c, a) for c, a in points if c < ref_cost and a > ref_acc]
-    front = [inside[i] for i in pareto_front(inside)]
-    area = 0.0
-    for k, (c, a) in enumerate(front):
-        upper = front[k + 1][0] if k + 1 < len(front) else ref_cost
-        area += (upper - c) * (a - ref_acc)
-    return area
-
-
-def front_kept(
-    reference: Sequence[tuple[float, float]], candidate: Sequence[tuple[float, float]], tol: float = 0.0
-) -> float:
-    """Share of the reference Pareto front matched by `candidate`: a front point (c, a) is matched by a
-    candidate point costing <= c with accuracy >= a - tol. 1.0 when the reference is empty."""
-    front = [reference[i] for i in pareto_front(reference)]
-    if not front:
-        return 1.0
-    matched = sum(any(q[0] <= c and q[1] >= a - tol for q in candidate) for c, a in front)
-    return matched / len(front)

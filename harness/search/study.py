@@ -32,19 +32,13 @@ from optuna.trial import FrozenTrial, TrialState
 from harness.data import DEFAULT_DATASET, DataOptions, ImageData
 from harness.data.loader import place_dataset
 from harness.errors import HarnessError
-from harness.report.build import write_report
+from harness.report.build import build_report
 from harness.search.constraints import Constraints
+from harness.search.progress import overhead_line, print_leaderboard, trial_line
 from harness.search.pruning import Curve, ParetoPruner
 from harness.search.samplers import grid_size, grid_trials, make_pruner, make_sampler
 from harness.search.space import OBJECTIVES, Fixed, SearchSpace
-from harness.store.results import (
-    overhead_line,
-    print_leaderboard,
-    trial_line,
-    trials_frame,
-    write_results,
-    write_run_info,
-)
+from harness.search.writer import write_results, write_run_info
 from harness.store.storage import (
     HEARTBEAT_INTERVAL_S,
     SQLiteLock,
@@ -53,6 +47,7 @@ from harness.store.storage import (
     open_storage,
     resolve_storage,
 )
+from harness.store.trials import trials_frame
 from harness.train.evaluate import budget_key, describe_failure, evaluate_spec, metrics_row
 from harness.train.loop import EpochMetrics, Overheads, TrainConfig, resolve_device
 from harness.zoo.measure import Costs
@@ -114,11 +109,6 @@ def study_name_for(space: SearchSpace, name: str | None) -> str:
     if name:
         return name
     return Path(space.path).stem if space.path else space.name
-
-
-def storage_url(folder: Path) -> str:
-    """The default storage: an SQLite file in the study's folder."""
-    return f"sqlite:///{(folder / 'study.db').resolve()}"
 
 
 def counted(trial: FrozenTrial) -> bool:
@@ -285,7 +275,7 @@ def run_search(
         say(f"results: {folder / 'trials.csv'}, {folder / 'acc_vs_flops.png'} (run.json, space.yaml"
             f"{', study.db' if ref.kind == 'sqlite' and ref.path == (folder / 'study.db').resolve() else ''})")
         with contextlib.suppress(OSError):  # a full disk must not fail a finished search
-            say(f"report: {write_report(folder, study=study)}")
+            say(f"report: {build_report(folder, study=study).html}")
     return frame
 
 
@@ -550,18 +540,3 @@ class _Writer:
         self.plot_stale = not plot
         self.write_seconds.append(time.perf_counter() - start)
         self.check_stop()
-
-
-def load_trials(folder: str | Path, study_name: str | None = None, storage: str | None = None) -> pd.DataFrame:
-    """The trials table of a results folder: from its storage (`storage`, else study.db or
-    study.journal there) when present, else trials.csv."""
-    from harness.report.build import open_study
-
-    folder = Path(folder)
-    study = open_study(folder, storage, study_name)
-    if study is not None:
-        return trials_frame(study)
-    csv = folder / "trials.csv"
-    if csv.exists():
-        return pd.read_csv(csv)
-    raise HarnessError(f"{folder}: no study.db or trials.csv here; is this a results folder?")
