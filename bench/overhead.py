@@ -26,8 +26,9 @@ import torch
 from torch.nn import functional as F
 
 import harness
+from harness.search.config import SearchConfig
 from harness.search.space import load_space
-from harness.search.study import SearchConfig, run_search
+from harness.search.study import run_search
 from harness.train.loop import resolve_device
 
 

@@ -24,8 +24,9 @@ import optuna
 
 import harness
 from harness.pareto import front_indices, front_kept, hypervolume
+from harness.search.config import SearchConfig
 from harness.search.pruning import Curve, ParetoPruner
-from harness.search.study import SearchConfig, run_search
+from harness.search.study import run_search
 
 
 def front_points(frame) -> list[tuple[float, float]]:

@@ -27,9 +27,11 @@ import pandas as pd
 
 import harness
 from harness.rank.candidates import from_study
-from harness.rank.run import RankConfig, run_rank
+from harness.rank.ranking import RankConfig
+from harness.rank.run import run_rank
 from harness.rank.tables import kendall, loss_over_first
-from harness.search.study import SearchConfig, run_search
+from harness.search.config import SearchConfig
+from harness.search.study import run_search
 
 
 def main() -> None:

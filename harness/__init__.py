@@ -27,11 +27,13 @@ from harness.rank.candidates import Candidate
 from harness.rank.candidates import from_presets as candidates_from_presets
 from harness.rank.candidates import from_spec_files as candidates_from_spec_files
 from harness.rank.candidates import from_study as candidates_from_study
-from harness.rank.run import RankConfig, Ranking, run_rank
+from harness.rank.ranking import RankConfig, Ranking
+from harness.rank.run import run_rank
+from harness.search.config import SearchConfig
 from harness.search.constraints import Constraints
 from harness.search.pruning import ParetoPruner
 from harness.search.space import SearchSpace, load_space, space_from_dict
-from harness.search.study import SearchConfig, run_search
+from harness.search.study import run_search
 from harness.store.folder import load_trials
 from harness.store.trials import pareto_front
 from harness.train.evaluate import Evaluation, evaluate_spec

@@ -68,8 +68,9 @@ def test_placement_streams_when_the_budget_is_too_small() -> None:
 def test_search_with_streamed_data_on_cuda(tmp_path: Path) -> None:
     import pandas as pd
 
+    from harness.search.config import SearchConfig
     from harness.search.space import load_space
-    from harness.search.study import SearchConfig, run_search
+    from harness.search.study import run_search
 
     space = load_space(Path(__file__).resolve().parents[1] / "search_spaces" / "kernel_size.yaml")
     config = SearchConfig(trials=2, epochs=1, device="cuda", results_dir=str(tmp_path), data_memory=1024.0)

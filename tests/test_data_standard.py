@@ -259,8 +259,10 @@ def test_a_search_on_a_subset_records_it_refuses_another_and_rank_trains_on_all(
     from harness.data import DataOptions
     from harness.errors import HarnessError
     from harness.rank.candidates import from_study
-    from harness.rank.run import RankConfig, run_rank
-    from harness.search.study import SearchConfig, run_search
+    from harness.rank.ranking import RankConfig
+    from harness.rank.run import run_rank
+    from harness.search.config import SearchConfig
+    from harness.search.study import run_search
 
     space = load_space(str(Path(__file__).resolve().parents[1] / "search_spaces" / "kernel_size.yaml"))
     config = SearchConfig(dataset="digits", trials=2, epochs=1, device="cpu", results_dir=str(tmp_path),

@@ -13,8 +13,9 @@ import pytest
 import yaml
 
 from harness.data import load_dataset
+from harness.search.config import SearchConfig
 from harness.search.space import load_space
-from harness.search.study import SearchConfig, run_search
+from harness.search.study import run_search
 from harness.zoo.presets import load_spec
 
 SPACE = """

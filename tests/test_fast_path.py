@@ -19,8 +19,9 @@ from torch._dynamo.utils import counters
 
 import harness
 from harness.data import glyphs
+from harness.search.config import SearchConfig
 from harness.search.progress import overhead_line
-from harness.search.study import SearchConfig, run_search
+from harness.search.study import run_search
 from harness.train.evaluate import describe_failure, evaluate_spec
 from harness.train.loop import Overheads, TrainConfig, train_model
 from harness.zoo.blocks import BLOCKS, PlainBlock

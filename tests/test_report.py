@@ -25,7 +25,8 @@ import harness
 import harness.report.build
 from harness.cli.main import main
 from harness.report.build import Report, build_report, heatmap_pairs
-from harness.search.study import SearchConfig, run_search
+from harness.search.config import SearchConfig
+from harness.search.study import run_search
 from harness.store.trials import METRIC_COLUMNS
 
 BROWSERS = ("chromium", "chromium-browser", "google-chrome", "google-chrome-stable")

@@ -30,7 +30,7 @@ import optuna
 import pytest
 from optuna.trial import TrialState
 
-from harness.search.study import counted
+from harness.search.config import counted
 
 PASSWORD = "s3cret-Pw-91x"
 SPACE = """

@@ -15,10 +15,11 @@ from torch.optim.optimizer import register_optimizer_step_pre_hook
 
 from harness.data import load_dataset
 from harness.errors import HarnessError, InvalidValueError
+from harness.search.config import SearchConfig
 from harness.search.constraints import Constraints, parse_count
 from harness.search.pruning import ParetoPruner
 from harness.search.space import space_from_dict
-from harness.search.study import SearchConfig, run_search
+from harness.search.study import run_search
 from harness.train.loop import TrainConfig, time_factor, train_model
 
 # Tiny, fast networks: 2 stages of widths 8-16 on 32x32 images.

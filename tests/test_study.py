@@ -12,7 +12,8 @@ import torch
 
 import harness
 from harness.data import glyphs
-from harness.search.study import SearchConfig, counted, run_search
+from harness.search.config import SearchConfig, counted
+from harness.search.study import run_search
 
 SPACE = {
     "stem": {"width": 8},

@@ -17,8 +17,8 @@ from harness.search.pruning import ParetoPruner
 from harness.search.samplers import PRUNERS, SAMPLERS
 
 if TYPE_CHECKING:
+    from harness.search.config import SearchConfig
     from harness.search.space import SearchSpace
-    from harness.search.study import SearchConfig
 
 EXIT_USAGE = 2
 EXIT_INTERRUPTED = 130
@@ -171,7 +171,7 @@ def build_parser() -> argparse.ArgumentParser:
 
 def add_rank_parser(sub: argparse._SubParsersAction) -> None:
     """`harness rank`: candidates, budget, seeds, racing."""
-    from harness.rank.run import DEFAULT_MAX_SEEDS, DEFAULT_SEEDS
+    from harness.rank.ranking import DEFAULT_MAX_SEEDS, DEFAULT_SEEDS
 
     rank = sub.add_parser(
         "rank", help="re-train the best architectures with several seeds and rank them with error bars",
@@ -331,10 +331,11 @@ def cmd_search(args: argparse.Namespace, argv: Sequence[str]) -> int:
     import optuna
 
     from harness.data import DEFAULT_DATASET
+    from harness.search.config import DEFAULT_TRIALS, SearchConfig
     from harness.search.constraints import Constraints
     from harness.search.samplers import grid_trials
     from harness.search.space import load_space
-    from harness.search.study import DEFAULT_TRIALS, SearchConfig, run_search
+    from harness.search.study import run_search
     from harness.store.storage import HEARTBEAT_INTERVAL_S
 
     space = load_space(args.space)
@@ -389,8 +390,8 @@ def _run_workers(args: argparse.Namespace, argv: Sequence[str], space: SearchSpa
     import optuna
 
     from harness.report.build import build_report
+    from harness.search.config import study_name_for
     from harness.search.progress import print_leaderboard
-    from harness.search.study import study_name_for
     from harness.search.workers import parse_gpus, run_workers
     from harness.store.storage import resolve_storage
 
@@ -565,8 +566,9 @@ def cmd_rank(args: argparse.Namespace, argv: Sequence[str]) -> int:
 
     from harness.data import DEFAULT_VAL_FRACTION
     from harness.rank.candidates import from_presets, from_spec_files, from_study
+    from harness.rank.ranking import RankConfig
     from harness.rank.report import summary_line, table_rows
-    from harness.rank.run import RankConfig, run_rank
+    from harness.rank.run import run_rank
     from harness.train.loop import TrainConfig
 
     if not (args.from_ or args.presets or args.spec):

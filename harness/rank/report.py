@@ -24,7 +24,7 @@ from harness.report.build import CSS, embed_png, html_table, info_table
 from harness.report.plots import log_limits, save_figure, set_titles, styled_figure
 
 if TYPE_CHECKING:
-    from harness.rank.run import Ranking
+    from harness.rank.ranking import Ranking
 
 PLOTS_DIR = "plots"
 TOP_COLOUR = "#c0392b"  # the top group

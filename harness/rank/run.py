@@ -18,104 +18,28 @@ import dataclasses
 import os
 import sys
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass, field
 from datetime import datetime, timezone
 from pathlib import Path
 from typing import Any
 
 import optuna
-import pandas as pd
 import torch
 from optuna.trial import FrozenTrial, TrialState
 
-from harness.data import DEFAULT_DATASET, DataOptions, ImageData
+from harness.data import DEFAULT_DATASET, ImageData
 from harness.data.loader import place_dataset
 from harness.errors import HarnessError, SpecError
 from harness.numbers import human
 from harness.rank.candidates import Candidate, StudyInfo, combine, with_budget
+from harness.rank.ranking import RankConfig, Ranking, run_seed
 from harness.rank.stats import top_group
-from harness.search.study import StopOnSignal
+from harness.signals import StopOnSignal
 from harness.store.provenance import append_run_record, describe_device, safe_command, versions
 from harness.store.storage import ENV_STORAGE, SQLiteLock, fail_orphans, open_storage, resolve_storage
 from harness.train.evaluate import describe_failure, evaluate_spec
 from harness.train.loop import EpochMetrics, resolve_device
 from harness.zoo.model import validate_spec
 
-# Seeds of ranking runs: far from a search's (seed * 100_003 + trial number), so that a ranking's
-# runs are new draws, not the search's runs again.
-RANK_SEED_BASE = 1_000_000
-DEFAULT_SEEDS = 3
-DEFAULT_MAX_SEEDS = 10
-
-
-@dataclass(frozen=True)
-class RankConfig:
-    """How to re-evaluate: data, seeds, budget overrides, racing, statistics, where to write."""
-
-    dataset: str | None = None  # None: the study's dataset, else the default dataset
-    seeds: int = DEFAULT_SEEDS  # runs per candidate (racing may add more, up to max_seeds)
-    epochs: int | None = None  # None: each candidate's own (the study's budget, or 4)
-    seconds: float | None = None  # training time per run instead of epochs (s)
-    budget_factor: float | None = None  # scale each candidate's budget (epochs or seconds) by this
-    device: str = "auto"
-    seed: int = 0  # run seeds are RANK_SEED_BASE + 1000 * seed + seed index
-    name: str | None = None  # folder name under results_dir; None: "<study>-rank" or "rank"
-    results_dir: str | None = None  # None: beside the study's folder, else "results"
-    race: bool = False  # spend further seeds only on the candidates still tied for the top
-    max_seeds: int = DEFAULT_MAX_SEEDS  # the cap on runs per candidate when racing
-    alpha: float = 0.05  # family-wise error rate of the pairwise tests (Holm)
-    confidence: float = 0.95  # of the intervals
-    loss_epochs: int = 2  # the cheap predictor sums training losses over this many first epochs
-    data_options: DataOptions = DataOptions()
-    data_memory: float | None = None  # bytes the data may take on the device (None: half its free memory)
-    crop_padding: int | None = None
-    flip: bool | None = None
-    storage: str | None = None  # None: $HARNESS_STORAGE, else <folder>/rank.db (see harness.store.storage)
-    compile: bool = False  # train through torch.compile (its start-up is each run's warm-up)
-
-    def check(self) -> None:
-        """Refuse values that cannot work, naming the option."""
-        if self.seeds < 1:
-            raise HarnessError(f"--seeds must be at least 1, not {self.seeds}")
-        if self.epochs is not None and self.epochs < 1:
-            raise HarnessError(f"--epochs must be at least 1, not {self.epochs}")
-        if self.seconds is not None and self.seconds <= 0:
-            raise HarnessError(f"--seconds must be positive, not {self.seconds}")
-        if self.epochs is not None and self.seconds is not None:
-            raise HarnessError("--epochs and --seconds are two budgets; give one")
-        if self.race and self.max_seeds < max(self.seeds, 2):
-            raise HarnessError(f"--max-seeds ({self.max_seeds}) must be at least --seeds ({self.seeds}) and 2 "
-                               "for racing to add any")
-        if not 0 < self.alpha < 1:
-            raise HarnessError(f"--alpha must be between 0 and 1, not {self.alpha}")
-        if not 0 < self.confidence < 1:
-            raise HarnessError(f"confidence must be between 0 and 1, not {self.confidence}")
-        if self.loss_epochs < 1:
-            raise HarnessError(f"loss_epochs must be at least 1, not {self.loss_epochs}")
-
-
-def run_seed(config: RankConfig, index: int) -> int:
-    """The training seed of a candidate's `index`-th run: the same for every candidate, so each
-    seed index sees the same data order (weights differ with the architecture)."""
-    return RANK_SEED_BASE + 1000 * config.seed + index
-
-
-@dataclass
-class Ranking:
-    """What a ranking produced: its folder, candidates, one row per run, and the tables."""
-
-    folder: Path
-    candidates: list[Candidate]
-    runs: pd.DataFrame
-    table: pd.DataFrame  # one row per candidate, ranked
-    pairwise: pd.DataFrame  # every pair: Welch test, Holm-corrected
-    fidelity: pd.DataFrame  # predictors of the ranking and their Kendall's tau with it
-    info: dict[str, Any] = field(default_factory=dict)
-    notes: list[str] = field(default_factory=list)
-    files: list[Path] = field(default_factory=list)
-
-
-# ---------------------------------------------------------------------------------------------
 # Which runs are missing
 
 

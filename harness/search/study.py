@@ -12,35 +12,29 @@ import contextlib
 import dataclasses
 import hashlib
 import json
-import os
-import signal
-import socket
 import sys
-import threading
 import time
 import warnings
 from collections.abc import Callable
-from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 import optuna
 import pandas as pd
-import torch
 from optuna.trial import FrozenTrial, TrialState
 
-from harness.data import DEFAULT_DATASET, DataOptions, ImageData
+from harness.data import ImageData
 from harness.data.loader import place_dataset
 from harness.errors import HarnessError
 from harness.report.build import build_report
-from harness.search.constraints import Constraints
-from harness.search.progress import overhead_line, print_leaderboard, trial_line
-from harness.search.pruning import Curve, ParetoPruner
+from harness.search.config import SearchConfig, SurplusTrialError, TrialFailedError, counted, study_name_for, taken
+from harness.search.objective import TrialObjective
+from harness.search.progress import overhead_line, print_leaderboard
 from harness.search.samplers import grid_size, grid_trials, make_pruner, make_sampler
 from harness.search.space import OBJECTIVES, Fixed, SearchSpace
-from harness.search.writer import write_results, write_run_info
+from harness.search.writer import ResultsWriter, write_results, write_run_info
+from harness.signals import StopOnSignal
 from harness.store.storage import (
-    HEARTBEAT_INTERVAL_S,
     SQLiteLock,
     StorageRef,
     fail_orphans,
@@ -48,79 +42,9 @@ from harness.store.storage import (
     resolve_storage,
 )
 from harness.store.trials import trials_frame
-from harness.train.evaluate import budget_key, describe_failure, evaluate_spec, metrics_row
-from harness.train.loop import EpochMetrics, Overheads, TrainConfig, resolve_device
-from harness.zoo.measure import Costs
+from harness.train.loop import resolve_device
 
-DEFAULT_TRIALS = 12
-# The results folder's plot is redrawn after a trial at most this often (s); trials.csv after
-# every trial. Drawing takes about 0.2 s, as long as a tenth of a brief GPU trial.
-PLOT_EVERY_S = 30.0
 POLL_S = 1.0  # a worker with nothing to start waits this long before looking again (s)
-
-
-class TrialFailedError(Exception):
-    """Raised by the objective after recording why a trial failed; Optuna marks it FAIL and goes on."""
-
-
-class SurplusTrialError(Exception):
-    """Raised when another worker took the study's last place first: the trial is dropped unrun."""
-
-
-@dataclass(frozen=True)
-class SearchConfig:
-    """Everything about a search that is not the space: budget, data, device, seed, where to write,
-    how to sample, prune and constrain."""
-
-    dataset: str = DEFAULT_DATASET
-    trials: int = DEFAULT_TRIALS
-    epochs: int | None = None  # None: the space's train.epochs
-    seconds: float | None = None  # training time per trial instead of epochs (s)
-    timeout: float | None = None  # stop starting trials after this many seconds of this run
-    device: str = "auto"
-    seed: int = 0
-    study_name: str | None = None  # None: the space file's stem
-    results_dir: str = "results"
-    objectives: str = "accuracy"
-    sampler: str = "tpe"
-    pruner: str | None = None  # None: median for one objective, pareto for two
-    pareto: ParetoPruner = ParetoPruner()  # the two-objective pruning policy's options
-    constraints: Constraints = Constraints()  # over the space file's `constraints:`
-    repeat: bool = False  # train an architecture again even when the study already trained it
-    data_options: DataOptions = DataOptions()
-    data_memory: float | None = None  # bytes the data may take on the device; None: half its free memory
-    crop_padding: int | None = None  # overrides the space's train.crop_padding (None: keep it)
-    flip: bool | None = None  # overrides the space's train.flip (None: keep it)
-    storage: str | None = None  # None: $HARNESS_STORAGE, else results/<study>/study.db (see harness.store.storage)
-    heartbeat: int = HEARTBEAT_INTERVAL_S  # seconds between a running trial's heartbeats
-    worker: int = 0  # this process's index among the study's workers (varies the sampler's seed)
-    report: bool = True  # write the report at the end (workers leave it to the process that started them)
-    compile: bool = False  # train through torch.compile (its start-up is each trial's warm-up)
-
-    def pruner_name(self) -> str:
-        """The pruner in effect: the one asked for, else median (one objective) or pareto (two)."""
-        if self.pruner is not None:
-            return self.pruner
-        return "median" if self.objectives == "accuracy" else "pareto"
-
-
-def study_name_for(space: SearchSpace, name: str | None) -> str:
-    """The study name: the one given, else the space file's stem, else the space's name."""
-    if name:
-        return name
-    return Path(space.path).stem if space.path else space.name
-
-
-def counted(trial: FrozenTrial) -> bool:
-    """Whether a trial counts towards --trials: it ended on its own (not interrupted, not surplus)."""
-    if trial.state in (TrialState.COMPLETE, TrialState.PRUNED):
-        return True
-    return trial.state == TrialState.FAIL and "failure_reason" in trial.user_attrs
-
-
-def taken(trial: FrozenTrial) -> bool:
-    """Whether a trial holds one of the --trials places: it ended, or it is running or queued."""
-    return counted(trial) or trial.state in (TrialState.RUNNING, TrialState.WAITING)
 
 
 def _fingerprint(space: SearchSpace, config: SearchConfig, epochs: int, data: ImageData) -> dict[str, Any]:
@@ -155,48 +79,6 @@ def _check_resumable(study: optuna.Study, fingerprint: dict[str, Any], folder: P
             f"{folder} holds a study run with a different {', '.join(changed)}; its trials would "
             "not compare. Give this run its own --study NAME (or --results DIR)."
         )
-
-
-class StopOnSignal:
-    """While active, Ctrl-C (SIGINT) and kill (SIGTERM) raise KeyboardInterrupt and stay requested.
-
-    Python swallows an exception raised while a finalizer runs (and prints it as "Exception
-    ignored in ..."), so a Ctrl-C that lands during garbage collection would be lost; `check()`,
-    called between epochs and trials, raises it again, and the swallowed one is not printed.
-    """
-
-    def __init__(self) -> None:
-        self.requested = False
-        self._previous: dict[int, Any] = {}
-        self._unraisable_hook = sys.unraisablehook
-
-    def __enter__(self) -> StopOnSignal:
-        if threading.current_thread() is threading.main_thread():  # signals only work there
-            for sig in (signal.SIGINT, signal.SIGTERM):
-                self._previous[sig] = signal.signal(sig, self._handle)
-            sys.unraisablehook = self._unraisable
-        return self
-
-    def _unraisable(self, unraisable: Any) -> None:
-        if self.requested and issubclass(unraisable.exc_type, KeyboardInterrupt):
-            return  # swallowed by a finalizer; check() raises it again
-        self._unraisable_hook(unraisable)
-
-    def _handle(self, signum: int, frame: object) -> None:
-        self.requested = True
-        raise KeyboardInterrupt
-
-    def check(self) -> None:
-        """Raise KeyboardInterrupt if a stop was asked for."""
-        if self.requested:
-            raise KeyboardInterrupt
-
-    def __exit__(self, *exc: object) -> None:
-        for sig, handler in self._previous.items():
-            signal.signal(sig, handler)
-        if self._previous:
-            sys.unraisablehook = self._unraisable_hook
-
 
 def run_search(
     space: SearchSpace,
@@ -257,9 +139,9 @@ def run_search(
         if remaining > 0:
             with StopOnSignal() as stop:
                 constraints = space.constraints.merged(config.constraints)
-                objective = _Objective(space, data, device, config, epochs, multi, stop.check,
+                objective = TrialObjective(space, data, device, config, epochs, multi, stop.check,
                                        stream=not placement.resident, constraints=constraints)
-                on_trial_end = _Writer(folder, config.trials, say, stop.check)
+                on_trial_end = ResultsWriter(folder, config.trials, say, stop.check)
                 try:
                     run_trials(study, objective, config.trials, on_trial_end, stop.check, config.timeout)
                 finally:
@@ -318,7 +200,7 @@ def run_trials(study: optuna.Study, objective: Callable[[optuna.Trial], Any], tr
     """Run trials, one at a time, until the study has `trials` ended trials, whichever process ran
     them: a queued trial (a dead worker's, queued again) first; a new one only while ended + running
     + queued trials leave a place; otherwise wait for the others. The objective's own check
-    (`_Objective._surplus`) settles the race between two workers taking the last place at once."""
+    (`TrialObjective._surplus`) settles the race between two workers taking the last place at once."""
     from optuna.storages import fail_stale_trials
 
     deadline = None if timeout is None else time.monotonic() + timeout
@@ -342,201 +224,3 @@ def run_trials(study: optuna.Study, objective: Callable[[optuna.Trial], Any], tr
             continue
         study.optimize(objective, n_trials=1, catch=(TrialFailedError, SurplusTrialError),
                        callbacks=[on_trial_end], gc_after_trial=False)
-
-
-class _Infeasible(Exception):
-    """The built model breaks a hard constraint: it is recorded, never trained."""
-
-
-# User attributes a reused trial copies from the trial whose result it reuses.
-_REUSED_ATTRS = ("spec_id", "label", "params", "flops", "receptive_field", "uncounted_ops", "accuracy",
-                 "val_loss", "train_loss", "train_seconds", "epochs", "history", "curve", "infeasible",
-                 "batch_size", "note")
-
-
-class _Objective:
-    """The Optuna objective: suggest -> (reuse | check constraints -> train) -> record; the only
-    place a trial is touched."""
-
-    def __init__(self, space: SearchSpace, data: ImageData, device: torch.device, config: SearchConfig,
-                 epochs: int | None, multi: bool, check_stop: Callable[[], None], stream: bool = False,
-                 constraints: Constraints | None = None) -> None:
-        self.space, self.data, self.device, self.stream = space, data, device, stream
-        self.config, self.epochs, self.multi, self.check_stop = config, epochs, multi, check_stop
-        self.constraints = constraints or Constraints()
-        self.cost_name = {"accuracy,flops": "flops", "accuracy,params": "params"}.get(config.objectives)
-        self.pareto = config.pareto if config.pruner_name() == "pareto" and multi else None
-
-    def _train_config(self, train_config: TrainConfig) -> TrainConfig:
-        changes: dict[str, Any] = {}
-        if self.epochs is not None:
-            changes["epochs"] = self.epochs
-        for name in ("seconds", "crop_padding", "flip"):
-            if getattr(self.config, name) is not None:
-                changes[name] = getattr(self.config, name)
-        return dataclasses.replace(train_config, **changes) if changes else train_config
-
-    def _values(self, accuracy: float, costs: dict[str, Any]) -> float | tuple[float, float]:
-        if self.cost_name is None:
-            return accuracy
-        return accuracy, float(costs[self.cost_name])
-
-    def _reuse(self, trial: optuna.Trial, key: str) -> float | tuple[float, float] | None:
-        """The result of a completed trial of the same experiment, copied into `trial`; None when
-        there is none (or --repeat)."""
-        if self.config.repeat:
-            return None
-        for old in trial.study.get_trials(deepcopy=False, states=(TrialState.COMPLETE,)):
-            if old.user_attrs.get("budget_key") == key and old.values is not None:
-                for name in _REUSED_ATTRS:
-                    if name in old.user_attrs:
-                        trial.set_user_attr(name, old.user_attrs[name])
-                for name, value in old.constraints.items():
-                    trial.set_constraint(name, value)
-                trial.set_user_attr("reused_from", old.user_attrs.get("reused_from", old.number))
-                return old.values[0] if self.cost_name is None else (old.values[0], old.values[1])
-        return None
-
-    def _finished_curves(self, trial: optuna.Trial) -> list[Curve]:
-        curves = []
-        for old in trial.study.get_trials(deepcopy=False, states=(TrialState.COMPLETE,)):
-            attrs = old.user_attrs
-            if "history" in attrs and "reused_from" not in attrs and "infeasible" not in attrs:
-                curves.append(Curve(float(attrs[self.cost_name]), tuple(attrs["history"]), old.number))
-        return curves
-
-    def _surplus(self, trial: optuna.Trial) -> bool:
-        """Whether the trials before this one already hold every place (another worker started
-        the last one a moment earlier)."""
-        before = [t for t in trial.study.get_trials(deepcopy=False) if t.number < trial.number]
-        return sum(taken(t) for t in before) >= self.config.trials
-
-    def __call__(self, trial: optuna.Trial) -> float | tuple[float, float]:
-        self.check_stop()
-        if self._surplus(trial):
-            trial.set_user_attr("surplus", True)
-            raise SurplusTrialError(f"trial {trial.number}: the study's {self.config.trials} places are taken")
-        spec, train_config = self.space.suggest(trial)
-        train_config = self._train_config(train_config)
-        seed = self.config.seed * 100_003 + trial.number  # distinct per trial, reproducible
-        key = budget_key(spec.spec_id, train_config)
-        trial.set_user_attr("spec", spec.to_dict())
-        trial.set_user_attr("seed", seed)
-        trial.set_user_attr("device", str(self.device))
-        trial.set_user_attr("worker", {"host": socket.gethostname(), "pid": os.getpid(), "index": self.config.worker})
-        trial.set_user_attr("budget_key", key)
-        reused = self._reuse(trial, key)
-        if reused is not None:
-            return reused
-        history: list[float] = []
-        curve: list[dict[str, float]] = []
-        costs_row: dict[str, Any] = {}
-
-        def on_costs(costs: Costs) -> None:
-            costs_row.update(metrics_row(spec, costs, None))
-            for name, value in costs_row.items():
-                trial.set_user_attr(name, value)
-            if self.constraints.active:
-                # Optuna 5's samplers (tpe, nsga2, gp) read these: > 0 is a violation.
-                for name, value in self.constraints.named_violations(costs).items():
-                    trial.set_constraint(name, value)
-            reason = self.constraints.reason(costs)
-            if reason:
-                raise _Infeasible(reason)
-
-        def on_epoch(m: EpochMetrics) -> None:
-            self.check_stop()
-            history.append(m.val_accuracy)
-            curve.append(dataclasses.asdict(m))  # epoch, train_loss, val_loss, val_accuracy, seconds
-            trial.set_user_attr("history", history)
-            trial.set_user_attr("curve", curve)
-            trial.set_user_attr("train_seconds", m.seconds)
-            trial.set_user_attr("epochs", m.epoch)
-            # A time budget has no known last epoch: the policies then never see one.
-            total = train_config.epochs if train_config.seconds is None else m.epoch + 1
-            if m.epoch >= total:
-                return  # nothing left to save: the trial completes
-            reason = None
-            if not self.multi:
-                trial.report(m.val_accuracy, m.epoch)
-                if trial.should_prune():
-                    reason = f"pruned after epoch {m.epoch} by the {self.config.pruner_name()} pruner"
-            elif self.pareto is not None:
-                reason = self.pareto.should_stop(m.epoch, total, m.val_accuracy,
-                                                 float(costs_row[self.cost_name]), self._finished_curves(trial))
-            if reason:
-                trial.set_user_attr("accuracy", m.val_accuracy)
-                trial.set_user_attr("val_loss", m.val_loss)
-                trial.set_user_attr("pruned_reason", reason)
-                raise optuna.TrialPruned(reason)
-
-        overheads = Overheads()
-        try:
-            ev = evaluate_spec(spec, self.data, train_config, device=self.device, seed=seed,
-                               on_costs=on_costs, on_epoch=on_epoch, stream=self.stream,
-                               compile=self.config.compile, overheads=overheads)
-        except optuna.TrialPruned:
-            self._record_overheads(trial, overheads)
-            raise
-        except _Infeasible as err:
-            # Recorded with its costs and the reason; complete (not failed), so that the sampler
-            # sees the constraint values; its objective value marks it as no good (accuracy 0).
-            trial.set_user_attr("infeasible", str(err))
-            return self._values(0.0, costs_row)
-        except Exception as err:  # recorded with its reason; the study goes on
-            self._record_overheads(trial, overheads)
-            reason, trace = describe_failure(err)
-            if trace is not None:
-                trial.set_user_attr("traceback", trace)
-            self._fail(trial, reason)
-        # The costs were recorded before training (on_costs); add what training produced.
-        for name, value in metrics_row(spec, None, ev.result).items():
-            trial.set_user_attr(name, value)
-        self._record_overheads(trial, overheads)
-        if ev.note:
-            trial.set_user_attr("note", ev.note)
-        return self._values(ev.result.val_accuracy, costs_row)
-
-    @staticmethod
-    def _record_overheads(trial: optuna.Trial, overheads: Overheads) -> None:
-        for name, value in overheads.columns().items():
-            trial.set_user_attr(name, value)
-
-    def _fail(self, trial: optuna.Trial, reason: str) -> None:
-        trial.set_user_attr("failure_reason", reason)
-        raise TrialFailedError(reason)
-
-
-class _Writer:
-    """After each trial: print its line and rewrite the results folder (trials.csv each time, the
-    plot at most every PLOT_EVERY_S), so an interrupted run still leaves usable files; `finish`
-    brings the plot up to date."""
-
-    def __init__(self, folder: Path, total: int, say: Callable[[str], None],
-                 check_stop: Callable[[], None]) -> None:
-        self.folder, self.total, self.say, self.check_stop = folder, total, say, check_stop
-        self.write_seconds: list[float] = []  # per trial: rewriting the results folder (s)
-        self.plotted_at: float | None = None  # time.monotonic() of the last drawing
-        self.plot_stale = False
-
-    def finish(self, study: optuna.Study) -> None:
-        """Redraw the plot if trials ended since it was last drawn."""
-        if self.plot_stale:
-            with contextlib.suppress(OSError):
-                write_results(study, self.folder)
-
-    def __call__(self, study: optuna.Study, trial: FrozenTrial) -> None:
-        if trial.user_attrs.get("surplus"):
-            return  # not a trial of the study: nothing to say or write
-        done = sum(counted(t) for t in study.get_trials(deepcopy=False))
-        self.say(trial_line(trial, done, self.total))
-        start = time.perf_counter()
-        now = time.monotonic()
-        plot = self.plotted_at is None or now - self.plotted_at >= PLOT_EVERY_S
-        with contextlib.suppress(OSError):  # a full disk must not kill the study; the db has it all
-            write_results(study, self.folder, plot=plot)
-        if plot:
-            self.plotted_at = now
-        self.plot_stale = not plot
-        self.write_seconds.append(time.perf_counter() - start)
-        self.check_stop()

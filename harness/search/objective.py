@@ -1,0 +1,186 @@
+"""The Optuna objective of a search: suggest -> (reuse | check constraints -> train) -> record.
+The only place a trial is touched."""
+
+from __future__ import annotations
+
+import dataclasses
+import os
+import socket
+from collections.abc import Callable
+from typing import Any
+
+import optuna
+import torch
+from optuna.trial import TrialState
+
+from harness.data import ImageData
+from harness.search.config import SearchConfig, SurplusTrialError, TrialFailedError, taken
+from harness.search.constraints import Constraints
+from harness.search.pruning import Curve
+from harness.search.space import SearchSpace
+from harness.train.evaluate import budget_key, describe_failure, evaluate_spec, metrics_row
+from harness.train.loop import EpochMetrics, Overheads, TrainConfig
+from harness.zoo.measure import Costs
+
+
+class _Infeasible(Exception):
+    """The built model breaks a hard constraint: it is recorded, never trained."""
+
+
+# User attributes a reused trial copies from the trial whose result it reuses.
+_REUSED_ATTRS = ("spec_id", "label", "params", "flops", "receptive_field", "uncounted_ops", "accuracy",
+                 "val_loss", "train_loss", "train_seconds", "epochs", "history", "curve", "infeasible",
+                 "batch_size", "note")
+
+
+class TrialObjective:
+    """The Optuna objective: suggest -> (reuse | check constraints -> train) -> record; the only
+    place a trial is touched."""
+
+    def __init__(self, space: SearchSpace, data: ImageData, device: torch.device, config: SearchConfig,
+                 epochs: int | None, multi: bool, check_stop: Callable[[], None], stream: bool = False,
+                 constraints: Constraints | None = None) -> None:
+        self.space, self.data, self.device, self.stream = space, data, device, stream
+        self.config, self.epochs, self.multi, self.check_stop = config, epochs, multi, check_stop
+        self.constraints = constraints or Constraints()
+        self.cost_name = {"accuracy,flops": "flops", "accuracy,params": "params"}.get(config.objectives)
+        self.pareto = config.pareto if config.pruner_name() == "pareto" and multi else None
+
+    def _train_config(self, train_config: TrainConfig) -> TrainConfig:
+        changes: dict[str, Any] = {}
+        if self.epochs is not None:
+            changes["epochs"] = self.epochs
+        for name in ("seconds", "crop_padding", "flip"):
+            if getattr(self.config, name) is not None:
+                changes[name] = getattr(self.config, name)
+        return dataclasses.replace(train_config, **changes) if changes else train_config
+
+    def _values(self, accuracy: float, costs: dict[str, Any]) -> float | tuple[float, float]:
+        if self.cost_name is None:
+            return accuracy
+        return accuracy, float(costs[self.cost_name])
+
+    def _reuse(self, trial: optuna.Trial, key: str) -> float | tuple[float, float] | None:
+        """The result of a completed trial of the same experiment, copied into `trial`; None when
+        there is none (or --repeat)."""
+        if self.config.repeat:
+            return None
+        for old in trial.study.get_trials(deepcopy=False, states=(TrialState.COMPLETE,)):
+            if old.user_attrs.get("budget_key") == key and old.values is not None:
+                for name in _REUSED_ATTRS:
+                    if name in old.user_attrs:
+                        trial.set_user_attr(name, old.user_attrs[name])
+                for name, value in old.constraints.items():
+                    trial.set_constraint(name, value)
+                trial.set_user_attr("reused_from", old.user_attrs.get("reused_from", old.number))
+                return old.values[0] if self.cost_name is None else (old.values[0], old.values[1])
+        return None
+
+    def _finished_curves(self, trial: optuna.Trial) -> list[Curve]:
+        curves = []
+        for old in trial.study.get_trials(deepcopy=False, states=(TrialState.COMPLETE,)):
+            attrs = old.user_attrs
+            if "history" in attrs and "reused_from" not in attrs and "infeasible" not in attrs:
+                curves.append(Curve(float(attrs[self.cost_name]), tuple(attrs["history"]), old.number))
+        return curves
+
+    def _surplus(self, trial: optuna.Trial) -> bool:
+        """Whether the trials before this one already hold every place (another worker started
+        the last one a moment earlier)."""
+        before = [t for t in trial.study.get_trials(deepcopy=False) if t.number < trial.number]
+        return sum(taken(t) for t in before) >= self.config.trials
+
+    def __call__(self, trial: optuna.Trial) -> float | tuple[float, float]:
+        self.check_stop()
+        if self._surplus(trial):
+            trial.set_user_attr("surplus", True)
+            raise SurplusTrialError(f"trial {trial.number}: the study's {self.config.trials} places are taken")
+        spec, train_config = self.space.suggest(trial)
+        train_config = self._train_config(train_config)
+        seed = self.config.seed * 100_003 + trial.number  # distinct per trial, reproducible
+        key = budget_key(spec.spec_id, train_config)
+        trial.set_user_attr("spec", spec.to_dict())
+        trial.set_user_attr("seed", seed)
+        trial.set_user_attr("device", str(self.device))
+        trial.set_user_attr("worker", {"host": socket.gethostname(), "pid": os.getpid(), "index": self.config.worker})
+        trial.set_user_attr("budget_key", key)
+        reused = self._reuse(trial, key)
+        if reused is not None:
+            return reused
+        history: list[float] = []
+        curve: list[dict[str, float]] = []
+        costs_row: dict[str, Any] = {}
+
+        def on_costs(costs: Costs) -> None:
+            costs_row.update(metrics_row(spec, costs, None))
+            for name, value in costs_row.items():
+                trial.set_user_attr(name, value)
+            if self.constraints.active:
+                # Optuna 5's samplers (tpe, nsga2, gp) read these: > 0 is a violation.
+                for name, value in self.constraints.named_violations(costs).items():
+                    trial.set_constraint(name, value)
+            reason = self.constraints.reason(costs)
+            if reason:
+                raise _Infeasible(reason)
+
+        def on_epoch(m: EpochMetrics) -> None:
+            self.check_stop()
+            history.append(m.val_accuracy)
+            curve.append(dataclasses.asdict(m))  # epoch, train_loss, val_loss, val_accuracy, seconds
+            trial.set_user_attr("history", history)
+            trial.set_user_attr("curve", curve)
+            trial.set_user_attr("train_seconds", m.seconds)
+            trial.set_user_attr("epochs", m.epoch)
+            # A time budget has no known last epoch: the policies then never see one.
+            total = train_config.epochs if train_config.seconds is None else m.epoch + 1
+            if m.epoch >= total:
+                return  # nothing left to save: the trial completes
+            reason = None
+            if not self.multi:
+                trial.report(m.val_accuracy, m.epoch)
+                if trial.should_prune():
+                    reason = f"pruned after epoch {m.epoch} by the {self.config.pruner_name()} pruner"
+            elif self.pareto is not None:
+                reason = self.pareto.should_stop(m.epoch, total, m.val_accuracy,
+                                                 float(costs_row[self.cost_name]), self._finished_curves(trial))
+            if reason:
+                trial.set_user_attr("accuracy", m.val_accuracy)
+                trial.set_user_attr("val_loss", m.val_loss)
+                trial.set_user_attr("pruned_reason", reason)
+                raise optuna.TrialPruned(reason)
+
+        overheads = Overheads()
+        try:
+            ev = evaluate_spec(spec, self.data, train_config, device=self.device, seed=seed,
+                               on_costs=on_costs, on_epoch=on_epoch, stream=self.stream,
+                               compile=self.config.compile, overheads=overheads)
+        except optuna.TrialPruned:
+            self._record_overheads(trial, overheads)
+            raise
+        except _Infeasible as err:
+            # Recorded with its costs and the reason; complete (not failed), so that the sampler
+            # sees the constraint values; its objective value marks it as no good (accuracy 0).
+            trial.set_user_attr("infeasible", str(err))
+            return self._values(0.0, costs_row)
+        except Exception as err:  # recorded with its reason; the study goes on
+            self._record_overheads(trial, overheads)
+            reason, trace = describe_failure(err)
+            if trace is not None:
+                trial.set_user_attr("traceback", trace)
+            self._fail(trial, reason)
+        # The costs were recorded before training (on_costs); add what training produced.
+        for name, value in metrics_row(spec, None, ev.result).items():
+            trial.set_user_attr(name, value)
+        self._record_overheads(trial, overheads)
+        if ev.note:
+            trial.set_user_attr("note", ev.note)
+        return self._values(ev.result.val_accuracy, costs_row)
+
+    @staticmethod
+    def _record_overheads(trial: optuna.Trial, overheads: Overheads) -> None:
+        for name, value in overheads.columns().items():
+            trial.set_user_attr(name, value)
+
+    def _fail(self, trial: optuna.Trial, reason: str) -> None:
+        trial.set_user_attr("failure_reason", reason)
+        raise TrialFailedError(reason)
