@@ -29,7 +29,8 @@ import harness
 from harness.rank.candidates import from_study
 from harness.rank.ranking import RankConfig
 from harness.rank.run import run_rank
-from harness.rank.tables import kendall, loss_over_first
+from harness.rank.stats import kendall
+from harness.rank.tables import loss_over_first
 from harness.search.config import SearchConfig
 from harness.search.study import run_search
 

@@ -35,7 +35,7 @@ from pathlib import Path
 import optuna
 import pandas as pd
 
-from harness.rank.tables import kendall
+from harness.rank.stats import kendall
 
 ROOT = Path(__file__).resolve().parent.parent
 SPECS = [ROOT / "bench" / "specs" / "tf_tutorial_fashion.yaml", ROOT / "bench" / "specs" / "resnet18_cifar.yaml"]

@@ -29,7 +29,8 @@ from harness.data import DataOptions
 from harness.rank.candidates import Candidate, combine, from_presets, from_study, with_budget
 from harness.rank.ranking import RankConfig
 from harness.rank.run import plan_runs, run_rank
-from harness.rank.tables import fidelity_table, kendall, loss_over_first, rank_table, runs_frame
+from harness.rank.stats import kendall
+from harness.rank.tables import fidelity_table, loss_over_first, rank_table, runs_frame
 from harness.train.loop import TrainConfig
 from harness.zoo.spec import ArchSpec, StageSpec, StemSpec
 

@@ -1,7 +1,7 @@
 """Ranking statistics for multi-seed re-evaluation: `summarize` (mean, sd, t-interval), `prob_best` (bootstrap),
 `pairwise_tests` / `indistinguishable` / `indistinguishable_groups` (Welch + Holm over all pairs), `top_group`
 (one-sided Welch + Holm over the comparisons with the best), `comparable` (who the statistics can compare),
-`kendall_tau`.
+`kendall` (tau-b with n and p).
 
 Every function takes `samples`: a mapping from candidate name to its S accuracies (fractions), one per seed.
 Values must be finite and every candidate needs at least one; a mistake raises `InvalidValueError`.
@@ -290,18 +290,21 @@ def letters(samples: Samples, alpha: float = 0.05) -> dict[str, str]:
     return {name: sep.join(labels) for name, labels in owned.items()}
 
 
-def kendall_tau(a: Sequence[float], b: Sequence[float]) -> float:
-    """Kendall's tau-b between two scorings of the same candidates (e.g. a brief ranking vs a longer one).
+def kendall(a: Sequence[float] | pd.Series, b: Sequence[float] | pd.Series) -> tuple[int, float, float]:
+    """(pairs used, Kendall's tau-b, its two-sided p-value) between two scorings of the same candidates
+    (e.g. a brief ranking vs a longer one), by `scipy.stats.kendalltau(variant="b")`.
 
-    Positions where either value is NaN are dropped first. Returns NaN when fewer than two pairs remain or either
-    side is constant (tau is undefined then); otherwise `scipy.stats.kendalltau(variant="b")`.
+    Positions where either value is missing (NaN, None, not a number) are dropped first; tau and p are NaN
+    when fewer than 3 pairs remain or either side is constant (tau says nothing then). Unequal lengths
+    raise InvalidValueError.
     """
-    x = np.asarray(a, dtype=float).ravel()
-    y = np.asarray(b, dtype=float).ravel()
+    x = np.asarray(pd.to_numeric(pd.Series(list(a), dtype=object), errors="coerce"), dtype=float)
+    y = np.asarray(pd.to_numeric(pd.Series(list(b), dtype=object), errors="coerce"), dtype=float)
     if x.shape != y.shape:
-        raise InvalidValueError(f"kendall_tau needs equal lengths, got {x.size} and {y.size}")
+        raise InvalidValueError(f"kendall needs equal lengths, got {x.size} and {y.size}")
     keep = ~(np.isnan(x) | np.isnan(y))
     x, y = x[keep], y[keep]
-    if x.size < 2 or np.ptp(x) == 0 or np.ptp(y) == 0:
-        return float("nan")
-    return float(stats.kendalltau(x, y, variant="b").statistic)
+    if x.size < 3 or np.ptp(x) == 0 or np.ptp(y) == 0:
+        return int(x.size), float("nan"), float("nan")
+    result = stats.kendalltau(x, y, variant="b")
+    return int(x.size), float(result.statistic), float(result.pvalue)

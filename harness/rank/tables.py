@@ -22,10 +22,9 @@ from typing import Any
 
 import numpy as np
 import pandas as pd
-from scipy import stats
 
 from harness.rank.candidates import Candidate
-from harness.rank.stats import comparable, letters, pairwise_tests, prob_best, summarize, top_group
+from harness.rank.stats import comparable, kendall, letters, pairwise_tests, prob_best, summarize, top_group
 
 RUN_COLUMNS = ["candidate", "seed_index", "seed", "state", "accuracy", "test_accuracy", "val_loss", "test_loss",
                "train_loss", "params", "flops", "train_seconds", "epochs", "images_per_second", "failure_reason",
@@ -136,19 +135,6 @@ def rank_table(runs: pd.DataFrame, candidates: Sequence[Candidate], *, alpha: fl
     for col in ("n", "failed", "test_n", "params", "flops", "search_trial"):
         table[col] = pd.to_numeric(table[col], errors="coerce").astype("Int64")
     return table, pairwise
-
-
-def kendall(a: Sequence[float] | pd.Series, b: Sequence[float] | pd.Series) -> tuple[int, float, float]:
-    """(pairs used, Kendall's tau-b, its two-sided p-value) of two scorings, NaNs dropped; tau and p
-    are NaN when fewer than 3 pairs remain or either side is constant."""
-    x = np.asarray(pd.to_numeric(pd.Series(list(a)), errors="coerce"), dtype=float)
-    y = np.asarray(pd.to_numeric(pd.Series(list(b)), errors="coerce"), dtype=float)
-    keep = ~(np.isnan(x) | np.isnan(y))
-    x, y = x[keep], y[keep]
-    if x.size < 3 or np.ptp(x) == 0 or np.ptp(y) == 0:
-        return int(x.size), float("nan"), float("nan")
-    result = stats.kendalltau(x, y, variant="b")
-    return int(x.size), float(result.statistic), float(result.pvalue)
 
 
 def fidelity_table(table: pd.DataFrame, loss_epochs: int = 2) -> pd.DataFrame:

@@ -11,14 +11,14 @@ harness.search.pruning's Pareto policy instead, which Optuna lacks).
 from __future__ import annotations
 
 import warnings
+from collections.abc import Callable
 
 import optuna
 
 from harness.errors import HarnessError
+from harness.registry import Registry
 from harness.search.space import SearchSpace
 
-SAMPLERS = ("tpe", "random", "grid", "nsga2", "gp", "qmc")
-PRUNERS = ("median", "hyperband", "sha", "pareto", "none")
 # Above this many points an exhaustive grid is refused: it would never finish as a brief search.
 MAX_GRID_POINTS = 100_000
 
@@ -52,39 +52,44 @@ def grid_trials(space: SearchSpace) -> int:
     return bound
 
 
+# Name -> factory(seed, space) of an Optuna sampler; `make_sampler` looks them up.
+SAMPLERS: Registry[Callable[[int, SearchSpace | None], optuna.samplers.BaseSampler]] = Registry("sampler")
+# Name -> factory(max_epochs) of a one-objective Optuna pruner (epochs are the steps).
+PRUNERS: Registry[Callable[[int | None], optuna.pruners.BasePruner]] = Registry("pruner")
+
+
+def _grid(seed: int, space: SearchSpace | None) -> optuna.samplers.BaseSampler:
+    if space is not None:
+        grid_size(space)  # refuses a space that cannot be enumerated, saying why
+    return optuna.samplers.BruteForceSampler(seed=seed)
+
+
+SAMPLERS.register("tpe", lambda seed, space: optuna.samplers.TPESampler(seed=seed))
+SAMPLERS.register("random", lambda seed, space: optuna.samplers.RandomSampler(seed=seed))
+SAMPLERS.register("grid", _grid)
+SAMPLERS.register("nsga2", lambda seed, space: optuna.samplers.NSGAIISampler(seed=seed))
+SAMPLERS.register("gp", lambda seed, space: optuna.samplers.GPSampler(seed=seed, warn_independent_sampling=False))
+SAMPLERS.register("qmc", lambda seed, space: optuna.samplers.QMCSampler(seed=seed, warn_independent_sampling=False,
+                                                                        warn_asynchronous_seeding=False))
+# Five trials before any pruning, and no decision on the first epoch (steps are 1-based epochs):
+# one epoch of a brief run says little about where a network ends.
+PRUNERS.register("median", lambda max_epochs: optuna.pruners.MedianPruner(n_startup_trials=5, n_warmup_steps=2))
+PRUNERS.register("hyperband", lambda max_epochs: optuna.pruners.HyperbandPruner(
+    min_resource=1, max_resource=max_epochs or "auto", reduction_factor=3))
+PRUNERS.register("sha", lambda max_epochs: optuna.pruners.SuccessiveHalvingPruner(min_resource=1, reduction_factor=3))
+PRUNERS.register("pareto", lambda max_epochs: optuna.pruners.NopPruner())  # acts inside the objective (two objectives)
+PRUNERS.register("none", lambda max_epochs: optuna.pruners.NopPruner())
+
+
 def make_sampler(name: str, seed: int, space: SearchSpace | None = None) -> optuna.samplers.BaseSampler:
-    """The sampler called `name`, seeded with `seed` (with `space`, grid checks it can enumerate it)."""
+    """The sampler called `name`, seeded with `seed` (with `space`, grid checks it can enumerate it);
+    an unknown name lists the valid ones."""
+    factory = SAMPLERS.get(name)
     with warnings.catch_warnings():
         warnings.simplefilter("ignore", optuna.exceptions.ExperimentalWarning)
-        if name == "tpe":
-            return optuna.samplers.TPESampler(seed=seed)
-        if name == "random":
-            return optuna.samplers.RandomSampler(seed=seed)
-        if name == "grid":
-            if space is not None:
-                grid_size(space)  # refuses a space that cannot be enumerated, saying why
-            return optuna.samplers.BruteForceSampler(seed=seed)
-        if name == "nsga2":
-            return optuna.samplers.NSGAIISampler(seed=seed)
-        if name == "gp":
-            return optuna.samplers.GPSampler(seed=seed, warn_independent_sampling=False)
-        if name == "qmc":
-            return optuna.samplers.QMCSampler(seed=seed, warn_independent_sampling=False,
-                                              warn_asynchronous_seeding=False)
-    raise HarnessError(f"unknown sampler {name!r}; valid: {', '.join(SAMPLERS)}")
+        return factory(seed, space)
 
 
 def make_pruner(name: str, max_epochs: int | None) -> optuna.pruners.BasePruner:
-    """The single-objective pruner called `name` (epochs are the steps; see PRUNERS)."""
-    if name == "median":
-        # Five trials before any pruning, and no decision on the first epoch (steps are 1-based
-        # epochs): one epoch of a brief run says little about where a network ends.
-        return optuna.pruners.MedianPruner(n_startup_trials=5, n_warmup_steps=2)
-    if name == "hyperband":
-        return optuna.pruners.HyperbandPruner(min_resource=1, max_resource=max_epochs or "auto",
-                                              reduction_factor=3)
-    if name == "sha":
-        return optuna.pruners.SuccessiveHalvingPruner(min_resource=1, reduction_factor=3)
-    if name in ("none", "pareto"):  # pareto acts inside the objective (two objectives)
-        return optuna.pruners.NopPruner()
-    raise HarnessError(f"unknown pruner {name!r}; valid: {', '.join(PRUNERS)}")
+    """The single-objective pruner called `name` (epochs are the steps); an unknown name lists the valid ones."""
+    return PRUNERS.get(name)(max_epochs)

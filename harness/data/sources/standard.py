@@ -29,7 +29,7 @@ import torch
 
 from harness.data.base import Augment, DataRequest, DatasetSource, RawData, fingerprint, register_dataset
 from harness.data.cache import cache_path, read_cache, write_cache
-from harness.data.sources.cifar import LAYOUTS, CifarSource, find_cifar, read_cifar
+from harness.data.sources.cifar import LAYOUTS, find_cifar, read_cifar
 from harness.data.sources.idx import IDX_FILES, file_bytes, find_idx_files, read_idx_pair
 from harness.errors import DatasetError
 
@@ -133,7 +133,7 @@ def find_originals(benchmark: Benchmark, root: Path) -> tuple[list[Path], Callab
         source = find_cifar(benchmark.name, root)
         if source is None:
             return None
-        return source.originals(), lambda s=source: _decode_cifar(s)
+        return source.originals(), lambda s=source: read_cifar(s)
     files = [root / "train_32x32.mat", root / "test_32x32.mat"]
     if all(f.is_file() for f in files):
         return files, lambda: _decode_torchvision(benchmark, root)
@@ -149,10 +149,6 @@ def _decode_idx(benchmark: Benchmark, files: dict[str, Path]) -> RawArrays:
             raise DatasetError(f"{path}: label {int(y.max())} outside 0..{len(classes) - 1}")
     return {"train_x": train_x[:, None], "train_y": train_y, "test_x": test_x[:, None], "test_y": test_y,
             "classes": classes}
-
-
-def _decode_cifar(source: CifarSource) -> RawArrays:
-    return read_cifar(source)
 
 
 def _decode_torchvision(benchmark: Benchmark, root: Path) -> RawArrays:
