@@ -1,5 +1,20 @@
 """harness: architecture search and benchmarking for convolutional networks.
 
+The package is a house with floors, one subpackage per step of the flow (docs/architecture.md):
+
+    core (errors, registry, numbers, files, pareto, signals)   shared basics, import nothing of harness
+    zoo/    ArchSpec, layers, blocks, parts, build_model, measure, presets     } side by side:
+    data/   ImageData, the dataset registry, sources/, splits, loader          } never import each other
+    train/  the training loop, evaluate_spec (one trial without Optuna)
+    store/  Optuna storages, the trials table, the one results-folder reader, run.json
+    report/ tables, importance, plots/ (one module per figure), HTML
+    search/ space/, samplers, pruning, constraints, the study (config, objective, writer), workers, export
+    rank/   candidates, multi-seed runs, statistics, tables, its report
+    cli/    the command line, a thin layer over this API
+
+A module imports only from its own subpackage or a floor below (tests/test_layers.py checks it).
+Names below are loaded on first use, so `import harness` (and the CLI) starts without torch.
+
 The public API, in the order data flows (the CLI is a thin layer over it):
 
     import harness
@@ -21,30 +36,102 @@ The public API, in the order data flows (the CLI is a thin layer over it):
     ranking.table                                                     # mean, CI, P(best), groups
 """
 
-from harness.data import DATASETS, DataOptions, ImageData, load_dataset
-from harness.errors import HarnessError, SpaceError, SpecError
-from harness.rank.candidates import Candidate
-from harness.rank.candidates import from_presets as candidates_from_presets
-from harness.rank.candidates import from_spec_files as candidates_from_spec_files
-from harness.rank.candidates import from_study as candidates_from_study
-from harness.rank.ranking import RankConfig, Ranking
-from harness.rank.run import run_rank
-from harness.search.config import SearchConfig
-from harness.search.constraints import Constraints
-from harness.search.pruning import ParetoPruner
-from harness.search.space import SearchSpace, load_space, space_from_dict
-from harness.search.study import run_search
-from harness.store.folder import load_trials
-from harness.store.trials import pareto_front
-from harness.train.evaluate import Evaluation, evaluate_spec
-from harness.train.loop import TrainConfig, TrainResult, train_model
-from harness.zoo.blocks import BLOCKS
-from harness.zoo.measure import Costs, count_flops, count_params, measure_model, profile_spec, receptive_field
-from harness.zoo.model import build_model, resolve_spec, validate_spec
-from harness.zoo.presets import PRESETS, load_spec, preset
-from harness.zoo.spec import ArchSpec, HeadSpec, StageSpec, StemSpec
+from __future__ import annotations
+
+import importlib
+from typing import TYPE_CHECKING, Any
 
 __version__ = "0.1.0"
+
+# Public name -> (module, name there).
+_API = {
+    "ArchSpec": ("harness.zoo.spec", "ArchSpec"),
+    "BLOCKS": ("harness.zoo.blocks", "BLOCKS"),
+    "Candidate": ("harness.rank.candidates", "Candidate"),
+    "Constraints": ("harness.search.constraints", "Constraints"),
+    "Costs": ("harness.zoo.measure", "Costs"),
+    "DATASETS": ("harness.data", "DATASETS"),
+    "DataOptions": ("harness.data", "DataOptions"),
+    "Evaluation": ("harness.train.evaluate", "Evaluation"),
+    "HarnessError": ("harness.errors", "HarnessError"),
+    "HeadSpec": ("harness.zoo.spec", "HeadSpec"),
+    "ImageData": ("harness.data", "ImageData"),
+    "PRESETS": ("harness.zoo.presets", "PRESETS"),
+    "ParetoPruner": ("harness.search.pruning", "ParetoPruner"),
+    "RankConfig": ("harness.rank.ranking", "RankConfig"),
+    "Ranking": ("harness.rank.ranking", "Ranking"),
+    "SearchConfig": ("harness.search.config", "SearchConfig"),
+    "SearchSpace": ("harness.search.space", "SearchSpace"),
+    "SpaceError": ("harness.errors", "SpaceError"),
+    "SpecError": ("harness.errors", "SpecError"),
+    "StageSpec": ("harness.zoo.spec", "StageSpec"),
+    "StemSpec": ("harness.zoo.spec", "StemSpec"),
+    "TrainConfig": ("harness.train.loop", "TrainConfig"),
+    "TrainResult": ("harness.train.loop", "TrainResult"),
+    "build_model": ("harness.zoo.model", "build_model"),
+    "candidates_from_presets": ("harness.rank.candidates", "from_presets"),
+    "candidates_from_spec_files": ("harness.rank.candidates", "from_spec_files"),
+    "candidates_from_study": ("harness.rank.candidates", "from_study"),
+    "count_flops": ("harness.zoo.measure", "count_flops"),
+    "count_params": ("harness.zoo.measure", "count_params"),
+    "evaluate_spec": ("harness.train.evaluate", "evaluate_spec"),
+    "load_dataset": ("harness.data", "load_dataset"),
+    "load_space": ("harness.search.space", "load_space"),
+    "load_spec": ("harness.zoo.presets", "load_spec"),
+    "load_trials": ("harness.store.folder", "load_trials"),
+    "measure_model": ("harness.zoo.measure", "measure_model"),
+    "pareto_front": ("harness.store.trials", "pareto_front"),
+    "preset": ("harness.zoo.presets", "preset"),
+    "profile_spec": ("harness.zoo.measure", "profile_spec"),
+    "receptive_field": ("harness.zoo.measure", "receptive_field"),
+    "resolve_spec": ("harness.zoo.model", "resolve_spec"),
+    "run_rank": ("harness.rank.run", "run_rank"),
+    "run_search": ("harness.search.study", "run_search"),
+    "space_from_dict": ("harness.search.space", "space_from_dict"),
+    "train_model": ("harness.train.loop", "train_model"),
+    "validate_spec": ("harness.zoo.model", "validate_spec"),
+}
+
+if TYPE_CHECKING:  # for type checkers and IDEs: the same names, imported eagerly
+    from harness.data import DATASETS, DataOptions, ImageData, load_dataset
+    from harness.errors import HarnessError, SpaceError, SpecError
+    from harness.rank.candidates import Candidate
+    from harness.rank.candidates import from_presets as candidates_from_presets
+    from harness.rank.candidates import from_spec_files as candidates_from_spec_files
+    from harness.rank.candidates import from_study as candidates_from_study
+    from harness.rank.ranking import RankConfig, Ranking
+    from harness.rank.run import run_rank
+    from harness.search.config import SearchConfig
+    from harness.search.constraints import Constraints
+    from harness.search.pruning import ParetoPruner
+    from harness.search.space import SearchSpace, load_space, space_from_dict
+    from harness.search.study import run_search
+    from harness.store.folder import load_trials
+    from harness.store.trials import pareto_front
+    from harness.train.evaluate import Evaluation, evaluate_spec
+    from harness.train.loop import TrainConfig, TrainResult, train_model
+    from harness.zoo.blocks import BLOCKS
+    from harness.zoo.measure import Costs, count_flops, count_params, measure_model, profile_spec, receptive_field
+    from harness.zoo.model import build_model, resolve_spec, validate_spec
+    from harness.zoo.presets import PRESETS, load_spec, preset
+    from harness.zoo.spec import ArchSpec, HeadSpec, StageSpec, StemSpec
+
+
+def __getattr__(name: str) -> Any:
+    """Load a public name on first use (PEP 562) and keep it: `harness.build_model` imports
+    harness.zoo.model then."""
+    try:
+        module, attr = _API[name]
+    except KeyError:
+        raise AttributeError(f"module 'harness' has no attribute {name!r}") from None
+    value = getattr(importlib.import_module(module), attr)
+    globals()[name] = value
+    return value
+
+
+def __dir__() -> list[str]:
+    return sorted([*globals(), *_API])
+
 
 __all__ = [
     "BLOCKS",
