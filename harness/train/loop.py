@@ -25,10 +25,10 @@ import torch
 from torch import nn
 from torch.nn import functional as F
 
+from harness.checks import Check, check_choice, check_float, check_int, check_optional
 from harness.data import Augment, ImageData
 from harness.data.loader import Normalize, TrainBatches, eval_batches
 from harness.errors import HarnessError
-from harness.zoo.spec import Check, check_choice, check_float, check_int, check_optional
 
 OPTIMIZERS = ("adamw", "sgd")
 SCHEDULES = ("onecycle", "cosine", "constant")
