@@ -207,13 +207,7 @@ def run_rank(candidates: Sequence[Candidate], config: RankConfig = RankConfig(),
     if data is None:
         data = config.data_options.load(dataset, progress=progress is not None)
     _check_candidates(cands, data)
-    if study is not None and study.split and data.split_id != study.split:
-        notes.append(f"the search validated on another split of {study.dataset} ({study.split}, here "
-                     f"{data.split_id}): its brief accuracies compare less directly")
-    searched_on = (study.data_options or {}).get("train_images") if study is not None else None
-    if searched_on and searched_on != config.data_options.train_images:
-        notes.append(f"the search trained each trial on a {searched_on}-image subset; these runs train on "
-                     f"{len(data.train_y)} images")
+    notes += _data_notes(study, data, config)
     data, placement = place_dataset(data, device, config.data_memory)
     folder = ranking_folder(config, study)
     folder.mkdir(parents=True, exist_ok=True)
@@ -234,6 +228,31 @@ def run_rank(candidates: Sequence[Candidate], config: RankConfig = RankConfig(),
     say(f"ranking {len(cands)} candidate(s) in {folder}: {data.describe()}, device {device} "
         f"({placement.describe()}), {config.seeds} seed(s) each{' (racing)' if config.race else ''}")
 
+    _run_pending(optuna_study, cands, key, data, device, placement.resident, config, say)
+    lock.release()
+    ranking = collect(folder, cands, ended_runs(optuna_study, key), config, info, notes)
+    with contextlib.suppress(OSError):  # a full disk must not fail a finished ranking; rank.db has it
+        write_ranking(ranking)
+    return ranking
+
+
+def _data_notes(study: StudyInfo | None, data: ImageData, config: RankConfig) -> list[str]:
+    """What the user should know about the data beside the search's: another split, another subset."""
+    notes = []
+    if study is not None and study.split and data.split_id != study.split:
+        notes.append(f"the search validated on another split of {study.dataset} ({study.split}, here "
+                     f"{data.split_id}): its brief accuracies compare less directly")
+    searched_on = (study.data_options or {}).get("train_images") if study is not None else None
+    if searched_on and searched_on != config.data_options.train_images:
+        notes.append(f"the search trained each trial on a {searched_on}-image subset; these runs train on "
+                     f"{len(data.train_y)} images")
+    return notes
+
+
+def _run_pending(optuna_study: optuna.Study, cands: list[Candidate], key: str, data: ImageData,
+                 device: torch.device, resident: bool, config: RankConfig, say: Callable[[str], None]) -> None:
+    """Run what the plan says is missing, one Optuna trial a run, until nothing is (racing may add
+    seeds after each round); Ctrl-C or kill stops between runs."""
     level = optuna.logging.get_verbosity()
     # Our line per run replaces Optuna's (and its warning per failed run, whose reason is in ours).
     optuna.logging.set_verbosity(optuna.logging.ERROR)
@@ -256,14 +275,9 @@ def run_rank(candidates: Sequence[Candidate], config: RankConfig = RankConfig(),
                 say(_run_line(trial, counter["done"], counter["total"]))
                 stop.check()
 
-            objective = _RunObjective(pending, data, device, not placement.resident, key, config, stop.check)
+            objective = _RunObjective(pending, data, device, not resident, key, config, stop.check)
             optuna_study.optimize(objective, n_trials=len(pending), catch=(RunFailedError,),
                                   callbacks=[after_run], gc_after_trial=False)
-    lock.release()
-    ranking = collect(folder, cands, ended_runs(optuna_study, key), config, info, notes)
-    with contextlib.suppress(OSError):  # a full disk must not fail a finished ranking; rank.db has it
-        write_ranking(ranking)
-    return ranking
 
 
 def collect(folder: Path, candidates: list[Candidate], ended: Ended, config: RankConfig,

@@ -1,17 +1,19 @@
-"""A search's settings besides the space (`SearchConfig`), the study's name, and which trials
-count towards --trials."""
+"""A search's settings besides the space (`SearchConfig`, and `search_config` filling one from a
+space's own defaults), the study's name and dataset, and which trials count towards --trials."""
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 from optuna.trial import FrozenTrial, TrialState
 
 from harness.data import DEFAULT_DATASET, DataOptions
+from harness.errors import HarnessError
 from harness.search.constraints import Constraints
 from harness.search.pruning import ParetoPruner
+from harness.search.samplers import grid_trials
 from harness.store.storage import HEARTBEAT_INTERVAL_S
 
 if TYPE_CHECKING:
@@ -58,6 +60,27 @@ class SearchConfig:
     report: bool = True  # write the report at the end (workers leave it to the process that started them)
     compile: bool = False  # train through torch.compile (its start-up is each trial's warm-up)
 
+    def validate(self) -> str:
+        """Check the settings that do not depend on the space; the pruner in effect (pruner_name)."""
+        from harness.search.space import OBJECTIVES
+
+        if self.objectives not in OBJECTIVES:
+            raise HarnessError(f"unknown objectives {self.objectives!r}; valid: {', '.join(OBJECTIVES)}")
+        if self.trials < 1:
+            raise HarnessError(f"--trials must be at least 1, not {self.trials}")
+        if self.epochs is not None and self.epochs < 1:
+            raise HarnessError(f"--epochs must be at least 1, not {self.epochs}")
+        pruner_name = self.pruner_name()
+        if pruner_name == "pareto" and self.objectives == "accuracy":
+            raise HarnessError("--pruner pareto is the two-objective policy; with one objective use median, "
+                               "hyperband or sha")
+        if pruner_name not in ("pareto", "none") and self.objectives != "accuracy":
+            raise HarnessError(f"--pruner {pruner_name} needs one objective (Optuna cannot prune a "
+                               "two-objective study); use --pruner pareto (the default there) or none")
+        if self.seconds is not None and self.seconds <= 0:
+            raise HarnessError(f"--seconds must be positive, not {self.seconds}")
+        return pruner_name
+
     def pruner_name(self) -> str:
         """The pruner in effect: the one asked for, else median (one objective) or pareto (two)."""
         if self.pruner is not None:
@@ -70,6 +93,26 @@ def study_name_for(space: SearchSpace, name: str | None) -> str:
     if name:
         return name
     return Path(space.path).stem if space.path else space.name
+
+
+def dataset_for(space: SearchSpace, dataset: str | None) -> str:
+    """The dataset: the one given, else the space's `dataset:`, else DEFAULT_DATASET."""
+    return dataset or space.dataset or DEFAULT_DATASET
+
+
+def search_config(space: SearchSpace, **settings: Any) -> SearchConfig:
+    """A SearchConfig for `space` from `settings` (SearchConfig's fields; one given as None keeps its
+    default), where these leave them open the space's own `dataset:`, `search.trials`, `objectives:` and
+    `train.images`, else the defaults; a grid without trials from either runs to its end (grid_trials)."""
+    given = {name: value for name, value in settings.items() if value is not None}
+    options = given.pop("data_options", DataOptions())
+    if options.train_images is None and space.train_images is not None:  # the settings win
+        options = replace(options, train_images=space.train_images)
+    grid = given.get("sampler", SearchConfig.sampler) == "grid"
+    given["dataset"] = dataset_for(space, given.get("dataset"))
+    given["trials"] = given.get("trials") or space.trials or (grid_trials(space) if grid else DEFAULT_TRIALS)
+    given["objectives"] = given.get("objectives") or space.objectives or "accuracy"
+    return SearchConfig(data_options=options, **given)
 
 
 def counted(trial: FrozenTrial) -> bool:

@@ -21,6 +21,7 @@ from harness.search.space import SearchSpace
 from harness.train.evaluate import budget_key, describe_failure, evaluate_spec, metrics_row
 from harness.train.loop import EpochMetrics, Overheads, TrainConfig
 from harness.zoo.measure import Costs
+from harness.zoo.spec import ArchSpec
 
 
 class _Infeasible(Exception):
@@ -76,7 +77,8 @@ class TrialObjective:
                 return old.values[0] if self.cost_name is None else (old.values[0], old.values[1])
         return None
 
-    def _finished_curves(self, trial: optuna.Trial) -> list[Curve]:
+    def finished_curves(self, trial: optuna.Trial) -> list[Curve]:
+        """The completed trials that trained (not reused, not infeasible) as Curves for the Pareto policy."""
         curves = []
         for old in trial.study.get_trials(deepcopy=False, states=(TrialState.COMPLETE,)):
             attrs = old.user_attrs
@@ -107,52 +109,11 @@ class TrialObjective:
         reused = self._reuse(trial, key)
         if reused is not None:
             return reused
-        history: list[float] = []
-        curve: list[dict[str, float]] = []
-        costs_row: dict[str, Any] = {}
-
-        def on_costs(costs: Costs) -> None:
-            costs_row.update(metrics_row(spec, costs, None))
-            for name, value in costs_row.items():
-                trial.set_user_attr(name, value)
-            if self.constraints.active:
-                # Optuna 5's samplers (tpe, nsga2, gp) read these: > 0 is a violation.
-                for name, value in self.constraints.named_violations(costs).items():
-                    trial.set_constraint(name, value)
-            reason = self.constraints.reason(costs)
-            if reason:
-                raise _Infeasible(reason)
-
-        def on_epoch(m: EpochMetrics) -> None:
-            self.check_stop()
-            history.append(m.val_accuracy)
-            curve.append(dataclasses.asdict(m))  # epoch, train_loss, val_loss, val_accuracy, seconds
-            trial.set_user_attr("history", history)
-            trial.set_user_attr("curve", curve)
-            trial.set_user_attr("train_seconds", m.seconds)
-            trial.set_user_attr("epochs", m.epoch)
-            # A time budget has no known last epoch: the policies then never see one.
-            total = train_config.epochs if train_config.seconds is None else m.epoch + 1
-            if m.epoch >= total:
-                return  # nothing left to save: the trial completes
-            reason = None
-            if not self.multi:
-                trial.report(m.val_accuracy, m.epoch)
-                if trial.should_prune():
-                    reason = f"pruned after epoch {m.epoch} by the {self.config.pruner_name()} pruner"
-            elif self.pareto is not None:
-                reason = self.pareto.should_stop(m.epoch, total, m.val_accuracy,
-                                                 float(costs_row[self.cost_name]), self._finished_curves(trial))
-            if reason:
-                trial.set_user_attr("accuracy", m.val_accuracy)
-                trial.set_user_attr("val_loss", m.val_loss)
-                trial.set_user_attr("pruned_reason", reason)
-                raise optuna.TrialPruned(reason)
-
+        recorder = _TrialRecorder(self, trial, spec, train_config)
         overheads = Overheads()
         try:
             ev = evaluate_spec(spec, self.data, train_config, device=self.device, seed=seed,
-                               on_costs=on_costs, on_epoch=on_epoch, stream=self.stream,
+                               on_costs=recorder.on_costs, on_epoch=recorder.on_epoch, stream=self.stream,
                                compile=self.config.compile, overheads=overheads)
         except optuna.TrialPruned:
             self._record_overheads(trial, overheads)
@@ -161,7 +122,7 @@ class TrialObjective:
             # Recorded with its costs and the reason; complete (not failed), so that the sampler
             # sees the constraint values; its objective value marks it as no good (accuracy 0).
             trial.set_user_attr("infeasible", str(err))
-            return self._values(0.0, costs_row)
+            return self._values(0.0, recorder.costs_row)
         except Exception as err:  # recorded with its reason; the study goes on
             self._record_overheads(trial, overheads)
             reason, trace = describe_failure(err)
@@ -174,7 +135,7 @@ class TrialObjective:
         self._record_overheads(trial, overheads)
         if ev.note:
             trial.set_user_attr("note", ev.note)
-        return self._values(ev.result.val_accuracy, costs_row)
+        return self._values(ev.result.val_accuracy, recorder.costs_row)
 
     @staticmethod
     def _record_overheads(trial: optuna.Trial, overheads: Overheads) -> None:
@@ -184,3 +145,58 @@ class TrialObjective:
     def _fail(self, trial: optuna.Trial, reason: str) -> None:
         trial.set_user_attr("failure_reason", reason)
         raise TrialFailedError(reason)
+
+
+class _TrialRecorder:
+    """One trial's record as it trains: its costs before training (checked against the hard
+    constraints) and, after each epoch, its learning curve and the pruning decision."""
+
+    def __init__(self, objective: TrialObjective, trial: optuna.Trial, spec: ArchSpec, train_config: TrainConfig
+                 ) -> None:
+        self.objective, self.trial, self.spec, self.train_config = objective, trial, spec, train_config
+        self.history: list[float] = []
+        self.curve: list[dict[str, float]] = []
+        self.costs_row: dict[str, Any] = {}
+
+    def on_costs(self, costs: Costs) -> None:
+        """Record the built model's costs; raise _Infeasible when a hard constraint refuses it."""
+        trial, constraints = self.trial, self.objective.constraints
+        self.costs_row.update(metrics_row(self.spec, costs, None))
+        for name, value in self.costs_row.items():
+            trial.set_user_attr(name, value)
+        if constraints.active:
+            # Optuna 5's samplers (tpe, nsga2, gp) read these: > 0 is a violation.
+            for name, value in constraints.named_violations(costs).items():
+                trial.set_constraint(name, value)
+        reason = constraints.reason(costs)
+        if reason:
+            raise _Infeasible(reason)
+
+    def on_epoch(self, m: EpochMetrics) -> None:
+        """Record epoch `m`; raise optuna.TrialPruned when the pruner (or the Pareto policy) stops it."""
+        objective, trial = self.objective, self.trial
+        objective.check_stop()
+        self.history.append(m.val_accuracy)
+        self.curve.append(dataclasses.asdict(m))  # epoch, train_loss, val_loss, val_accuracy, seconds
+        trial.set_user_attr("history", self.history)
+        trial.set_user_attr("curve", self.curve)
+        trial.set_user_attr("train_seconds", m.seconds)
+        trial.set_user_attr("epochs", m.epoch)
+        # A time budget has no known last epoch: the policies then never see one.
+        total = self.train_config.epochs if self.train_config.seconds is None else m.epoch + 1
+        if m.epoch >= total:
+            return  # nothing left to save: the trial completes
+        reason = None
+        if not objective.multi:
+            trial.report(m.val_accuracy, m.epoch)
+            if trial.should_prune():
+                reason = f"pruned after epoch {m.epoch} by the {objective.config.pruner_name()} pruner"
+        elif objective.pareto is not None:
+            reason = objective.pareto.should_stop(m.epoch, total, m.val_accuracy,
+                                                  float(self.costs_row[objective.cost_name]),
+                                                  objective.finished_curves(trial))
+        if reason:
+            trial.set_user_attr("accuracy", m.val_accuracy)
+            trial.set_user_attr("val_loss", m.val_loss)
+            trial.set_user_attr("pruned_reason", reason)
+            raise optuna.TrialPruned(reason)

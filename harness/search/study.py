@@ -17,21 +17,21 @@ import time
 import warnings
 from collections.abc import Callable
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import optuna
 import pandas as pd
 from optuna.trial import FrozenTrial, TrialState
 
 from harness.data import ImageData
-from harness.data.loader import place_dataset
+from harness.data.loader import Placement, place_dataset
 from harness.errors import HarnessError
 from harness.report.build import build_report
 from harness.search.config import SearchConfig, SurplusTrialError, TrialFailedError, counted, study_name_for, taken
 from harness.search.objective import TrialObjective
 from harness.search.progress import overhead_line, print_leaderboard
 from harness.search.samplers import grid_size, grid_trials, make_pruner, make_sampler
-from harness.search.space import OBJECTIVES, Fixed, SearchSpace
+from harness.search.space import Fixed, SearchSpace
 from harness.search.writer import ResultsWriter, write_results, write_run_info
 from harness.signals import StopOnSignal
 from harness.store.storage import (
@@ -43,6 +43,9 @@ from harness.store.storage import (
 )
 from harness.store.trials import trials_frame
 from harness.train.loop import resolve_device
+
+if TYPE_CHECKING:
+    import torch
 
 POLL_S = 1.0  # a worker with nothing to start waits this long before looking again (s)
 
@@ -93,21 +96,7 @@ def run_search(
     Writes results/<study>/: study.db, trials.csv, acc_vs_flops.png, space.yaml, run.json.
     """
     say = progress or (lambda _: None)
-    if config.objectives not in OBJECTIVES:
-        raise HarnessError(f"unknown objectives {config.objectives!r}; valid: {', '.join(OBJECTIVES)}")
-    if config.trials < 1:
-        raise HarnessError(f"--trials must be at least 1, not {config.trials}")
-    if config.epochs is not None and config.epochs < 1:
-        raise HarnessError(f"--epochs must be at least 1, not {config.epochs}")
-    pruner_name = config.pruner_name()
-    if pruner_name == "pareto" and config.objectives == "accuracy":
-        raise HarnessError("--pruner pareto is the two-objective policy; with one objective use median, "
-                           "hyperband or sha")
-    if pruner_name not in ("pareto", "none") and config.objectives != "accuracy":
-        raise HarnessError(f"--pruner {pruner_name} needs one objective (Optuna cannot prune a "
-                           "two-objective study); use --pruner pareto (the default there) or none")
-    if config.seconds is not None and config.seconds <= 0:
-        raise HarnessError(f"--seconds must be positive, not {config.seconds}")
+    pruner_name = config.validate()
     if config.sampler == "grid":
         grid_size(space)  # refuses a space that cannot be enumerated, saying why
         # The grid ends the study itself when every point was run (BruteForceSampler).
@@ -137,28 +126,43 @@ def run_search(
         if ended_before:
             say(f"resuming: {ended_before} trial(s) already ended, {max(0, remaining)} to run")
         if remaining > 0:
-            with StopOnSignal() as stop:
-                constraints = space.constraints.merged(config.constraints)
-                objective = TrialObjective(space, data, device, config, epochs, multi, stop.check,
-                                       stream=not placement.resident, constraints=constraints)
-                on_trial_end = ResultsWriter(folder, config.trials, say, stop.check)
-                try:
-                    run_trials(study, objective, config.trials, on_trial_end, stop.check, config.timeout)
-                finally:
-                    on_trial_end.finish(study)  # also when interrupted: the plot shows every trial
-            frame = trials_frame(study)  # the files were rewritten after the last trial
-            line = overhead_line(frame, on_trial_end.write_seconds)
-            if line:
-                say(line)
+            frame = _run_missing(study, space, data, device, config, epochs, multi, placement, folder, say)
         else:
             frame = write_results(study, folder)
     if config.report:
-        print_leaderboard(frame, say)
-        say(f"results: {folder / 'trials.csv'}, {folder / 'acc_vs_flops.png'} (run.json, space.yaml"
-            f"{', study.db' if ref.kind == 'sqlite' and ref.path == (folder / 'study.db').resolve() else ''})")
-        with contextlib.suppress(OSError):  # a full disk must not fail a finished search
-            say(f"report: {build_report(folder, study=study).html}")
+        _report(frame, study, folder, ref, say)
     return frame
+
+
+def _run_missing(study: optuna.Study, space: SearchSpace, data: ImageData, device: torch.device,
+                 config: SearchConfig, epochs: int | None, multi: bool, placement: Placement, folder: Path,
+                 say: Callable[[str], None]) -> pd.DataFrame:
+    """Run the trials the study still lacks (stoppable by Ctrl-C or kill), rewriting the folder
+    after each; the trials table, and the line on where the time went."""
+    with StopOnSignal() as stop:
+        constraints = space.constraints.merged(config.constraints)
+        objective = TrialObjective(space, data, device, config, epochs, multi, stop.check,
+                                   stream=not placement.resident, constraints=constraints)
+        on_trial_end = ResultsWriter(folder, config.trials, say, stop.check)
+        try:
+            run_trials(study, objective, config.trials, on_trial_end, stop.check, config.timeout)
+        finally:
+            on_trial_end.finish(study)  # also when interrupted: the plot shows every trial
+    frame = trials_frame(study)  # the files were rewritten after the last trial
+    line = overhead_line(frame, on_trial_end.write_seconds)
+    if line:
+        say(line)
+    return frame
+
+
+def _report(frame: pd.DataFrame, study: optuna.Study, folder: Path, ref: StorageRef,
+            say: Callable[[str], None]) -> None:
+    """The end of a search: the leaderboard, where the results are, and the report."""
+    print_leaderboard(frame, say)
+    say(f"results: {folder / 'trials.csv'}, {folder / 'acc_vs_flops.png'} (run.json, space.yaml"
+        f"{', study.db' if ref.kind == 'sqlite' and ref.path == (folder / 'study.db').resolve() else ''})")
+    with contextlib.suppress(OSError):  # a full disk must not fail a finished search
+        say(f"report: {build_report(folder, study=study).html}")
 
 
 def _open_study(space: SearchSpace, config: SearchConfig, ref: StorageRef, name: str, folder: Path, multi: bool,

@@ -292,70 +292,95 @@ def train_model(
     if device.type == "cuda":
         model.to(memory_format=torch.channels_last)
         torch.backends.cudnn.benchmark = True  # fixed shapes (full batches only): autotune once
-    step_model = compiled(model) if compile else model
-    steps_per_epoch = len(batches)
     optimizer = _optimizer(model, config, device)
     timed = config.seconds is not None
-    scheduler = None if timed else _scheduler(optimizer, config, config.epochs * steps_per_epoch)
-    use_bf16 = device.type == "cuda"
+    loop = _Loop(model, compiled(model) if compile else model, optimizer,
+                 None if timed else _scheduler(optimizer, config, config.epochs * len(batches)),
+                 config, device, overheads)
     eval_batch = eval_batch_size(config, device)
-
     history: list[EpochMetrics] = []
-    train_seconds = 0.0
-    train_images = 0
-    warmed_up = False  # whether the first step (timed apart as the warm-up) has run
-    out_of_time = False
     for epoch in range(1, (_MAX_TIMED_EPOCHS if timed else config.epochs) + 1):
+        train_loss, out_of_time = loop.epoch(batches, epoch)
+        if train_loss is None:  # the budget ran out exactly at an epoch boundary
+            break
+        if not math.isfinite(train_loss):
+            raise NonFiniteLossError(f"training loss became {train_loss} in epoch {epoch}")
+        eval_start = time.perf_counter()
+        val_loss, val_acc = evaluate(model, data.val_x, data.val_y, batches.normalize, eval_batch, device)
+        overheads.evaluate += time.perf_counter() - eval_start  # evaluate reads its results: synchronised
+        metrics = EpochMetrics(epoch, train_loss, val_loss, val_acc, loop.train_seconds)
+        history.append(metrics)
+        if on_epoch is not None:
+            on_epoch(metrics)
+        if out_of_time or (timed and loop.train_seconds >= config.seconds):
+            break
+    last = history[-1]
+    return TrainResult(last.val_accuracy, last.val_loss, last.train_loss, loop.train_seconds, history,
+                       loop.train_images, warmup_seconds=overheads.warmup, eval_seconds=overheads.evaluate,
+                       batch_size=batches.batch_size)
+
+
+@dataclass
+class _Loop:
+    """One training run's moving parts (the model and the module that takes the steps, optimizer,
+    scheduler) and its clocks: training seconds, images seen, whether the warm-up step ran."""
+
+    model: nn.Module
+    step_model: nn.Module  # `model`, or its torch.compile wrapper
+    optimizer: torch.optim.Optimizer
+    scheduler: torch.optim.lr_scheduler.LRScheduler | None  # None under a time budget
+    config: TrainConfig
+    device: torch.device
+    overheads: Overheads
+    train_seconds: float = 0.0
+    train_images: int = 0
+    warmed_up: bool = False  # whether the first step (timed apart as the warm-up) has run
+
+    def epoch(self, batches: TrainBatches, epoch: int) -> tuple[float | None, bool]:
+        """Train one epoch: (mean training loss, None when no step ran; whether time ran out)."""
+        config, device = self.config, self.device
+        timed = config.seconds is not None
         start = time.perf_counter()
-        model.train()
+        self.model.train()
         loss_sum = torch.zeros((), device=device)
         steps = 0
+        out_of_time = False
         for xb, yb in batches:
             if timed:
                 # A time budget drives the schedule by the share of the time spent, and stops
                 # the run mid-epoch when it is spent (the epoch is then evaluated as it stands).
                 if steps % _SYNC_EVERY == 0:
                     _synchronize(device)
-                progress = (train_seconds + time.perf_counter() - start) / config.seconds
+                progress = (self.train_seconds + time.perf_counter() - start) / config.seconds
                 if progress >= 1.0 and (steps > 0 or epoch > 1):
                     out_of_time = True
                     break
-                for group in optimizer.param_groups:
+                for group in self.optimizer.param_groups:
                     group["lr"] = config.lr * time_factor(config.schedule, progress, config.warmup)
-            with torch.autocast(device.type, dtype=torch.bfloat16, enabled=use_bf16):
-                logits = step_model(xb)
-            loss = F.cross_entropy(logits.float(), yb, label_smoothing=config.label_smoothing)
-            optimizer.zero_grad(set_to_none=True)
-            loss.backward()
-            optimizer.step()
-            if scheduler is not None:
-                scheduler.step()
-            loss_sum += loss.detach()
+            loss_sum += self.step(xb, yb)
             steps += 1
-            if not warmed_up:
+            if not self.warmed_up:
                 # The first step, timed to its end on the device; the epoch's clock restarts.
                 _synchronize(device)
-                overheads.warmup = time.perf_counter() - start
-                warmed_up = True
+                self.overheads.warmup = time.perf_counter() - start
+                self.warmed_up = True
                 start = time.perf_counter()
                 continue
-            train_images += len(yb)  # a shape, known on the host: no synchronisation
-        if steps == 0:  # the budget ran out exactly at an epoch boundary
-            break
+            self.train_images += len(yb)  # a shape, known on the host: no synchronisation
+        if steps == 0:
+            return None, out_of_time
         train_loss = loss_sum.item() / steps  # the one host sync of the epoch
-        train_seconds += time.perf_counter() - start
-        if not math.isfinite(train_loss):
-            raise NonFiniteLossError(f"training loss became {train_loss} in epoch {epoch}")
-        eval_start = time.perf_counter()
-        val_loss, val_acc = evaluate(model, data.val_x, data.val_y, batches.normalize, eval_batch, device)
-        overheads.evaluate += time.perf_counter() - eval_start  # evaluate reads its results: synchronised
-        metrics = EpochMetrics(epoch, train_loss, val_loss, val_acc, train_seconds)
-        history.append(metrics)
-        if on_epoch is not None:
-            on_epoch(metrics)
-        if out_of_time or (timed and train_seconds >= config.seconds):
-            break
-    last = history[-1]
-    return TrainResult(last.val_accuracy, last.val_loss, last.train_loss, train_seconds, history, train_images,
-                       warmup_seconds=overheads.warmup, eval_seconds=overheads.evaluate,
-                       batch_size=batches.batch_size)
+        self.train_seconds += time.perf_counter() - start
+        return train_loss, out_of_time
+
+    def step(self, xb: torch.Tensor, yb: torch.Tensor) -> torch.Tensor:
+        """One optimisation step on a batch (bf16 autocast on CUDA); the loss, detached."""
+        with torch.autocast(self.device.type, dtype=torch.bfloat16, enabled=self.device.type == "cuda"):
+            logits = self.step_model(xb)
+        loss = F.cross_entropy(logits.float(), yb, label_smoothing=self.config.label_smoothing)
+        self.optimizer.zero_grad(set_to_none=True)
+        loss.backward()
+        self.optimizer.step()
+        if self.scheduler is not None:
+            self.scheduler.step()
+        return loss.detach()
