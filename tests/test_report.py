@@ -24,7 +24,9 @@ from PIL import Image
 import harness
 import harness.report.build
 from harness.cli.main import main
-from harness.report.build import Report, build_report, heatmap_pairs
+from harness.report.build import build_report
+from harness.report.figures import heatmap_pairs
+from harness.report.result import Report
 from harness.search.config import SearchConfig
 from harness.search.study import run_search
 from harness.store.trials import METRIC_COLUMNS
@@ -282,7 +284,7 @@ def test_bad_input_is_one_line_and_exit_2(tmp_path: Path, capsys: pytest.Capture
     (tmp_path / "garbage").mkdir()
     (tmp_path / "garbage" / "trials.csv").write_text("")
     cases = {
-        str(tmp_path / "missing"): ([], "no such folder"),
+        str(tmp_path / "missing"): ([], "no such results folder"),
         str(tmp_path / "empty"): ([], "no study.db or trials.csv"),
         str(tmp_path / "garbage"): ([], "not a trials table"),
         str(tmp_path / "out"): (["--storage", f"sqlite:///{tmp_path / 'none.db'}", "--study", "x"], "no such file"),

@@ -1,0 +1,225 @@
+"""report.html of a study, section by section: the headline (best trial, still running, all
+failed), the study's record (run.json, space.yaml), the tables, the figures, the files."""
+
+from __future__ import annotations
+
+from datetime import datetime, timezone
+from typing import TYPE_CHECKING, Any
+
+import pandas as pd
+
+from harness.numbers import human, percent, plural
+from harness.report.html import bullets, escape, figure, html_page, html_table, info_table
+from harness.report.result import PLOTS_DIR, Report
+from harness.report.tables import (
+    COSTS,
+    NUMERIC_COLUMNS,
+    leaderboard_rows,
+    pareto_rows,
+    pareto_table,
+    sentence,
+    state_words,
+)
+from harness.store.provenance import versions
+from harness.store.trials import trained_trials
+
+if TYPE_CHECKING:
+    import optuna
+
+
+def flag(command: list[str], name: str) -> str | None:
+    """The value of `--name V` or `--name=V` in a recorded command line."""
+    for i, word in enumerate(command):
+        if word == name and i + 1 < len(command):
+            return command[i + 1]
+        if word.startswith(name + "="):
+            return word.split("=", 1)[1]
+    return None
+
+
+def _data_items(latest: dict[str, Any], fingerprint: dict[str, Any]) -> list[tuple[str, Any]]:
+    """The dataset, its source, augmentation, split and placement."""
+    data = latest.get("dataset") or {}
+    if not data:
+        if fingerprint.get("dataset"):
+            return [("dataset", f"{fingerprint['dataset']} ({fingerprint.get('image_size', '?')})")]
+        return []
+    items = [("dataset", data.get("summary") or data.get("ref")), ("dataset source", data.get("source"))]
+    aug = data.get("augment") or {}
+    if aug:
+        items.append(("augmentation", f"crop padding {aug.get('crop_padding')} px, flips "
+                      f"{'on' if aug.get('flip') else 'off'}"))
+    return items + [("validation split", data.get("split_id")), ("data placement", data.get("placement"))]
+
+
+def _budget(latest: dict[str, Any], fingerprint: dict[str, Any], command: list[str]) -> str:
+    """Trials, training per trial and the run's timeout, in words."""
+    budget = []
+    if latest.get("trials") is not None:
+        budget.append(f"{latest['trials']} trials")
+    epochs = fingerprint.get("epochs", latest.get("epochs"))
+    seconds = fingerprint.get("seconds") or flag(command, "--seconds")
+    if seconds:
+        budget.append(f"{seconds} s of training per trial")
+    elif epochs is not None:
+        budget.append(f"{plural(epochs, 'epoch')} per trial")
+    elif latest:
+        budget.append("epochs per trial from the space (train.epochs)")
+    timeout = flag(command, "--timeout")
+    if timeout:
+        budget.append(f"timeout {timeout} s per run")
+    return ", ".join(budget)
+
+
+def _search_items(latest: dict[str, Any], fingerprint: dict[str, Any], command: list[str],
+                  study: optuna.Study | None) -> list[tuple[str, Any]]:
+    """Objectives, sampler, pruner, constraints and seed."""
+    objectives = latest.get("objectives") or fingerprint.get("objectives")
+    if objectives is None and study is not None:
+        objectives = "accuracy" if len(study.directions) == 1 else f"{len(study.directions)} objectives"
+    sampler = flag(command, "--sampler")
+    if sampler is None and command[1:2] == ["search"]:
+        sampler = "tpe (the default)"
+    pruner = latest.get("pruner")
+    if pruner is None and latest:
+        pruner = ("median" if objectives == "accuracy" else "pareto") + " (the default)"
+    items = [("objectives", objectives), ("sampler", sampler or ("not recorded" if latest else None)),
+             ("pruner", pruner)]
+    constraints = fingerprint.get("constraints")
+    if constraints:
+        items.append(("constraints", ", ".join(f"{k} {v}" for k, v in constraints.items() if v is not None)))
+    if latest.get("seed") is not None:
+        items.append(("seed", latest["seed"]))
+    return items
+
+
+def _machine_items(latest: dict[str, Any]) -> list[tuple[str, Any]]:
+    """The hardware and the versions the latest run recorded."""
+    items: list[tuple[str, Any]] = []
+    device = latest.get("device") or {}
+    if device:
+        extra = ", ".join(f"{k} {v}" for k, v in device.items() if k not in ("type", "name"))
+        what = f"{device.get('type', '?')}: {device.get('name', '?')}"
+        items.append(("hardware", what + (f" ({extra})" if extra else "")))
+    run_versions = latest.get("versions") or {}
+    if run_versions:
+        items.append(("versions (run)", ", ".join(f"{k} {v}" for k, v in run_versions.items())))
+    return items
+
+
+def study_items(run: dict[str, Any], study: optuna.Study | None, frame: pd.DataFrame) -> list[tuple[str, Any]]:
+    """What the study was, as (label, text) rows: dataset, budget, sampler, pruner, hardware."""
+    latest = run.get("latest") or {}
+    runs = run.get("runs") or []
+    command = [str(w) for w in latest.get("command") or []]
+    fingerprint = dict(study.user_attrs.get("fingerprint") or {}) if study is not None else {}
+    items: list[tuple[str, Any]] = []
+    if runs:
+        first = runs[0].get("started", "?")
+        items.append(("runs", f"{len(runs)} (first started {first}, latest {latest.get('started', '?')})"))
+    if command:
+        items.append(("latest command", " ".join(command)))
+    items += _data_items(latest, fingerprint)
+    items.append(("budget", _budget(latest, fingerprint, command)))
+    items += _search_items(latest, fingerprint, command, study)
+    items += _machine_items(latest)
+    items.append(("trials", state_words(frame)))
+    return items
+
+
+def _headline(report: Report) -> list[str]:
+    """The title, where the trials came from, and the best trial (or why there is none)."""
+    frame = report.frame
+    now = datetime.now(timezone.utc).isoformat(timespec="seconds")
+    parts = [f"<h1>Study {escape(report.study_name)}</h1>",
+             f"<p class=\"sub\">Report drawn {escape(now)} from {escape(report.source)}; "
+             f"{escape(state_words(frame))}.</p>"]
+    running = int((frame["state"] == "RUNNING").sum()) if not frame.empty else 0
+    if running:
+        parts.append(f"<p class=\"banner\">The study is still running ({plural(running, 'trial')} in progress): "
+                     "this report shows the trials ended so far; run <code>harness report</code> again for a newer "
+                     "one.</p>")
+    done = trained_trials(frame)
+    if not done.empty:
+        best = done.sort_values(["accuracy", "number"], ascending=[False, True]).iloc[0]
+        parts.append(f"<p>Best: trial {int(best['number'])}, {percent(best['accuracy'], 2)} validation accuracy at "
+                     f"{escape(human(best['flops']))} FLOPs and {escape(human(best['params']))} params "
+                     f"(<code>{escape(best['label'])}</code>).</p>")
+    elif not frame.empty and (frame["state"] == "FAIL").all():
+        reasons = frame["failure_reason"].dropna().astype(str).value_counts()
+        listed = bullets(f"{escape(r)} ({plural(n, 'trial')})" for r, n in reasons.items())
+        parts.append(f"<p class=\"banner\">Every trial failed. The reasons:</p>{listed}")
+    return parts
+
+
+def _study_section(report: Report, run: dict[str, Any], study: optuna.Study | None) -> list[str]:
+    """The study's record and its search space."""
+    parts = ["<h2>The study</h2>", info_table(study_items(run, study, report.frame))]
+    space = report.folder / "space.yaml"
+    if space.is_file():
+        parts.append("<h3>Search space (space.yaml)</h3>")
+        parts.append(f"<pre>{escape(space.read_text(errors='replace'))}</pre>")
+    else:
+        latest = run.get("latest") or {}
+        parts.append(f"<p>Search space: {escape(latest.get('space') or 'not recorded (no space.yaml here)')}.</p>")
+    return parts
+
+
+def _tables_section(report: Report, top: int) -> list[str]:
+    """The leaderboard, the Pareto fronts and parameter importance."""
+    frame = report.frame
+    parts = ["<h2>Leaderboard</h2>"]
+    header, rows = leaderboard_rows(frame, top)
+    if rows:
+        parts.append(f"<p>Top {len(rows)} by validation accuracy; each architecture once (trials that reused "
+                     "its result under \"reused by\"), infeasible trials left out. acc/GFLOP: accuracy "
+                     "(fraction) per 10<sup>9</sup> multiply-adds per image.</p>")
+        parts.append(html_table(header, rows, NUMERIC_COLUMNS))
+    else:
+        parts.append("<p>No trial has completed yet.</p>")
+    parts.append("<h2>Pareto fronts</h2>")
+    pareto = pareto_table(frame)
+    if pareto.empty:
+        parts.append("<p>No completed trial with an accuracy and costs yet.</p>")
+    for cost, name in COSTS.items():
+        front = pareto[pareto["front"] == cost]
+        if not front.empty:
+            parts.append(f"<h3>Accuracy vs {name}</h3>")
+            parts.append(html_table(*pareto_rows(front), {"trial", "accuracy", "FLOPs", "params"}))
+    parts.append("<h2>Parameter importance</h2>")
+    if report.importance is not None:
+        irows = [[str(r["param"]), f"{r['importance']:.3f}"] for _, r in report.importance.iterrows()]
+        parts.append(html_table(["parameter", "importance"], irows, {"importance"}))
+    parts.append(f"<p>{escape(sentence(report.importance_note))}</p>")
+    return parts
+
+
+def _plots_section(report: Report) -> list[str]:
+    """Every drawn figure, embedded, and why the others are not."""
+    parts = ["<h2>Plots</h2>"]
+    if report.drawn:
+        parts.append("<div class=\"plots\">")
+        parts += [figure(p.path, p.title, p.caption, p.name) for p in report.drawn if p.path is not None]
+        parts.append("</div>")
+    if report.not_drawn:
+        parts.append("<h3>Not drawn</h3><ul class=\"notes\">")
+        parts += [f"<li><b>{escape(p.title)}</b>: {escape(p.reason)}</li>" for p in report.not_drawn]
+        parts.append("</ul>")
+    return parts
+
+
+def _files_section(report: Report) -> str:
+    """The files written beside the page, and the versions that drew it."""
+    mine = versions()
+    names = ", ".join(f"<code>{escape(f.relative_to(report.folder))}</code>" for f in report.files
+                      if f.parent == report.folder)
+    return (f"<h2>Files</h2><p>In this folder: {names}; the plots as PNG under <code>{PLOTS_DIR}/</code>. Drawn "
+            f"with harness {escape(mine.get('harness'))}, optuna {escape(mine.get('optuna'))}, pandas "
+            f"{escape(mine.get('pandas'))}.</p>")
+
+
+def render_html(report: Report, run: dict[str, Any], study: optuna.Study | None, top: int) -> str:
+    """The page: the study, the tables, the plots (embedded), and why any plot is missing."""
+    body = [*_headline(report), *_study_section(report, run, study), *_tables_section(report, top),
+            *_plots_section(report), _files_section(report)]
+    return html_page(f"{report.study_name}: harness report", body)
