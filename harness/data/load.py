@@ -3,8 +3,10 @@ carries its options as one value."""
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from collections.abc import Mapping
+from dataclasses import dataclass, replace
 from pathlib import Path
+from typing import Any
 
 import harness.data.sources  # noqa: F401  (each source registers itself on import)
 from harness.data.base import (
@@ -40,6 +42,22 @@ class DataOptions:
         return load_dataset(ref, self.split_seed, data_dir=self.data_dir, download=self.download,
                             image_size=self.image_size, val_fraction=self.val_fraction, strict=self.strict,
                             progress=progress, verify=self.verify, train_images=self.train_images)
+
+    def shape(self, ref: str) -> tuple[tuple[int, int, int], int]:
+        """`dataset_shape(ref, ...)` with these options: ((C, H, W), classes), reading only if need be."""
+        return dataset_shape(ref, image_size=self.image_size, data_dir=self.data_dir, download=self.download,
+                             val_fraction=self.val_fraction, strict=self.strict)
+
+    def with_recorded(self, recorded: Mapping[str, Any] | None) -> DataOptions:
+        """These options with a study's recorded way of reading its data (run.json's `data_options`):
+        its image_size and val_fraction where these options leave them at their defaults."""
+        recorded = recorded or {}
+        options = self
+        if self.image_size is None and recorded.get("image_size"):
+            options = replace(options, image_size=int(recorded["image_size"]))
+        if self.val_fraction == DEFAULT_VAL_FRACTION and recorded.get("val_fraction") is not None:
+            options = replace(options, val_fraction=float(recorded["val_fraction"]))
+        return options
 
 
 def load_dataset(

@@ -1,0 +1,46 @@
+"""How the commands talk to the terminal: the exit statuses, `say` (one flushed line, the progress
+callback the API takes), `quiet_optuna`, `interrupted` (the Ctrl-C line) and the one-line form of
+dataset warnings."""
+
+from __future__ import annotations
+
+import sys
+
+EXIT_USAGE = 2  # a user's mistake: a bad file, key, value or name
+EXIT_INTERRUPTED = 130  # Ctrl-C, after saving what finished
+
+
+def say(line: str) -> None:
+    """Print `line` at once (a search or ranking prints while it runs)."""
+    print(line, flush=True)
+
+
+def quiet_optuna() -> None:
+    """Keep Optuna to its errors: our own line per trial replaces its log lines (and its warning per
+    failed trial, whose reason is in our line and in trials.csv)."""
+    import optuna
+
+    optuna.logging.set_verbosity(optuna.logging.ERROR)
+
+
+def interrupted(what: str) -> int:
+    """Say that the finished `what` (trials, runs) are saved and how to resume; the exit status of Ctrl-C."""
+    print(f"\ninterrupted: finished {what} are saved; run the same command again to resume.", file=sys.stderr)
+    return EXIT_INTERRUPTED
+
+
+def show_dataset_warnings_as_lines() -> None:
+    """Print a DatasetWarning as one "harness: warning: ..." line (not Python's file:line form)."""
+    import warnings
+
+    from harness.errors import DatasetWarning
+
+    shown = warnings.showwarning
+
+    def show(message, category, filename, lineno, file=None, line=None):  # noqa: ANN001
+        if issubclass(category, DatasetWarning):
+            print(f"harness: warning: {message}", file=sys.stderr)
+        else:
+            shown(message, category, filename, lineno, file, line)
+
+    warnings.showwarning = show

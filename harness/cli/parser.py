@@ -1,0 +1,307 @@
+"""The argument parser: `build_parser` adds one subparser per command (search, show, datasets,
+profile, presets, export, report, rank); the option groups several commands share (data, device,
+storage, budget, augmentation) each have one `add_*_arguments` function, and `data_options`
+turns the parsed data options into a DataOptions.
+
+Defaults and choices come from the API, imported inside the functions, so importing this module
+is cheap."""
+
+from __future__ import annotations
+
+import argparse
+from typing import TYPE_CHECKING
+
+from harness.cli.args import count, fraction, gib, input_size, positive_float, positive_int, whole_number
+
+if TYPE_CHECKING:
+    from harness.data import DataOptions
+
+
+def build_parser() -> argparse.ArgumentParser:
+    """The argument parser for every subcommand."""
+    parser = argparse.ArgumentParser(
+        prog="harness", description="Architecture search and benchmarking for CNNs."
+    )
+    sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
+    add_search_parser(sub)
+    add_show_parser(sub)
+    add_datasets_parser(sub)
+    add_profile_parser(sub)
+    sub.add_parser("presets", help="list the preset networks (torchvision's classic models)")
+    add_export_parser(sub)
+    add_report_parser(sub)
+    add_rank_parser(sub)
+    return parser
+
+
+# ------------------------------------------------------------------ harness search
+def add_search_parser(sub: argparse._SubParsersAction) -> None:
+    """`harness search`: space, data, budget, device, study, sampler and pruner, then the groups below."""
+    from harness.search.samplers import PRUNERS, SAMPLERS
+    from harness.search.space import OBJECTIVES
+
+    search = sub.add_parser("search", help="run (or resume) a search over a space file",
+                            description="Run a study over SPACE until it has N ended trials; "
+                            "running the same command again resumes it.")
+    search.add_argument("space", metavar="SPACE.yaml", help="search-space file")
+    add_data_arguments(search)
+    search.add_argument("--trials", type=positive_int, default=None, metavar="N",
+                        help="ended trials the study should have (default: the space's "
+                        "search.trials, else 12)")
+    add_budget_arguments(search, epochs="training epochs per trial (default: the space's train.epochs)",
+                         metavar="S", seconds="training time per trial instead of epochs: every architecture "
+                         "trains for the same S seconds (the schedule follows the time spent)")
+    search.add_argument("--timeout", type=positive_float, default=None, metavar="S",
+                        help="start no new trial after S seconds of this run (a resumed run gets its own)")
+    add_device_arguments(search, "trial")
+    search.add_argument("--seed", type=whole_number, default=0, help="seed for sampling and training (default 0)")
+    search.add_argument("--study", default=None, metavar="NAME",
+                        help="study name (default: the space file's stem)")
+    search.add_argument("--results", default="results", metavar="DIR",
+                        help="folder that holds one sub-folder per study (default: results)")
+    search.add_argument("--objectives", default=None, choices=list(OBJECTIVES),
+                        help="maximise accuracy, or also minimise FLOPs or params (default: accuracy)")
+    search.add_argument("--sampler", default="tpe", choices=list(SAMPLERS),
+                        help="how trials pick architectures (default tpe; grid enumerates a discrete "
+                        "space, each point once)")
+    search.add_argument("--pruner", default=None, choices=list(PRUNERS),
+                        help="stop unpromising trials early: median, hyperband or sha for one objective, "
+                        "pareto for two (the defaults: median, pareto)")
+    add_pareto_arguments(search)
+    add_limit_arguments(search)
+    add_augment_arguments(search, "augmentation (default: what suits the dataset, see `harness datasets`)",
+                          crop="random crop after P pixels of zero padding; 0 turns it off",
+                          flip="random horizontal flips (--no-flip turns them off)",
+                          memory="the most device memory the dataset may take before it is streamed from "
+                          "host memory instead (default: half the device's free memory)")
+    add_worker_arguments(search)
+
+
+def add_pareto_arguments(parser: argparse.ArgumentParser) -> None:
+    """The options of the two-objective pruning policy, defaults from ParetoPruner."""
+    from harness.search.pruning import ParetoPruner
+
+    pareto = parser.add_argument_group("two-objective pruning (--pruner pareto)")
+    pareto.add_argument("--prune-margin", type=float, default=ParetoPruner.margin, metavar="A",
+                        help="stop a trial when finished trials with no more cost were better by A "
+                        f"(accuracy fraction) at the same epoch (default {ParetoPruner.margin})")
+    pareto.add_argument("--prune-warmup", type=whole_number, default=ParetoPruner.warmup, metavar="E",
+                        help=f"no decision at epochs <= E (default {ParetoPruner.warmup})")
+    pareto.add_argument("--prune-min-trials", type=positive_int, default=ParetoPruner.min_trials, metavar="N",
+                        help=f"finished trials needed before any decision (default {ParetoPruner.min_trials})")
+
+
+def add_limit_arguments(parser: argparse.ArgumentParser) -> None:
+    """--max-flops and --max-params (the hard constraints), then --repeat."""
+    limits = parser.add_argument_group("hard constraints, checked on the built model before training")
+    limits.add_argument("--max-flops", type=count, default=None, metavar="N",
+                        help="refuse networks over N multiply-adds per image (5e6, 5M); they are "
+                        "recorded, never trained, and the sampler learns to avoid them")
+    limits.add_argument("--max-params", type=count, default=None, metavar="N",
+                        help="refuse networks over N parameters (300k, 1.5M)")
+    parser.add_argument("--repeat", action="store_true",
+                        help="train an architecture again even when the study already trained it at "
+                        "this budget (default: reuse that result, marked as reused)")
+
+
+def add_worker_arguments(parser: argparse.ArgumentParser) -> None:
+    """--storage, --workers, --gpus, --heartbeat and the hidden options a worker process gets."""
+    scale = parser.add_argument_group("storage and workers")
+    add_storage_argument(scale)
+    scale.add_argument("--workers", type=positive_int, default=1, metavar="N",
+                       help="run N worker processes on the study (needs --storage journal or postgresql://...)")
+    scale.add_argument("--gpus", default=None, metavar="0,1,...",
+                       help="pin workers to these GPUs, round robin (repeat a GPU to put several workers on it)")
+    scale.add_argument("--heartbeat", type=positive_int, default=None, metavar="S",
+                       help="a running trial records a heartbeat every S seconds; one silent for 3 S is "
+                       "marked failed and run again (default 10)")
+    scale.add_argument("--worker-index", type=whole_number, default=0, help=argparse.SUPPRESS)
+    scale.add_argument("--no-report", action="store_true", help=argparse.SUPPRESS)
+
+
+# ------------------------------------------------------------------ show, datasets, profile, export, report
+def add_show_parser(sub: argparse._SubParsersAction) -> None:
+    """`harness show`: a space file, a seed and the data options."""
+    show = sub.add_parser("show", help="print a space's parameters, its size, and one sampled network")
+    show.add_argument("space", metavar="SPACE.yaml", help="search-space file")
+    show.add_argument("--seed", type=whole_number, default=0, help="which sample to show (default 0)")
+    add_data_arguments(show, what="dataset whose input size and classes to build for")
+
+
+def add_datasets_parser(sub: argparse._SubParsersAction) -> None:
+    """`harness datasets [NAME[:PATH]]` with the data options."""
+    datasets = sub.add_parser("datasets", help="list the datasets, or describe one",
+                              description="Without an argument, list the datasets and what each needs; "
+                              "with NAME[:PATH], read it and print its splits, image size and classes.")
+    datasets.add_argument("dataset", nargs="?", metavar="NAME[:PATH]", help="a dataset to read and describe")
+    add_data_arguments(datasets, positional=True)
+
+
+def add_profile_parser(sub: argparse._SubParsersAction) -> None:
+    """`harness profile NAME_OR_SPEC_FILE` with the input's shape and the classes."""
+    profile = sub.add_parser("profile", help="params, FLOPs and receptive field of a preset or spec file",
+                             description="Build a preset (see `harness presets`) or a spec file (YAML "
+                             "or JSON, as `ArchSpec.to_dict` writes it) and measure it before training.")
+    profile.add_argument("spec", metavar="NAME_OR_SPEC_FILE", help="preset name or spec file")
+    profile.add_argument("--input-size", type=input_size, default=(224, 224), metavar="S|HxW",
+                         help="input height and width in pixels (default 224)")
+    profile.add_argument("--in-channels", type=positive_int, default=3, metavar="C",
+                         help="input channels (default 3)")
+    profile.add_argument("--num-classes", type=positive_int, default=1000, metavar="N",
+                         help="classes of the classifier (default 1000)")
+    profile.add_argument("--json", action="store_true", help="print one JSON object instead of text")
+
+
+def add_export_parser(sub: argparse._SubParsersAction) -> None:
+    """`harness export FOLDER --trial N`."""
+    export = sub.add_parser("export", help="print a trial's architecture as a spec file",
+                            description="Print the spec of one trial of a study (YAML, defaults left out; "
+                            "or --json, complete): `harness export results/kernel_size --trial 9 > spec.yaml`, "
+                            "then `harness profile spec.yaml`.")
+    export.add_argument("folder", metavar="FOLDER", help="the study's results folder")
+    export.add_argument("--trial", type=whole_number, required=True, metavar="N", help="trial number")
+    export.add_argument("--study", default=None, metavar="NAME", help="study name, when study.db holds several")
+    export.add_argument("--json", action="store_true", help="JSON, every field, instead of YAML")
+    add_storage_argument(export)
+
+
+def add_report_parser(sub: argparse._SubParsersAction) -> None:
+    """`harness report FOLDER` with where the study is and the leaderboard's length."""
+    report = sub.add_parser("report", help="tables, plots and one HTML page of a study (no training)",
+                            description="Write into FOLDER: trials.csv, leaderboard.md, pareto.csv, "
+                            "importance.csv, plots/*.png and report.html (one self-contained page). "
+                            "Reads the study from FOLDER/study.db (or --storage), else FOLDER/trials.csv; "
+                            "works while a search still runs.")
+    report.add_argument("folder", metavar="FOLDER", help="the study's results folder (results/<study>); "
+                        "with --storage, where to write the report")
+    report.add_argument("--storage", default=None, metavar="URL",
+                        help="Optuna storage URL to read the study from (default: FOLDER/study.db)")
+    report.add_argument("--study", default=None, metavar="NAME",
+                        help="study name in the storage (default: FOLDER's name, or the storage's only study)")
+    report.add_argument("--top", type=positive_int, default=10, metavar="K",
+                        help="trials in the leaderboard (default 10)")
+
+
+# ------------------------------------------------------------------ harness rank
+def add_rank_parser(sub: argparse._SubParsersAction) -> None:
+    """`harness rank`: candidates, data, seeds and budget, racing, device, where to write, augmentation."""
+    from harness.rank.ranking import DEFAULT_MAX_SEEDS, DEFAULT_SEEDS
+
+    rank = sub.add_parser(
+        "rank", help="re-train the best architectures with several seeds and rank them with error bars",
+        description="Train each candidate S times with different seeds and rank them: mean, sd and 95% "
+        "interval of validation (and test) accuracy, the probability of being the best, and the groups the "
+        "data cannot tell apart (Welch tests, Holm-corrected). Candidates: a study's top K or Pareto set "
+        "(--from), presets, spec files (harness export). Running the same command again resumes it.")
+    add_candidate_arguments(rank)
+    add_data_arguments(rank, default="the study's, else 'default'")
+    rank.add_argument("--seeds", type=positive_int, default=DEFAULT_SEEDS, metavar="S",
+                      help=f"runs per candidate, each with its own seed (default {DEFAULT_SEEDS})")
+    add_budget_arguments(rank, epochs="training epochs per run (default: the study's budget, else 4)",
+                         metavar="T", seconds="training time per run instead of epochs")
+    rank.add_argument("--budget-factor", type=positive_float, default=None, metavar="F",
+                      help="train F times as long as the candidate's budget (e.g. 5 for 5x the search's epochs)")
+    rank.add_argument("--race", action="store_true",
+                      help="after the first S seeds, add seeds only to the candidates still tied for the top, "
+                      "one per round, until one is left or --max-seeds")
+    rank.add_argument("--max-seeds", type=positive_int, default=DEFAULT_MAX_SEEDS, metavar="N",
+                      help=f"the most runs per candidate when racing (default {DEFAULT_MAX_SEEDS})")
+    rank.add_argument("--alpha", type=fraction, default=0.05, metavar="A",
+                      help="family-wise error rate of the pairwise tests (default 0.05)")
+    add_device_arguments(rank, "run")
+    rank.add_argument("--seed", type=whole_number, default=0, help="base of the runs' seeds (default 0)")
+    rank.add_argument("--results", default=None, metavar="DIR",
+                      help="parent folder (default: the one holding the study's folder, else results)")
+    rank.add_argument("--name", default=None, metavar="NAME",
+                      help="the ranking's folder under DIR (default: <study>-rank with --from, else rank)")
+    add_augment_arguments(rank, "augmentation (default: the study's, else what suits the dataset)",
+                          crop="random-crop padding (px)", flip="random flips",
+                          memory="the most device memory the dataset may take before it is streamed")
+    add_storage_argument(rank)
+
+
+def add_candidate_arguments(parser: argparse.ArgumentParser) -> None:
+    """Where `harness rank` takes its candidates: --from (with --top or --pareto, --study), --presets, --spec."""
+    source = parser.add_argument_group("candidates (at least one source)")
+    source.add_argument("--from", dest="from_", default=None, metavar="FOLDER",
+                        help="a study's results folder: rank its best trials (and compare with its brief ranking)")
+    pick = source.add_mutually_exclusive_group()
+    pick.add_argument("--top", type=positive_int, default=None, metavar="K",
+                      help="the study's K best trials by validation accuracy (default 5)")
+    pick.add_argument("--pareto", action="store_true", help="the study's accuracy-vs-FLOPs Pareto set")
+    source.add_argument("--study", default=None, metavar="NAME", help="study name, when study.db holds several")
+    source.add_argument("--presets", default=None, metavar="NAME,...",
+                        help="presets to rank alongside, comma-separated (`harness presets` lists them)")
+    source.add_argument("--spec", action="append", default=[], metavar="FILE",
+                        help="a spec file to rank (repeatable), e.g. from `harness export`")
+
+
+# ------------------------------------------------------------------ groups several commands share
+def add_budget_arguments(parser: argparse.ArgumentParser, epochs: str, metavar: str, seconds: str) -> None:
+    """--epochs E or --seconds (`metavar`), one of them, on the commands that train (helps as given)."""
+    budget = parser.add_mutually_exclusive_group()
+    budget.add_argument("--epochs", type=positive_int, default=None, metavar="E", help=epochs)
+    budget.add_argument("--seconds", type=positive_float, default=None, metavar=metavar, help=seconds)
+
+
+def add_augment_arguments(parser: argparse.ArgumentParser, title: str, crop: str, flip: str, memory: str) -> None:
+    """--crop-padding and --flip (group `title`), then --data-memory, on the commands that train."""
+    augment = parser.add_argument_group(title)
+    augment.add_argument("--crop-padding", type=whole_number, default=None, metavar="P", help=crop)
+    augment.add_argument("--flip", action=argparse.BooleanOptionalAction, default=None, help=flip)
+    parser.add_argument("--data-memory", type=gib, default=None, metavar="GiB", help=memory)
+
+
+def add_device_arguments(parser: argparse.ArgumentParser, per: str) -> None:
+    """--device and --compile, on the commands that train (`per`: what one training is called)."""
+    parser.add_argument("--device", default="auto", choices=["auto", "cpu", "cuda"],
+                        help="where to train (default: auto = CUDA when available)")
+    parser.add_argument("--compile", action="store_true",
+                        help=f"train through torch.compile: faster steps after a start-up of seconds to a "
+                        f"minute per {per} (reported as the warm-up); pays off for longer ones")
+
+
+def add_storage_argument(parser: argparse.ArgumentParser | argparse._ArgumentGroup) -> None:
+    """--storage, on every command that reads or writes a study."""
+    parser.add_argument("--storage", default=None, metavar="URL",
+                        help="where the study lives: sqlite:///PATH (default: study.db in its folder), "
+                        "journal (a journal file there; several processes on one machine), journal:PATH, "
+                        "or postgresql://USER:PASSWORD@HOST/DB (several machines); default $HARNESS_STORAGE")
+
+
+def add_data_arguments(parser: argparse.ArgumentParser, what: str = "dataset to train and validate on",
+                       positional: bool = False, default: str = "the space's `dataset:`, else 'default'") -> None:
+    """The options that say which dataset and how to read it (search, show, datasets, rank)."""
+    from harness.data import DEFAULT_VAL_FRACTION
+
+    group = parser.add_argument_group("data")
+    if not positional:
+        group.add_argument("--dataset", default=None, metavar="NAME[:PATH]",
+                           help=f"{what} (default: {default}); "
+                           "`harness datasets` lists them; folder:PATH reads your own images")
+    group.add_argument("--data-dir", default=None, metavar="DIR",
+                       help="where standard datasets are (default: $HARNESS_DATA, else ~/.cache/harness/data)")
+    group.add_argument("--download", action="store_true",
+                       help="let torchvision download a standard dataset into the data folder")
+    group.add_argument("--image-size", type=positive_int, default=None, metavar="S",
+                       help="resize images to SxS pixels (default: the dataset's size; for folders, "
+                       "the median shorter side, at most 64)")
+    group.add_argument("--val-fraction", type=fraction, default=DEFAULT_VAL_FRACTION, metavar="F",
+                       help="share of the training images held out for validation where the dataset "
+                       "has no validation split (default 0.1; stratified, fixed seed)")
+    group.add_argument("--strict", action="store_true",
+                       help="refuse an image folder with unreadable files instead of skipping them")
+    group.add_argument("--train-images", type=positive_int, default=None, metavar="N",
+                       help="train on a stratified, seeded subset of N training images (the same for "
+                       "every trial; validation stays whole): a cheap fidelity for a search")
+    group.add_argument("--verify", action="store_true",
+                       help="check a standard dataset's original files against their published MD5s first")
+
+
+def data_options(args: argparse.Namespace) -> DataOptions:
+    """DataOptions from the parsed data arguments (see add_data_arguments)."""
+    from harness.data import DataOptions
+
+    return DataOptions(data_dir=args.data_dir, download=args.download, image_size=args.image_size,
+                       val_fraction=args.val_fraction, strict=args.strict, verify=args.verify,
+                       train_images=args.train_images)
