@@ -47,8 +47,13 @@ def wait_for_trials(csv: Path, n: int, proc: subprocess.Popen[str], timeout: flo
     raise AssertionError("timed out waiting for trials")
 
 
+# Trials train on a stratified 512-image subset of the 5,000 training images: what these tests check
+# (files, lines, resuming, refusals) does not depend on how much a trial learns.
+SUBSET = ("--train-images", "512")
+
+
 def test_search_end_to_end(tmp_path: Path) -> None:
-    out = harness_cli("search", str(KERNEL_SPACE), "--trials", "2", "--epochs", "1",
+    out = harness_cli("search", str(KERNEL_SPACE), "--trials", "2", "--epochs", "1", *SUBSET,
                       "--results", str(tmp_path), "--device", "cpu")
     assert out.returncode == 0, out.stderr
     folder = tmp_path / "kernel_size"
@@ -79,7 +84,7 @@ def test_show_prints_parameters_count_and_a_sample() -> None:
 
 @pytest.mark.parametrize("stop", [signal.SIGINT, signal.SIGTERM, signal.SIGKILL], ids=["ctrl-c", "kill", "kill-9"])
 def test_interrupted_search_resumes_to_exactly_n_trials(tmp_path: Path, stop: signal.Signals) -> None:
-    args = ("search", str(KERNEL_SPACE), "--trials", "6", "--epochs", "2", "--results", str(tmp_path),
+    args = ("search", str(KERNEL_SPACE), "--trials", "6", "--epochs", "2", *SUBSET, "--results", str(tmp_path),
             "--device", "cpu")
     csv = tmp_path / "kernel_size" / "trials.csv"
     proc = start_cli(*args)
@@ -129,7 +134,7 @@ BAD_SPACES = {
 def existing_results(tmp_path_factory: pytest.TempPathFactory) -> Path:
     """A results folder from a real (tiny) run, which bad input must leave untouched."""
     results = tmp_path_factory.mktemp("results")
-    out = harness_cli("search", str(KERNEL_SPACE), "--trials", "1", "--epochs", "1",
+    out = harness_cli("search", str(KERNEL_SPACE), "--trials", "1", "--epochs", "1", *SUBSET,
                       "--results", str(results), "--device", "cpu")
     assert out.returncode == 0, out.stderr
     return results
@@ -156,15 +161,20 @@ def test_bad_space_file_gets_one_line_and_exit_2(case: str, tmp_path: Path, exis
     assert _snapshot(existing_results) == before
 
 
-def test_missing_file_unknown_dataset_and_zero_trials(tmp_path: Path, existing_results: Path) -> None:
+def test_missing_file_unknown_dataset_and_zero_trials(tmp_path: Path, existing_results: Path,
+                                                      capsys: pytest.CaptureFixture[str]) -> None:
     before = _snapshot(existing_results)
-    results = ("--results", str(existing_results))
-    missing = harness_cli("search", str(tmp_path / "nope.yaml"), *results)
-    dataset = harness_cli("search", str(KERNEL_SPACE), "--dataset", "imagenet", *results)
-    zero = harness_cli("search", str(KERNEL_SPACE), "--trials", "0", *results)
-    for out in (missing, dataset, zero):
-        assert out.returncode == 2 and "Traceback" not in out.stderr
-    assert "nope.yaml: no such file" in missing.stderr
-    assert "unknown dataset 'imagenet'" in dataset.stderr and "default, folder" in dataset.stderr
-    assert "--trials" in zero.stderr and "at least 1" in zero.stderr
+    results = ["--results", str(existing_results)]
+    errors = []
+    for argv in (["search", str(tmp_path / "nope.yaml"), *results],
+                 ["search", str(KERNEL_SPACE), "--dataset", "imagenet", *results],
+                 ["search", str(KERNEL_SPACE), "--trials", "0", *results]):
+        code = main(argv)  # in-process, as the console script runs it
+        out = capsys.readouterr()
+        assert code == 2 and "Traceback" not in out.err and len(out.err.strip().splitlines()) == 1
+        errors.append(out.err)
+    missing, dataset, zero = errors
+    assert "nope.yaml: no such file" in missing
+    assert "unknown dataset 'imagenet'" in dataset and "default, folder" in dataset
+    assert "--trials" in zero and "at least 1" in zero
     assert _snapshot(existing_results) == before

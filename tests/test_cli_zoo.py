@@ -4,12 +4,11 @@ model's, a spec file profiles like its preset, and bad input gets one line and e
 from __future__ import annotations
 
 import json
-import subprocess
-import sys
 from pathlib import Path
 
 import pytest
 import yaml
+from inprocess import CliResult, run_cli
 
 from harness.zoo.blocks import BLOCKS
 from harness.zoo.measure import count_flops, count_params, receptive_field
@@ -17,8 +16,8 @@ from harness.zoo.model import build_model
 from harness.zoo.presets import PRESETS, preset
 
 
-def harness_cli(*args: str) -> subprocess.CompletedProcess[str]:
-    return subprocess.run([sys.executable, "-m", "harness", *args], capture_output=True, text=True, timeout=300)
+def harness_cli(*args: str) -> CliResult:
+    return run_cli(*args)  # in this process: see tests/inprocess.py
 
 
 def test_presets_lists_every_preset_with_a_description() -> None:
@@ -111,7 +110,7 @@ def test_search_over_block_families_end_to_end(tmp_path: Path) -> None:
 
     space = Path(__file__).resolve().parents[1] / "search_spaces" / "blocks.yaml"
     out = harness_cli("search", str(space), "--trials", "4", "--epochs", "1", "--seed", "3",
-                      "--results", str(tmp_path), "--device", "cpu")
+                      "--train-images", "512", "--results", str(tmp_path), "--device", "cpu")
     assert out.returncode == 0, out.stderr
     frame = pd.read_csv(tmp_path / "blocks" / "trials.csv")
     assert len(frame) == 4 and set(frame["state"]) == {"COMPLETE"}, frame["failure_reason"].tolist()

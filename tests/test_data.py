@@ -6,13 +6,12 @@ from __future__ import annotations
 
 import pickle
 import struct
-import subprocess
-import sys
 from pathlib import Path
 
 import numpy as np
 import pytest
 import torch
+from inprocess import CliResult, run_cli
 
 from harness.data import DATASETS, DataOptions, dataset_shape, load_dataset, parse_dataset
 from harness.data.splits import resize, stratified_split
@@ -222,8 +221,8 @@ def test_image_size_resizes_every_split(tmp_path: Path) -> None:
 
 
 # ------------------------------------------------------------------ the CLI
-def harness_cli(*args: str) -> subprocess.CompletedProcess[str]:
-    return subprocess.run([sys.executable, "-m", "harness", *args], capture_output=True, text=True, timeout=300)
+def harness_cli(*args: str) -> CliResult:
+    return run_cli(*args)  # in this process: see tests/inprocess.py
 
 
 def test_datasets_lists_every_dataset_with_what_it_needs() -> None:

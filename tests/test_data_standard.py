@@ -11,14 +11,13 @@ import io
 import os
 import pickle
 import struct
-import subprocess
-import sys
 import tarfile
 from pathlib import Path
 
 import numpy as np
 import pytest
 import torch
+from inprocess import CliResult, run_cli
 
 from harness.data import load_dataset
 from harness.data.sources.standard import PUBLISHED_MD5, verify_dataset
@@ -83,8 +82,8 @@ def write_cifar_archive(path: Path, blobs: dict[str, bytes]) -> Path:
     return path
 
 
-def harness_cli(*args: str) -> subprocess.CompletedProcess[str]:
-    return subprocess.run([sys.executable, "-m", "harness", *args], capture_output=True, text=True, timeout=120)
+def harness_cli(*args: str) -> CliResult:
+    return run_cli(*args)  # in this process: see tests/inprocess.py
 
 
 # ------------------------------------------------------------------ idx files

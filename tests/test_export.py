@@ -4,13 +4,12 @@ is the trial's architecture (same spec_id), profiles like it, and bad input gets
 from __future__ import annotations
 
 import dataclasses
-import subprocess
-import sys
 from pathlib import Path
 
 import pandas as pd
 import pytest
 import yaml
+from inprocess import CliResult, run_cli
 
 from harness.data import load_dataset
 from harness.search.config import SearchConfig
@@ -32,8 +31,8 @@ train: {epochs: 1, batch_size: 250}
 """
 
 
-def harness_cli(*args: str) -> subprocess.CompletedProcess[str]:
-    return subprocess.run([sys.executable, "-m", "harness", *args], capture_output=True, text=True, timeout=120)
+def harness_cli(*args: str) -> CliResult:
+    return run_cli(*args)  # in this process: see tests/inprocess.py
 
 
 def export(capsys: pytest.CaptureFixture[str], *args: str) -> tuple[int, str, str]:

@@ -126,7 +126,7 @@ def _check_exactly(study: optuna.Study, n: int) -> list:
 
 def _three_workers_reach_n(storage: str, space: Path, results: Path) -> tuple[str, list]:
     done = subprocess.run(_search(space, results, "--trials", "5", "--workers", "3", "--storage", storage,
-                                  "--epochs", "1"),
+                                  "--epochs", "1", "--train-images", "512"),
                           capture_output=True, text=True, timeout=600,
                           env={k: v for k, v in os.environ.items() if k != "HARNESS_STORAGE"})
     assert done.returncode == 0, done.stdout + done.stderr

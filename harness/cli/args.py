@@ -22,12 +22,17 @@ def positive_int(text: str) -> int:
     return value
 
 
+def _float(text: str, expected: str) -> float:
+    """`text` as a float; ArgumentTypeError "must be <expected>, not ..." when it is not a number."""
+    try:
+        return float(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"must be {expected}, not {text!r}") from None
+
+
 def positive_float(text: str) -> float:
     """A number above 0."""
-    try:
-        value = float(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"must be a number, not {text!r}") from None
+    value = _float(text, "a number")
     if not value > 0:
         raise argparse.ArgumentTypeError(f"must be positive, not {text}")
     return value
@@ -46,10 +51,7 @@ def count(text: str) -> float:
 
 def fraction(text: str) -> float:
     """A number strictly between 0 and 1."""
-    try:
-        value = float(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"must be a number between 0 and 1, not {text!r}") from None
+    value = _float(text, "a number between 0 and 1")
     if not 0.0 < value < 1.0:
         raise argparse.ArgumentTypeError(f"must be between 0 and 1 (exclusive), not {value}")
     return value
@@ -57,10 +59,7 @@ def fraction(text: str) -> float:
 
 def gib(text: str) -> float:
     """A non-negative number of GiB, returned in bytes."""
-    try:
-        value = float(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"must be a number of GiB, not {text!r}") from None
+    value = _float(text, "a number of GiB")
     if value < 0:
         raise argparse.ArgumentTypeError(f"must not be negative, not {value}")
     return value * 2**30
