@@ -18,7 +18,7 @@ import torch
 from torch._dynamo.utils import counters
 
 import harness
-from harness.data import glyphs
+from harness.data.sources import glyphs
 from harness.search.config import SearchConfig
 from harness.search.progress import overhead_line
 from harness.search.study import run_search
