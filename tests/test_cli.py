@@ -13,6 +13,7 @@ from pathlib import Path
 
 import pandas as pd
 import pytest
+from inprocess import run_cli
 
 from harness.cli.main import main
 
@@ -161,20 +162,16 @@ def test_bad_space_file_gets_one_line_and_exit_2(case: str, tmp_path: Path, exis
     assert _snapshot(existing_results) == before
 
 
-def test_missing_file_unknown_dataset_and_zero_trials(tmp_path: Path, existing_results: Path,
-                                                      capsys: pytest.CaptureFixture[str]) -> None:
+def test_missing_file_unknown_dataset_and_zero_trials(tmp_path: Path, existing_results: Path) -> None:
     before = _snapshot(existing_results)
-    results = ["--results", str(existing_results)]
-    errors = []
-    for argv in (["search", str(tmp_path / "nope.yaml"), *results],
-                 ["search", str(KERNEL_SPACE), "--dataset", "imagenet", *results],
-                 ["search", str(KERNEL_SPACE), "--trials", "0", *results]):
-        code = main(argv)  # in-process, as the console script runs it
-        out = capsys.readouterr()
-        assert code == 2 and "Traceback" not in out.err and len(out.err.strip().splitlines()) == 1
-        errors.append(out.err)
-    missing, dataset, zero = errors
-    assert "nope.yaml: no such file" in missing
-    assert "unknown dataset 'imagenet'" in dataset and "default, folder" in dataset
-    assert "--trials" in zero and "at least 1" in zero
+    results = ("--results", str(existing_results))
+    # In-process, through the console script's entry point (argparse's own refusal included).
+    missing = run_cli("search", str(tmp_path / "nope.yaml"), *results)
+    dataset = run_cli("search", str(KERNEL_SPACE), "--dataset", "imagenet", *results)
+    zero = run_cli("search", str(KERNEL_SPACE), "--trials", "0", *results)
+    for out in (missing, dataset, zero):
+        assert out.returncode == 2 and "Traceback" not in out.stderr
+    assert "nope.yaml: no such file" in missing.stderr
+    assert "unknown dataset 'imagenet'" in dataset.stderr and "default, folder" in dataset.stderr
+    assert "--trials" in zero.stderr and "at least 1" in zero.stderr
     assert _snapshot(existing_results) == before
