@@ -3,9 +3,11 @@
 
 from __future__ import annotations
 
+import numbers
 from typing import Any
 
 MISSING = "-"
+
 
 def is_missing(value: Any) -> bool:
     """None, NaN or pandas' NA."""
@@ -37,12 +39,13 @@ def plain(value: Any, digits: int = 4) -> str:
         return str(value)
     if is_missing(value):
         return MISSING
-    if isinstance(value, int) or type(value).__name__.startswith(("int", "uint")):
+    if isinstance(value, numbers.Integral):  # numpy's integer types register here too
         return str(int(value))
-    if isinstance(value, float) or type(value).__name__.startswith("float"):
+    if isinstance(value, numbers.Real):
         v = float(value)
         return str(int(v)) if v.is_integer() and abs(v) < 1e15 else f"{v:.{digits}g}"
     return str(value)
+
 
 def plural(n: Any, noun: str) -> str:
     """'1 seed', '3 seeds'; '? seeds' when n is unknown."""
