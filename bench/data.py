@@ -10,15 +10,17 @@ CIFAR's augmentation (random crop after 4 px of padding, horizontal flip) and no
      search_spaces/kernel_size.yaml (3x3 kernels, no dilation): loader time alone over the time
      of the epoch with it (target: at most 5%).
 
-    python bench/data.py [--images 50000] [--batch-size 128] [--device auto] [--workers 4]
+    python bench/data.py [--images 50000] [--batch-size 128] [--device auto] [--workers 4] [--json FILE]
 On CPU the defaults are smaller (10,000 images).
 """
 
 from __future__ import annotations
 
 import argparse
+import json
 import os
 import time
+from pathlib import Path
 
 import torch
 from torch.nn import functional as F
@@ -26,7 +28,7 @@ from torch.nn import functional as F
 import harness
 from harness.data import Augment, ImageData
 from harness.data.loader import TrainBatches
-from harness.train.loop import resolve_device
+from harness.train.device import resolve_device
 
 
 def synchronize(device: torch.device) -> None:
@@ -140,6 +142,7 @@ def main() -> None:
     parser.add_argument("--batch-size", type=int, default=128)
     parser.add_argument("--device", default="auto")
     parser.add_argument("--workers", type=int, default=min(4, os.cpu_count() or 1))
+    parser.add_argument("--json", default=None, help="also write the figures to this JSON file")
     args = parser.parse_args()
     device = resolve_device(args.device)
     n = args.images or (50_000 if device.type == "cuda" else 10_000)
@@ -155,6 +158,10 @@ def main() -> None:
     loader_s, epoch_s, share = loader_share_of_epoch(data, device, args.batch_size)
     print(f"smallest kernel_size.yaml net: epoch {epoch_s:.3f} s, loader alone {loader_s:.4f} s: "
           f"loader share {share:.1%} (target <= 5%)")
+    if args.json:
+        Path(args.json).write_text(json.dumps({
+            "device": name, "images": n, "batch": args.batch_size, "harness_ips": ours, "torchvision_ips": theirs,
+            "epoch_s": epoch_s, "loader_s": loader_s, "loader_share": share}, indent=2))
 
 
 if __name__ == "__main__":

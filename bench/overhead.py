@@ -29,7 +29,7 @@ import harness
 from harness.search.config import SearchConfig
 from harness.search.space import load_space
 from harness.search.study import run_search
-from harness.train.loop import resolve_device
+from harness.train.device import resolve_device
 
 
 def bare_loop(spec: harness.ArchSpec, data: harness.ImageData, config: harness.TrainConfig,

@@ -67,7 +67,8 @@ import harness
 from harness.errors import HarnessError
 from harness.search.samplers import make_sampler
 from harness.search.space import SearchSpace, load_space
-from harness.train.loop import TrainConfig, resolve_device
+from harness.train.device import resolve_device
+from harness.train.loop import TrainConfig
 from harness.zoo.spec import ArchSpec
 
 ROOT = Path(__file__).resolve().parents[1]

@@ -19,7 +19,7 @@ Then `harness search` on the small net with k worker processes on the device (--
 CUDA --gpus 0 repeated k times) and the journal storage: trials per hour from the command's wall
 time, and in the steady state (first trial start to last trial end, from the storage).
 
-    python bench/train_speed.py [--device auto] [--repeats 2] [--compile] [--k 1,2,4,8]
+    python bench/train_speed.py [--device auto] [--repeats 2] [--compile] [--k 1,2,4,8] [--specs none]
 
 On the CPU the sizes shrink (16x16 images, 1,024 of them, k = 1,2) so it finishes in minutes.
 """
@@ -42,8 +42,9 @@ from torch.nn import functional as F
 import harness
 from harness.data import Augment
 from harness.store.storage import open_storage, resolve_storage
+from harness.train.device import resolve_device
 from harness.train.evaluate import evaluate_spec
-from harness.train.loop import TrainConfig, resolve_device
+from harness.train.loop import TrainConfig
 from harness.zoo.measure import measure_model
 
 # Sizes per device kind: images, image side, batch, epochs (harness), trial epochs (k part).
@@ -200,7 +201,8 @@ def main() -> None:
     parser.add_argument("--repeats", type=int, default=2)
     parser.add_argument("--compile", action="store_true", help="also train through torch.compile")
     parser.add_argument("--k", default=None, help="trials at once on the device (default 1,2,4,8; CPU 1,2)")
-    parser.add_argument("--specs", default=None, help="comma-separated subset of the reference specs")
+    parser.add_argument("--specs", default=None,
+                        help="comma-separated subset of the reference specs ('none': only the k part)")
     parser.add_argument("--json", default=None, help="also write the figures to this JSON file")
     args = parser.parse_args()
     # A fresh compilation cache: in a search every trial is a new network, so a cold compile is
@@ -208,6 +210,7 @@ def main() -> None:
     os.environ["TORCHINDUCTOR_CACHE_DIR"] = tempfile.mkdtemp(prefix="harness-inductor-")
     device = resolve_device(args.device)
     size = SIZES["cuda" if device.type == "cuda" else "cpu"]
+    precision = "bf16" if device.type == "cuda" else "fp32"  # what the bare loop does on each
     data = cifar_shaped(size["train"], size["val"], size["side"]).to(device)
     config = TrainConfig(epochs=size["epochs"], batch_size=size["batch"])
     peak, dtype = matrix_rate(device)
@@ -217,7 +220,7 @@ def main() -> None:
     report: dict[str, object] = {"device": name, "torch": torch.__version__, "matrix_tflops": peak / 1e12,
                                  "dtype": dtype, "sizes": size, "specs": {}}
     specs = reference_specs()
-    chosen = args.specs.split(",") if args.specs else list(specs)
+    chosen = [] if args.specs == "none" else args.specs.split(",") if args.specs else list(specs)
     for label in chosen:
         spec = specs[label]
         model = harness.build_model(spec, num_classes=10)
@@ -226,7 +229,7 @@ def main() -> None:
         bare, ours, evals = [], [], []
         for _ in range(args.repeats):
             bare.append(bare_loop(spec, data, config, device, steps))
-            ev = evaluate_spec(spec, data, config, device=device, seed=0)
+            ev = evaluate_spec(spec, data, config, device=device, seed=0, precision=precision)
             ours.append(ev.result.images_per_second)
             evals.append(ev)
         best = max(evals, key=lambda e: e.result.images_per_second)
@@ -240,7 +243,7 @@ def main() -> None:
                 f"  MFU {mfu:6.1%}  | outside training: build {o.build:.2f} s, count {o.count:.2f} s, "
                 f"warm-up {o.warmup:.2f} s, eval {o.evaluate:.2f} s (training {best.result.train_seconds:.2f} s)")
         if args.compile:
-            cev = evaluate_spec(spec, data, config, device=device, seed=0, compile=True)
+            cev = evaluate_spec(spec, data, config, device=device, seed=0, compile=True, precision=precision)
             cips = cev.result.images_per_second
             cbare = bare_loop(spec, data, config, device, steps, compile=True)
             # Compiling pays off once the time it saves per second of eager training (1 - eager

@@ -1,6 +1,9 @@
 """The CUDA path, where a GPU is present (skipped elsewhere; CI has none): every block family
 trains a step under bf16 autocast and channels_last, a short training run learns, the loader gives
-the same batches resident and streamed, and a search with a tiny memory budget streams its data."""
+the same batches resident and streamed (one persistent loader, eval splits on the device), a search
+with a tiny memory budget streams its data, a search defaults to bf16 and counts FLOPs on the CPU,
+a real out-of-memory is freed, and a device-side assert ends a search with one line.
+bench/gpu_check.sh runs this file first on a GPU machine."""
 
 from __future__ import annotations
 
@@ -42,7 +45,7 @@ def test_a_short_run_on_cuda_learns_the_default_dataset() -> None:
     spec = ArchSpec(stem=StemSpec(width=32), stages=(
         StageSpec(block="residual", width=32, stride=2, downsample="maxpool"),
         StageSpec(block="residual", width=64, stride=2, downsample="maxpool")))
-    ev = evaluate_spec(spec, data.to(CUDA), TrainConfig(epochs=3), device=CUDA, seed=0)
+    ev = evaluate_spec(spec, data.to(CUDA), TrainConfig(epochs=3), device=CUDA, seed=0, precision="bf16")
     assert ev.result.val_accuracy > 0.5  # chance is 0.1
     assert len(ev.result.history) == 3
 
@@ -83,8 +86,8 @@ def test_compile_on_cuda_trains_like_eager() -> None:
     data = load_dataset("default").to(CUDA)
     spec = ArchSpec(stem=StemSpec(width=16), stages=(
         StageSpec(block="residual", width=32, stride=2, downsample="maxpool"),))
-    eager = evaluate_spec(spec, data, TrainConfig(epochs=1), device=CUDA, seed=0)
-    compiled = evaluate_spec(spec, data, TrainConfig(epochs=1), device=CUDA, seed=0, compile=True)
+    eager = evaluate_spec(spec, data, TrainConfig(epochs=1), device=CUDA, seed=0, precision="bf16")
+    compiled = evaluate_spec(spec, data, TrainConfig(epochs=1), device=CUDA, seed=0, compile=True, precision="bf16")
     assert compiled.result.train_loss == pytest.approx(eager.result.train_loss, rel=0.05)  # bf16 differs a little
     assert compiled.result.train_images == eager.result.train_images
 
@@ -92,16 +95,67 @@ def test_compile_on_cuda_trains_like_eager() -> None:
 def test_a_real_out_of_memory_is_freed_and_the_next_run_trains() -> None:
     data = load_dataset("default").to(CUDA)
     wide = ArchSpec(stem=StemSpec(width=256), stages=(StageSpec(block="plain", depth=4, width=256, stride=1),))
-    total = torch.cuda.get_device_properties(CUDA).total_memory
+    index = torch.cuda.current_device()  # set_per_process_memory_fraction needs the index, not "cuda"
+    total = torch.cuda.get_device_properties(index).total_memory
+    # cuBLAS keeps a workspace from its first call on, never freed: clear it before both readings,
+    # so the check does not depend on which test ran a matmul first.
+    torch._C._cuda_clearCublasWorkspaces()
     torch.cuda.empty_cache()
-    before = torch.cuda.memory_allocated(CUDA)
-    torch.cuda.set_per_process_memory_fraction(min(1.0, 512 * 2**20 / total), CUDA)  # 512 MiB
+    before = torch.cuda.memory_allocated(index)
+    torch.cuda.set_per_process_memory_fraction(min(1.0, 512 * 2**20 / total), index)  # 512 MiB
     try:
         # 4096 images x 256 channels x 32 x 32 in bf16 are 2 GiB a layer: out of memory, at 2048 too.
         with pytest.raises(torch.OutOfMemoryError, match="retried at batch 2048"):
-            evaluate_spec(wide, data, TrainConfig(epochs=1, batch_size=4096), device=CUDA)
+            evaluate_spec(wide, data, TrainConfig(epochs=1, batch_size=4096), device=CUDA, precision="bf16")
     finally:
-        torch.cuda.set_per_process_memory_fraction(1.0, CUDA)
-    assert torch.cuda.memory_allocated(CUDA) <= before + 2**20  # what the trial held was freed
+        torch.cuda.set_per_process_memory_fraction(1.0, index)
+    torch._C._cuda_clearCublasWorkspaces()
+    torch.cuda.empty_cache()
+    assert torch.cuda.memory_allocated(index) <= before + 2**20  # what the trial held was freed
     small = ArchSpec(stem=StemSpec(width=16), stages=(StageSpec(block="plain", width=16, stride=2),))
     assert evaluate_spec(small, data, TrainConfig(epochs=1), device=CUDA).result.train_images > 0
+
+
+def test_a_search_on_cuda_defaults_to_bf16_and_counts_flops_on_the_cpu(tmp_path: Path) -> None:
+    from harness.search.config import SearchConfig
+    from harness.search.space import load_space
+    from harness.search.study import run_search
+
+    space = load_space(Path(__file__).resolve().parents[1] / "search_spaces" / "kernel_size.yaml")
+    torch.backends.cudnn.benchmark = False
+    frame = run_search(space, SearchConfig(trials=2, epochs=1, device="cuda", results_dir=str(tmp_path)),
+                       progress=None)
+    assert set(frame["precision"]) == {"bf16"} and set(frame["state"]) == {"COMPLETE"}
+    assert frame["device"].str.startswith("cuda").all()
+    # Counting at batch 1 on the CPU: the first trial's count is not CUDA's start-up (seconds).
+    assert frame["count_seconds"].max() < 2.0
+
+
+def test_streamed_data_keeps_its_eval_splits_on_the_device_and_one_loader() -> None:
+    data = load_dataset("default")
+    placed, placement = place_dataset(data, CUDA, memory_budget=data.val_x.numel() * 2)
+    assert not placement.resident and not placed.train_x.is_cuda and placed.val_x.is_cuda
+    batches = TrainBatches(placed, CUDA, 256, placed.augment, seed=0, stream=True, workers=2)
+    for _ in range(2):
+        assert sum(1 for _ in batches) == len(batches)
+    assert batches._loader is not None and batches._loader.persistent_workers
+
+
+def test_a_device_side_assert_ends_the_search_with_one_line(tmp_path: Path) -> None:
+    import subprocess
+    import sys
+
+    # A label past the classes makes cross_entropy assert on the device: the CUDA context is
+    # then broken, and the command must say so in one line and exit, not record failed trials.
+    code = (
+        "import sys; from harness.cli.main import main; from harness.train import loop;"
+        "real = loop.F.cross_entropy;"
+        "loop.F.cross_entropy = lambda l, y, **k: real(l, y + 1000, **k) if l.requires_grad else real(l, y, **k);"
+        "sys.exit(main(sys.argv[1:]))"
+    )
+    space = Path(__file__).resolve().parents[1] / "search_spaces" / "kernel_size.yaml"
+    out = subprocess.run([sys.executable, "-c", code, "search", str(space), "--trials", "2", "--epochs", "1",
+                          "--device", "cuda", "--results", str(tmp_path)], capture_output=True, text=True,
+                         timeout=300)
+    assert out.returncode != 0 and "cannot run anything more in this process" in out.stderr, out.stderr[-2000:]
+    assert "Traceback" not in out.stderr

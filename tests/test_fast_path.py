@@ -168,7 +168,9 @@ def test_compile_trains_the_same_network_through_torch_compile(
         tmp_path: Path, tiny_data: harness.ImageData) -> None:
     space = harness.space_from_dict({**SPACE, "stages": {**SPACE["stages"], "block": "plain"}}, default_name="c")
     counters.clear()
-    frame = run_search(space, SearchConfig(trials=1, results_dir=str(tmp_path), pruner="none", compile=True),
+    # Pinned to the CPU: on a GPU machine "auto" would train in bf16 there, another experiment.
+    frame = run_search(space, SearchConfig(trials=1, device="cpu", results_dir=str(tmp_path), pruner="none",
+                                           compile=True),
                        data=tiny_data, progress=None, argv=["test"])
     # One graph: the training step's. Evaluation runs the same weights eagerly (no recompiles).
     assert counters["stats"]["unique_graphs"] == 1

@@ -253,9 +253,17 @@ def add_augment_arguments(parser: argparse.ArgumentParser, title: str, crop: str
 
 
 def add_device_arguments(parser: argparse.ArgumentParser, per: str) -> None:
-    """--device and --compile, on the commands that train (`per`: what one training is called)."""
+    """--device, --precision, --deterministic and --compile, on the commands that train (`per`:
+    what one training is called)."""
     parser.add_argument("--device", default="auto", choices=["auto", "cpu", "cuda"],
                         help="where to train (default: auto = CUDA when available)")
+    parser.add_argument("--precision", default="auto", choices=["auto", "fp32", "bf16"],
+                        help="the training steps' precision: bf16 autocast or fp32; auto = bf16 on CUDA and "
+                        "on CPUs with native bf16 (AMX, AVX512-BF16), else fp32. Evaluation is always fp32; "
+                        "the precision is part of the experiment (a study or ranking does not mix them)")
+    parser.add_argument("--deterministic", action="store_true",
+                        help="deterministic kernels (no cuDNN autotuning): CUDA runs then repeat exactly, "
+                        "more slowly; CPU runs repeat anyway")
     parser.add_argument("--compile", action="store_true",
                         help=f"train through torch.compile: faster steps after a start-up of seconds to a "
                         f"minute per {per} (reported as the warm-up); pays off for longer ones")

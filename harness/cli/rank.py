@@ -32,7 +32,8 @@ def cmd_rank(args: argparse.Namespace, argv: Sequence[str]) -> int:
         budget_factor=args.budget_factor, device=args.device, seed=args.seed, name=args.name,
         results_dir=args.results, race=args.race, max_seeds=args.max_seeds, alpha=args.alpha,
         data_options=options, data_memory=args.data_memory, crop_padding=args.crop_padding, flip=args.flip,
-        storage=args.storage, compile=args.compile,
+        storage=args.storage, compile=args.compile, precision=args.precision,
+        deterministic=args.deterministic,
     )
     quiet_optuna()
     try:

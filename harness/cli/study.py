@@ -50,7 +50,8 @@ def config_from_args(space: SearchSpace, args: argparse.Namespace) -> SearchConf
         constraints=Constraints(max_flops=args.max_flops, max_params=args.max_params), repeat=args.repeat,
         data_options=data_options(args), data_memory=args.data_memory, crop_padding=args.crop_padding,
         flip=args.flip, storage=args.storage, heartbeat=args.heartbeat, worker=args.worker_index,
-        report=not args.no_report, compile=args.compile,
+        report=not args.no_report, compile=args.compile, precision=args.precision,
+        deterministic=args.deterministic,
     )
 
 
@@ -66,13 +67,15 @@ def search_with_workers(args: argparse.Namespace, argv: Sequence[str], space: Se
     from harness.store.storage import resolve_storage
 
     gpus = parse_gpus(args.gpus)
+    if gpus and args.device == "cpu":
+        raise HarnessError(f"--gpus {args.gpus} pins the workers to GPUs; it cannot go with --device cpu")
     folder = Path(config.results_dir) / study_name_for(space, config.study_name)
     ref = resolve_storage(args.storage, folder)
     if not ref.multi_process and args.workers > 1:
         raise HarnessError(f"--workers {args.workers} needs a storage that several processes can share: "
                            f"{ref.display} is SQLite (one process). Use --storage journal (a journal file in "
                            "the study's folder, one machine) or --storage postgresql://... (several machines)")
-    say(f"starting {args.workers} worker(s) on {ref.display}" + (f", GPUs {','.join(gpus)}" if gpus else ""))
+    say(f"starting {args.workers} worker(s) on {ref.display}" + (f", GPUs {args.gpus}" if gpus else ""))
     try:
         code = run_workers(argv, args.workers, ref.url, gpus, say=say)
     except KeyboardInterrupt:

@@ -110,7 +110,16 @@ class ImageData:
         if all(t.device == device or (device.index is None and t.device.type == device.type)
                for t in tensors.values()):
             return self
-        moved = replace(self, **{n: t.to(device) for n, t in tensors.items()})
+        return self.with_tensors(**{n: t.to(device) for n, t in tensors.items()})
+
+    def with_tensors(self, **tensors: torch.Tensor) -> ImageData:
+        """The same data with some split tensors replaced (moved or pinned copies of the same
+        images), keeping the channel statistics: computed here first, on the host, while the
+        training images are still in host memory (on a GPU the float64 chunks would take
+        gigabytes of device memory at 224 x 224)."""
+        if "_stats" not in self.__dict__ and self.train_x.device.type == "cpu":
+            self._stats  # noqa: B018 (computes and caches them)
+        moved = replace(self, **tensors)
         if "_stats" in self.__dict__:  # keep the statistics already computed
             moved.__dict__["_stats"] = self._stats
         return moved

@@ -7,8 +7,11 @@ Two placements, one interface (`TrainBatches`, iterated once per epoch):
   - streaming: the images stay in host memory; a torch DataLoader with workers gathers each
     batch from a pinned copy and it is copied to the device without blocking; the same
     augmentation then runs on the device.
-`place_dataset` chooses: resident when the data fits a memory budget on the device. On CPU the
-device is the host, so the data is always "resident" and the same code runs.
+`place_dataset` chooses: resident when the data fits a memory budget on the device (by default
+half of the device's free memory, shared out among the workers on that GPU), else streaming, also
+when placing it runs out of memory. Streamed, the validation and test splits still go to the device
+when they fit the budget (else they wait in pinned host memory): they are read whole after every
+epoch. On CPU the device is the host, so the data is always "resident" and the same code runs.
 """
 
 from __future__ import annotations
@@ -25,6 +28,15 @@ from harness.data.base import Augment, ImageData
 # Share of the device's free memory the dataset may take when no budget is given: the rest is
 # for the model, its activations and the optimizer (which for small CNNs need far less).
 DEFAULT_MEMORY_SHARE = 0.5
+# How many worker processes share this process's GPU (set by harness.search.workers): each one
+# takes its share of the default budget, not the whole of it.
+ENV_WORKERS_PER_GPU = "HARNESS_WORKERS_PER_GPU"
+
+
+def workers_per_gpu() -> int:
+    """The processes sharing this GPU, from $HARNESS_WORKERS_PER_GPU (1 when unset or not a count)."""
+    text = os.environ.get(ENV_WORKERS_PER_GPU, "1")
+    return int(text) if text.isdigit() and int(text) >= 1 else 1
 
 
 @dataclass(frozen=True)
@@ -35,6 +47,7 @@ class Placement:
     resident: bool  # True: data on the training device; False: host memory, streamed
     data_bytes: int
     budget_bytes: int | None  # None: no limit applied (CPU)
+    why: str | None = None  # why it streams although it fits (placing it ran out of memory)
 
     def describe(self) -> str:
         size = f"{self.data_bytes / 2**20:.1f} MiB"
@@ -42,13 +55,16 @@ class Placement:
             return f"data in memory ({size})"
         if self.resident:
             return f"data on {self.device} ({size} of a {self.budget_bytes / 2**30:.1f} GiB budget)"
+        if self.why:
+            return f"data streamed from host memory ({size}: {self.why})"
         return f"data streamed from host memory ({size} exceeds the {self.budget_bytes / 2**30:.1f} GiB budget)"
 
 
 def place_dataset(data: ImageData, device: torch.device | str, memory_budget: float | None = None
                   ) -> tuple[ImageData, Placement]:
     """`data` moved to `device` when it fits `memory_budget` bytes there (default: half of the
-    device's free memory), else kept in host memory for streaming; and the placement."""
+    device's free memory divided among the workers sharing the GPU), else kept in host memory for
+    streaming (also when moving it runs out of memory); and the placement."""
     device = torch.device(device)
     nbytes = data.nbytes
     if device.type == "cpu":
@@ -59,12 +75,32 @@ def place_dataset(data: ImageData, device: torch.device | str, memory_budget: fl
                                           else int(memory_budget))
     if memory_budget is None:
         free, _ = torch.cuda.mem_get_info(device) if device.type == "cuda" else (0, 0)
-        budget = int(free * DEFAULT_MEMORY_SHARE)
+        budget = int(free * DEFAULT_MEMORY_SHARE / workers_per_gpu())
     else:
         budget = int(memory_budget)
+    why = None
     if nbytes <= budget:
-        return data.to(device), Placement(device, True, nbytes, budget)
-    return data.to("cpu"), Placement(device, False, nbytes, budget)
+        try:
+            return data.to(device), Placement(device, True, nbytes, budget)
+        except torch.OutOfMemoryError:  # another process took the memory meanwhile
+            if device.type == "cuda":
+                torch.cuda.empty_cache()
+            why = "placing it on the device ran out of memory"
+    return _for_streaming(data, device, budget), Placement(device, False, nbytes, budget, why)
+
+
+def _for_streaming(data: ImageData, device: torch.device, budget: int) -> ImageData:
+    """The training split in host memory; the validation and test splits on the device when they
+    fit the budget, else pinned in host memory (copied to the device without blocking)."""
+    data = data.to("cpu", test=True)
+    evals = {n: getattr(data, n) for n in ("val_x", "val_y", "test_x", "test_y") if getattr(data, n) is not None}
+    eval_bytes = sum(t.numel() * t.element_size() for t in evals.values())
+    try:
+        if eval_bytes <= budget:
+            return data.with_tensors(**{n: t.to(device) for n, t in evals.items()})
+        return data.with_tensors(**{n: t.pin_memory() for n, t in evals.items()})
+    except (torch.OutOfMemoryError, RuntimeError):  # no room on the device, or pinning refused
+        return data
 
 
 def same_device(a: torch.device, b: torch.device) -> bool:
@@ -127,6 +163,20 @@ class _IndexedImages(torch.utils.data.Dataset):
         return self.x[idx], self.y[idx]
 
 
+class _EpochBatches(torch.utils.data.Sampler):
+    """Each iteration, the next epoch's batches of indices (lists) from `batches.epoch_order`,
+    drawn in this process: the order is the same as the resident path's for one seed."""
+
+    def __init__(self, batches: TrainBatches) -> None:
+        self.batches = batches
+
+    def __len__(self) -> int:
+        return self.batches.steps
+
+    def __iter__(self) -> Iterator[list[int]]:
+        return iter(self.batches.epoch_order().tolist())
+
+
 class TrainBatches:
     """One epoch of training batches per iteration: a seeded shuffle, then per batch the gather,
     the augmentation (random crop with padding, flips) and normalisation on the device.
@@ -151,26 +201,31 @@ class TrainBatches:
         self.order_generator = torch.Generator().manual_seed(seed)
         self.augment_generator = torch.Generator(device=device).manual_seed(seed + 1)
         self.workers = min(4, os.cpu_count() or 1) if workers is None else workers
+        self._loader: torch.utils.data.DataLoader | None = None  # made on the first streamed epoch
 
     def __len__(self) -> int:
         return self.steps
 
+    def epoch_order(self) -> torch.Tensor:
+        """The next epoch's batches of indices, (steps, batch_size): a seeded shuffle on the CPU."""
+        order = torch.randperm(len(self.y), generator=self.order_generator)[: self.steps * self.batch_size]
+        return order.view(self.steps, self.batch_size)
+
     def _raw(self) -> Iterator[tuple[torch.Tensor, torch.Tensor]]:
-        n = len(self.y)
-        order = torch.randperm(n, generator=self.order_generator)[: self.steps * self.batch_size]
         if self.resident:
-            order = order.to(self.x.device, non_blocking=True)  # one copy per epoch, not per batch
-        chunks = order.view(self.steps, self.batch_size)
-        if self.resident:
+            chunks = self.epoch_order().to(self.x.device, non_blocking=True)  # one copy per epoch, not per batch
             for idx in chunks:
                 yield self.x[idx], self.y[idx]
             return
-        loader = torch.utils.data.DataLoader(
-            _IndexedImages(self.x, self.y), sampler=[c.tolist() for c in chunks], batch_size=None,
-            num_workers=self.workers, pin_memory=self.device.type == "cuda",
-            persistent_workers=False,
-        )
-        for xb, yb in loader:
+        if self._loader is None:
+            # One loader for the whole run, its worker processes kept between epochs: starting
+            # them costs about a second each time, which would be charged to every epoch.
+            self._loader = torch.utils.data.DataLoader(
+                _IndexedImages(self.x, self.y), sampler=_EpochBatches(self), batch_size=None,
+                num_workers=self.workers, pin_memory=self.device.type == "cuda",
+                persistent_workers=self.workers > 0,
+            )
+        for xb, yb in self._loader:
             yield xb.to(self.device, non_blocking=True), yb.to(self.device, non_blocking=True)
 
     def __iter__(self) -> Iterator[tuple[torch.Tensor, torch.Tensor]]:

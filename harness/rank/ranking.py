@@ -44,6 +44,8 @@ class RankConfig:
     flip: bool | None = None
     storage: str | None = None  # None: $HARNESS_STORAGE, else <folder>/rank.db (see harness.store.storage)
     compile: bool = False  # train through torch.compile (its start-up is each run's warm-up)
+    precision: str = "auto"  # auto | fp32 | bf16 (harness.train.device.resolve_precision); run_rank resolves it
+    deterministic: bool = False  # deterministic kernels (CUDA runs vary from run to run otherwise)
 
     def check(self) -> None:
         """Refuse values that cannot work, naming the option."""

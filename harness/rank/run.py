@@ -36,8 +36,9 @@ from harness.rank.stats import top_group
 from harness.signals import StopOnSignal
 from harness.store.provenance import append_run_record, describe_device, safe_command, versions
 from harness.store.storage import ENV_STORAGE, SQLiteLock, fail_orphans, open_storage, resolve_storage
+from harness.train.device import configure_cuda_allocator, resolve_device, resolve_precision, set_deterministic
 from harness.train.evaluate import describe_failure, evaluate_spec
-from harness.train.loop import EpochMetrics, resolve_device
+from harness.train.loop import EpochMetrics
 from harness.zoo.model import validate_spec
 
 # Which runs are missing
@@ -117,6 +118,7 @@ class _RunObjective:
             "candidate": candidate.name, "candidate_key": candidate.key, "data_key": self.data_key,
             "seed_index": index, "seed": seed, "spec": candidate.spec.to_dict(), "origin": candidate.origin,
             "train": dataclasses.asdict(candidate.train), "device": str(self.device),
+            "precision": self.config.precision,
         }.items():
             trial.set_user_attr(name, value)
         curve: list[dict[str, float]] = []
@@ -128,7 +130,8 @@ class _RunObjective:
 
         try:
             ev = evaluate_spec(candidate.spec, self.data, candidate.train, device=self.device, seed=seed,
-                               on_epoch=on_epoch, stream=self.stream, test=True, compile=self.config.compile)
+                               on_epoch=on_epoch, stream=self.stream, test=True, compile=self.config.compile,
+                               precision=self.config.precision)
         except Exception as err:  # recorded with its reason; the ranking goes on
             reason, trace = describe_failure(err)
             if trace is not None:
@@ -202,7 +205,11 @@ def run_rank(candidates: Sequence[Candidate], config: RankConfig = RankConfig(),
     adjusted = [with_budget(c, epochs=config.epochs, seconds=config.seconds, factor=config.budget_factor,
                             crop_padding=config.crop_padding, flip=config.flip) for c in candidates]
     cands, notes = combine(adjusted)
+    configure_cuda_allocator()
     device = resolve_device(config.device)
+    config = dataclasses.replace(config, precision=resolve_precision(config.precision, device))
+    if config.deterministic:
+        set_deterministic()
     dataset = config.dataset or (study.dataset if study is not None else None) or DEFAULT_DATASET
     if data is None:
         data = config.data_options.load(dataset, progress=progress is not None)
@@ -220,12 +227,13 @@ def run_rank(candidates: Sequence[Candidate], config: RankConfig = RankConfig(),
                                        sampler=optuna.samplers.RandomSampler(seed=config.seed), load_if_exists=True)
     if ref.kind == "sqlite":
         fail_orphans(optuna_study)
-    key = data_key(data)
+    # Runs on another kind of device or in another precision are other experiments: not reused.
+    key = f"{data_key(data)}|{device.type}|{config.precision}"
     info = _run_info(config, cands, study, data, dataset, device, placement.describe(), argv, ref.display)
     append_run_record(folder / "run.json", info)
     for note in notes:
         say(f"note: {note}")
-    say(f"ranking {len(cands)} candidate(s) in {folder}: {data.describe()}, device {device} "
+    say(f"ranking {len(cands)} candidate(s) in {folder}: {data.describe()}, device {device} in {config.precision} "
         f"({placement.describe()}), {config.seeds} seed(s) each{' (racing)' if config.race else ''}")
 
     _run_pending(optuna_study, cands, key, data, device, placement.resident, config, say)
@@ -317,5 +325,7 @@ def _run_info(config: RankConfig, cands: list[Candidate], study: StudyInfo | Non
         "candidates": [{"name": c.name, "origin": c.origin, "spec_id": c.spec.spec_id, "label": c.spec.label,
                         "budget": c.budget} for c in cands],
         "device": describe_device(device),
+        "precision": config.precision,
+        "deterministic": config.deterministic,
         "versions": versions(),
     }

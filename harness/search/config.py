@@ -59,6 +59,8 @@ class SearchConfig:
     worker: int = 0  # this process's index among the study's workers (varies the sampler's seed)
     report: bool = True  # write the report at the end (workers leave it to the process that started them)
     compile: bool = False  # train through torch.compile (its start-up is each trial's warm-up)
+    precision: str = "auto"  # auto | fp32 | bf16 (harness.train.device.resolve_precision); run_search resolves it
+    deterministic: bool = False  # deterministic kernels (CUDA runs vary from run to run otherwise)
 
     def validate(self) -> str:
         """Check the settings that do not depend on the space; the pruner in effect (pruner_name)."""

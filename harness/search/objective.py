@@ -18,6 +18,7 @@ from harness.search.config import SearchConfig, SurplusTrialError, TrialFailedEr
 from harness.search.constraints import Constraints
 from harness.search.pruning import Curve
 from harness.search.space import SearchSpace
+from harness.train.device import DeviceBrokenError
 from harness.train.evaluate import budget_key, describe_failure, evaluate_spec, metrics_row
 from harness.train.loop import EpochMetrics, Overheads, TrainConfig
 from harness.zoo.measure import Costs
@@ -100,10 +101,11 @@ class TrialObjective:
         spec, train_config = self.space.suggest(trial)
         train_config = self._train_config(train_config)
         seed = self.config.seed * 100_003 + trial.number  # distinct per trial, reproducible
-        key = budget_key(spec.spec_id, train_config)
+        key = budget_key(spec.spec_id, train_config, self.device.type, self.config.precision)
         trial.set_user_attr("spec", spec.to_dict())
         trial.set_user_attr("seed", seed)
         trial.set_user_attr("device", str(self.device))
+        trial.set_user_attr("precision", self.config.precision)
         trial.set_user_attr("worker", {"host": socket.gethostname(), "pid": os.getpid(), "index": self.config.worker})
         trial.set_user_attr("budget_key", key)
         reused = self._reuse(trial, key)
@@ -114,9 +116,13 @@ class TrialObjective:
         try:
             ev = evaluate_spec(spec, self.data, train_config, device=self.device, seed=seed,
                                on_costs=recorder.on_costs, on_epoch=recorder.on_epoch, stream=self.stream,
-                               compile=self.config.compile, overheads=overheads)
+                               compile=self.config.compile, overheads=overheads, precision=self.config.precision)
         except optuna.TrialPruned:
             self._record_overheads(trial, overheads)
+            raise
+        except DeviceBrokenError:
+            # Not this trial's fault, and every later one would fail the same way: the worker
+            # stops (Optuna marks the trial failed, uncounted: a resumed run trains it again).
             raise
         except _Infeasible as err:
             # Recorded with its costs and the reason; complete (not failed), so that the sampler
@@ -182,17 +188,21 @@ class _TrialRecorder:
         trial.set_user_attr("curve", self.curve)
         trial.set_user_attr("train_seconds", m.seconds)
         trial.set_user_attr("epochs", m.epoch)
-        # A time budget has no known last epoch: the policies then never see one.
-        total = self.train_config.epochs if self.train_config.seconds is None else m.epoch + 1
-        if m.epoch >= total:
+        # A time budget has no known last epoch: the policies then never see one. Its step is the
+        # evaluation's number (one per tenth of the budget, harness.train.loop.EVAL_SLICES): the
+        # same share of the budget in every trial, where epoch numbers depend on the network's speed.
+        timed = self.train_config.seconds is not None
+        step = len(self.history) if timed else m.epoch
+        total = step + 1 if timed else self.train_config.epochs
+        if step >= total:
             return  # nothing left to save: the trial completes
         reason = None
         if not objective.multi:
-            trial.report(m.val_accuracy, m.epoch)
+            trial.report(m.val_accuracy, step)
             if trial.should_prune():
                 reason = f"pruned after epoch {m.epoch} by the {objective.config.pruner_name()} pruner"
         elif objective.pareto is not None:
-            reason = objective.pareto.should_stop(m.epoch, total, m.val_accuracy,
+            reason = objective.pareto.should_stop(step, total, m.val_accuracy,
                                                   float(self.costs_row[objective.cost_name]),
                                                   objective.finished_curves(trial))
         if reason:

@@ -42,7 +42,7 @@ from harness.store.storage import (
     resolve_storage,
 )
 from harness.store.trials import trials_frame
-from harness.train.loop import resolve_device
+from harness.train.device import configure_cuda_allocator, resolve_device, resolve_precision, set_deterministic
 
 if TYPE_CHECKING:
     import torch
@@ -50,8 +50,10 @@ if TYPE_CHECKING:
 POLL_S = 1.0  # a worker with nothing to start waits this long before looking again (s)
 
 
-def _fingerprint(space: SearchSpace, config: SearchConfig, epochs: int, data: ImageData) -> dict[str, Any]:
-    """What must not change between runs of one study, or its trials would not compare."""
+def _fingerprint(space: SearchSpace, config: SearchConfig, epochs: int, data: ImageData, device: torch.device
+                 ) -> dict[str, Any]:
+    """What must not change between runs of one study, or its trials would not compare (a CPU's
+    fp32 trials and a GPU's bf16 ones are different experiments, above all under --seconds)."""
     blob = json.dumps(space.raw, sort_keys=True, default=str)
     c, h, w = data.input_shape
     return {
@@ -65,6 +67,8 @@ def _fingerprint(space: SearchSpace, config: SearchConfig, epochs: int, data: Im
         "augment": [config.crop_padding, config.flip],
         "seconds": config.seconds,
         "constraints": space.constraints.merged(config.constraints).as_dict(),
+        "device_type": device.type,
+        "precision": config.precision,
     }
 
 
@@ -101,7 +105,11 @@ def run_search(
         grid_size(space)  # refuses a space that cannot be enumerated, saying why
         # The grid ends the study itself when every point was run (BruteForceSampler).
         config = dataclasses.replace(config, trials=min(config.trials, grid_trials(space)))
+    configure_cuda_allocator()
     device = resolve_device(config.device)
+    config = dataclasses.replace(config, precision=resolve_precision(config.precision, device))
+    if config.deterministic:
+        set_deterministic()
     if data is None:
         data = config.data_options.load(config.dataset, progress=progress is not None)
     data, placement = place_dataset(data, device, config.data_memory)
@@ -115,14 +123,14 @@ def run_search(
     ref = resolve_storage(config.storage, folder)
     with SQLiteLock(ref):
         study, storage_text = _open_study(space, config, ref, name, folder, multi, pruner_name, epochs)
-        _check_resumable(study, _fingerprint(space, config, epochs or 0, data), folder)
+        _check_resumable(study, _fingerprint(space, config, epochs or 0, data, device), folder)
         write_run_info(folder, space, config, data, device, argv=argv if argv is not None else sys.argv,
                        placement=placement, storage=ref.display)
         ended_before = sum(counted(t) for t in study.get_trials(deepcopy=False))
         remaining = config.trials - ended_before
         worker = f" (worker {config.worker})" if config.worker else ""
-        say(f"study {name!r}{worker} in {folder}: {data.describe()}, device {device} ({placement.describe()}), "
-            f"{space.architecture_count() or 'infinitely many'} architectures{storage_text}")
+        say(f"study {name!r}{worker} in {folder}: {data.describe()}, device {device} in {config.precision} "
+            f"({placement.describe()}), {space.architecture_count() or 'infinitely many'} architectures{storage_text}")
         if ended_before:
             say(f"resuming: {ended_before} trial(s) already ended, {max(0, remaining)} to run")
         if remaining > 0:

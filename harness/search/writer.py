@@ -79,6 +79,8 @@ def write_run_info(folder: Path, space: SearchSpace, config: SearchConfig, data:
         "seed": config.seed,
         "pruner": config.pruner,
         "device": describe_device(device),
+        "precision": config.precision,
+        "deterministic": config.deterministic,
         "versions": versions(),
     }
     append_run_record(folder / "run.json", record)

@@ -18,7 +18,8 @@ if TYPE_CHECKING:
 # Metric columns, in the order trials.csv shows them after the searched parameters.
 METRIC_COLUMNS = ["accuracy", "val_loss", "params", "flops", "receptive_field", "train_seconds",
                   "epochs", "failure_reason", "infeasible", "reused_from", "pruned_reason", "train_loss",
-                  "label", "spec_id", "seed", "uncounted_ops", "batch_size", "note", *OVERHEAD_COLUMNS]
+                  "label", "spec_id", "seed", "uncounted_ops", "batch_size", "note", "device", "precision",
+                  *OVERHEAD_COLUMNS]
 INTERRUPTED = "interrupted (not counted; the next run replaces it)"
 # The order states are counted in, and the notes on trials that did not train.
 STATE_ORDER = ["COMPLETE", "PRUNED", "FAIL", "RUNNING", "WAITING"]

@@ -19,6 +19,7 @@ import torch
 
 from harness.data import ImageData
 from harness.errors import SpecError
+from harness.train.device import DeviceBrokenError, classify_error, resolve_device
 from harness.train.loop import (
     EpochMetrics,
     NonFiniteLossError,
@@ -27,7 +28,6 @@ from harness.train.loop import (
     TrainResult,
     eval_batch_size,
     evaluate_test,
-    resolve_device,
     train_model,
 )
 from harness.zoo.measure import Costs, measure_model
@@ -82,6 +82,7 @@ def evaluate_spec(
     test: bool = False,
     compile: bool = False,
     overheads: Overheads | None = None,
+    precision: str = "auto",
 ) -> Evaluation:
     """Validate `spec` for `data`, build it (weights seeded by `seed`), measure, then train; with
     `test`, also evaluate the trained model on the dataset's test split (when it has one).
@@ -89,26 +90,37 @@ def evaluate_spec(
     `on_costs` sees the costs before any training step; `on_epoch` sees each epoch's metrics.
     Either may raise to stop (a pruned or over-budget trial). `overheads`, when given, is filled
     in as the parts outside training happen (build, count, warm-up, evaluation), so a caller
-    has them even when the run stops early; `compile` trains through torch.compile.
+    has them even when the run stops early; `compile` trains through torch.compile; `precision`
+    (auto, fp32 or bf16; auto: bf16 on CUDA and on CPUs with native bf16) is the training steps'
+    autocast.
+
+    The costs are counted on the CPU copy of the model, before it moves to the device: fvcore's
+    trace at batch 1 on CUDA would autotune every convolution (cuDNN benchmark) and the first
+    trial's count would absorb CUDA's start-up.
 
     Out of memory on the device before the first epoch ended: what the run held is freed and
     it is trained once more, from the same initial weights, at half the batch (training and
     evaluation; the learning rate is kept), as timm's benchmark does; the Evaluation's `note`
     says so. Raises SpecError for a spec that cannot work at the data's input size,
     NonFiniteLossError, or torch.OutOfMemoryError (after freeing what the trial held) when the
-    retry runs out of memory too or an epoch had already been reported.
+    retry runs out of memory too or an epoch had already been reported. cuDNN's and cuBLAS's
+    ALLOC_FAILED count as out of memory; an error that breaks the CUDA context (device-side
+    assert, illegal memory access) raises DeviceBrokenError.
     """
     device = resolve_device(device) if isinstance(device, str) else device
     overheads = overheads if overheads is not None else Overheads()
     c, h, w = data.input_shape
     validate_spec(spec, (h, w), c)
+    if device.type == "cuda":
+        free_device_memory()  # what earlier trials left cached: hundreds of shapes fragment it
     start = time.perf_counter()
     torch.manual_seed(seed)
-    model = build_model(spec, in_channels=c, num_classes=data.num_classes).to(device)
+    model = build_model(spec, in_channels=c, num_classes=data.num_classes)
     overheads.build = time.perf_counter() - start
     start = time.perf_counter()
-    costs = measure_model(model, spec, (c, h, w))
+    costs = measure_model(model, spec, (c, h, w))  # on the CPU: see the docstring
     overheads.count = time.perf_counter() - start
+    model.to(device)
     if on_costs is not None:
         on_costs(costs)
     epochs_seen = 0
@@ -125,10 +137,16 @@ def evaluate_spec(
         oom: str | None = None
         try:
             result = train_model(model, data, attempt, device=device, seed=seed, on_epoch=seen, stream=stream,
-                                 compile=compile, overheads=overheads)
+                                 compile=compile, overheads=overheads, precision=precision)
             tested = evaluate_test(model, data, attempt, device) if test else None
             break
-        except torch.OutOfMemoryError as err:
+        except RuntimeError as err:  # torch.OutOfMemoryError is one
+            kind = classify_error(err)
+            if kind == "sticky":
+                raise DeviceBrokenError(f"{device} failed and cannot run anything more in this process: "
+                                        f"{str(err).splitlines()[0]}") from err
+            if kind != "oom":
+                raise
             oom = str(err).splitlines()[0] if str(err) else "out of memory"
         # Out of the except block, the exception's frames (and the tensors they hold) are gone.
         del model
@@ -155,15 +173,18 @@ def describe_failure(err: Exception) -> tuple[str, str | None]:
         return f"invalid spec: {err}", None
     if isinstance(err, NonFiniteLossError):
         return f"non-finite loss: {err}", None
-    if isinstance(err, torch.OutOfMemoryError):
+    if classify_error(err) == "oom":
         free_device_memory()
         return f"out of memory: {str(err).splitlines()[0]}", None
     return f"{type(err).__name__}: {err}", traceback.format_exc()[-4000:]
 
 
-def budget_key(spec_id: str, config: TrainConfig) -> str:
-    """What makes two runs the same experiment: the architecture and the whole training config."""
-    blob = json.dumps(dataclasses.asdict(config), sort_keys=True, default=str)
+def budget_key(spec_id: str, config: TrainConfig, device_type: str = "cpu", precision: str = "fp32") -> str:
+    """What makes two runs the same experiment: the architecture, the whole training config, and
+    where and in what precision it trains (under a time budget a GPU's bf16 run is another
+    experiment than a CPU's fp32 one, and even per epoch the numbers differ)."""
+    blob = json.dumps({**dataclasses.asdict(config), "device_type": device_type, "precision": precision},
+                      sort_keys=True, default=str)
     return f"{spec_id}/{hashlib.sha1(blob.encode()).hexdigest()[:10]}"
 
 

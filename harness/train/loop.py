@@ -2,7 +2,8 @@
 
 Batches come from `harness.data.loader.TrainBatches`: uint8 images gathered, augmented and
 normalised on the device (the data resident there, or streamed from host memory when it does not
-fit). On CUDA the fast path: bf16 autocast, channels_last, cuDNN autotuning, fused optimizer
+fit). On CUDA the fast path: bf16 autocast (the `precision` chosen by harness.train.device),
+channels_last, cuDNN autotuning (unless deterministic kernels were asked for), fused optimizer
 steps, and optionally `torch.compile` (`compile=True`). Losses and correct counts are summed on
 the device and read once per epoch: the only host synchronisation is the epoch-end read, which
 also checks the loss is finite. Evaluation runs under inference mode with a large batch.
@@ -28,7 +29,7 @@ from torch.nn import functional as F
 from harness.checks import Check, check_choice, check_float, check_int, check_optional
 from harness.data import Augment, ImageData
 from harness.data.loader import Normalize, TrainBatches, eval_batches
-from harness.errors import HarnessError
+from harness.train.device import autocast, resolve_precision
 
 OPTIMIZERS = ("adamw", "sgd")
 SCHEDULES = ("onecycle", "cosine", "constant")
@@ -137,16 +138,6 @@ class NonFiniteLossError(RuntimeError):
     """Training produced a NaN or infinite loss (the learning rate is too high for this network)."""
 
 
-def resolve_device(device: str = "auto") -> torch.device:
-    """'auto' -> CUDA when available, else CPU; 'cpu' and 'cuda[:N]' as given."""
-    if device == "auto":
-        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
-    dev = torch.device(device)
-    if dev.type == "cuda" and not torch.cuda.is_available():
-        raise HarnessError(f"device {device!r} was asked for, but torch sees no CUDA device here")
-    return dev
-
-
 def _optimizer(model: nn.Module, config: TrainConfig, device: torch.device) -> torch.optim.Optimizer:
     # Norm weights and biases (1-D tensors) get no weight decay, as in timm and most recipes.
     decay = [p for p in model.parameters() if p.ndim > 1]
@@ -202,6 +193,11 @@ def time_factor(schedule: str, progress: float, warmup: float) -> float:
 _SYNC_EVERY = 16
 # With a time budget, a cap on epochs, so a tiny dataset cannot loop for long on evaluation.
 _MAX_TIMED_EPOCHS = 100_000
+# With a time budget, evaluate at the end of the first epoch past each tenth of the budget (and
+# at the end), not after every epoch: on a GPU an epoch of a small dataset takes ~0.1 s, and
+# evaluating, reporting, pruning and writing after each would take many times the budget. Where
+# an epoch is longer than a tenth, every epoch is evaluated, as without a budget.
+EVAL_SLICES = 10
 
 
 @torch.inference_mode()
@@ -210,14 +206,14 @@ def evaluate(
     device: torch.device,
 ) -> tuple[float, float]:
     """(mean loss, accuracy) of `model` (on `device`) on uint8 images `x` and labels `y`, which
-    may live on the device or in host memory."""
+    may live on the device or in host memory. In fp32 whatever the training precision: bf16 logits
+    (8 bits of mantissa) tie often enough to bias the argmax, and so the accuracy, against fp32."""
     model.eval()
     loss_sum = torch.zeros((), device=device)
     correct = torch.zeros((), device=device, dtype=torch.long)
     for xb, yb in eval_batches(x, y, normalize, device, batch_size):
-        with torch.autocast(device.type, dtype=torch.bfloat16, enabled=device.type == "cuda"):
-            logits = model(xb)
-        loss_sum += F.cross_entropy(logits.float(), yb, reduction="sum")
+        logits = model(xb)
+        loss_sum += F.cross_entropy(logits, yb, reduction="sum")
         correct += (logits.argmax(1) == yb).sum()
     n = max(1, len(y))
     return loss_sum.item() / n, correct.item() / n
@@ -268,11 +264,12 @@ def train_model(
     stream: bool = False,
     compile: bool = False,
     overheads: Overheads | None = None,
+    precision: str = "auto",
 ) -> TrainResult:
     """Train `model` on `data` for `config.epochs` epochs, or for `config.seconds` of training
     time when that is set (epochs until the time is spent; the last one may be cut short), and
     evaluate after each epoch (evaluation time is not counted in the budget, nor is the first
-    step's warm-up).
+    step's warm-up). With a time budget, epochs are evaluated once per tenth of it (EVAL_SLICES).
 
     The data is used where it lives: on `device` (resident), or in host memory, whence batches
     stream through a DataLoader (also when `stream` is set: see harness.data.loader). With
@@ -280,9 +277,12 @@ def train_model(
 
     `on_epoch` may raise to stop training early (the study raises optuna.TrialPruned);
     a NaN or infinite training loss raises NonFiniteLossError. `overheads`, when given, gets the
-    warm-up and evaluation seconds as they happen.
+    warm-up and evaluation seconds as they happen. `precision` (auto, fp32 or bf16; auto:
+    harness.train.device.resolve_precision) is the training steps' autocast; evaluation always
+    runs in fp32.
     """
     device = torch.device(device)
+    precision = resolve_precision(precision, device)
     overheads = overheads if overheads is not None else Overheads()
     overheads.warmup = overheads.evaluate = 0.0  # this run's (an out-of-memory retry starts again)
     model.to(device)
@@ -291,12 +291,13 @@ def train_model(
     batches = TrainBatches(data, device, config.batch_size, config.augment_for(data), seed=seed, stream=stream)
     if device.type == "cuda":
         model.to(memory_format=torch.channels_last)
-        torch.backends.cudnn.benchmark = True  # fixed shapes (full batches only): autotune once
+        # Fixed shapes (full batches only): autotune once, unless deterministic kernels were asked for.
+        torch.backends.cudnn.benchmark = not torch.are_deterministic_algorithms_enabled()
     optimizer = _optimizer(model, config, device)
     timed = config.seconds is not None
     loop = _Loop(model, compiled(model) if compile else model, optimizer,
                  None if timed else _scheduler(optimizer, config, config.epochs * len(batches)),
-                 config, device, overheads)
+                 config, device, overheads, precision)
     eval_batch = eval_batch_size(config, device)
     history: list[EpochMetrics] = []
     for epoch in range(1, (_MAX_TIMED_EPOCHS if timed else config.epochs) + 1):
@@ -305,6 +306,10 @@ def train_model(
             break
         if not math.isfinite(train_loss):
             raise NonFiniteLossError(f"training loss became {train_loss} in epoch {epoch}")
+        if timed and not out_of_time:
+            next_evaluation = min(config.seconds, (len(history) + 1) * config.seconds / EVAL_SLICES)
+            if loop.train_seconds < next_evaluation:
+                continue  # this tenth of the budget is not over: train on before evaluating
         eval_start = time.perf_counter()
         val_loss, val_acc = evaluate(model, data.val_x, data.val_y, batches.normalize, eval_batch, device)
         overheads.evaluate += time.perf_counter() - eval_start  # evaluate reads its results: synchronised
@@ -332,6 +337,7 @@ class _Loop:
     config: TrainConfig
     device: torch.device
     overheads: Overheads
+    precision: str = "fp32"  # the steps' autocast: "fp32" (none) or "bf16"
     train_seconds: float = 0.0
     train_images: int = 0
     warmed_up: bool = False  # whether the first step (timed apart as the warm-up) has run
@@ -374,8 +380,8 @@ class _Loop:
         return train_loss, out_of_time
 
     def step(self, xb: torch.Tensor, yb: torch.Tensor) -> torch.Tensor:
-        """One optimisation step on a batch (bf16 autocast on CUDA); the loss, detached."""
-        with torch.autocast(self.device.type, dtype=torch.bfloat16, enabled=self.device.type == "cuda"):
+        """One optimisation step on a batch (under bf16 autocast when the precision is bf16); the loss, detached."""
+        with autocast(self.device, self.precision):
             logits = self.step_model(xb)
         loss = F.cross_entropy(logits.float(), yb, label_smoothing=self.config.label_smoothing)
         self.optimizer.zero_grad(set_to_none=True)
