@@ -28,6 +28,7 @@ from pathlib import Path
 
 import optuna
 import pytest
+from inprocess import run_cli
 from optuna.trial import TrialState
 
 from harness.search.config import counted
@@ -139,10 +140,11 @@ def _three_workers_reach_n(storage: str, space: Path, results: Path) -> tuple[st
 
 
 def _kill_one_mid_trial(storage: str, space: Path, results: Path) -> None:
-    procs = [subprocess.Popen(_search(space, results, "--trials", "6", "--heartbeat", "1", "--worker-index",
+    # Two workers: one to kill, one to notice (heartbeats) and run its trial again.
+    procs = [subprocess.Popen(_search(space, results, "--trials", "4", "--heartbeat", "1", "--worker-index",
                                       str(i + 1), "--no-report", "--epochs", "3"),
                               env=_env(storage), stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-             for i in range(3)]
+             for i in range(2)]
     pids = {p.pid: p for p in procs}
     victim = None
     deadline = time.monotonic() + 300
@@ -168,7 +170,7 @@ def _kill_one_mid_trial(storage: str, space: Path, results: Path) -> None:
     for p in procs:
         assert p.wait(timeout=600) in (0, -signal.SIGKILL)
     study = _study(storage, results)
-    trials = _check_exactly(study, 6)
+    trials = _check_exactly(study, 4)
     killed = next(t for t in trials if t.number == number)
     assert killed.state == TrialState.FAIL and "failure_reason" not in killed.user_attrs
     retried = [t for t in trials if t.system_attrs.get("failed_trial") == number]
@@ -186,12 +188,11 @@ def test_postgres_three_workers_reach_exactly_n_and_keep_the_password_secret(
     # A report from the storage, and an export, say nothing of it either.
     for args in (["report", str(tmp_path / "results" / "tiny"), "--storage", postgres_url],
                  ["export", str(tmp_path / "results" / "tiny"), "--trial", "0", "--storage", postgres_url]):
-        shown = subprocess.run([sys.executable, "-m", "harness", *args], capture_output=True, text=True, timeout=120)
+        shown = run_cli(*args)
         assert shown.returncode == 0, shown.stderr
         assert PASSWORD not in shown.stdout + shown.stderr
     wrong = postgres_url.replace(PASSWORD, "wrong-" + PASSWORD)
-    bad = subprocess.run([sys.executable, "-m", "harness", "report", str(tmp_path / "x"), "--storage", wrong],
-                         capture_output=True, text=True, timeout=120)
+    bad = run_cli("report", str(tmp_path / "x"), "--storage", wrong)
     assert bad.returncode == 2 and "cannot open the storage" in bad.stderr and PASSWORD not in bad.stderr
 
 
@@ -227,19 +228,21 @@ def test_journal_a_killed_worker_trial_is_run_again(space: Path, tmp_path: Path)
     _kill_one_mid_trial("journal", space, tmp_path / "results")
 
 
-def test_sqlite_refuses_a_second_process_and_workers(space: Path, tmp_path: Path) -> None:
+def test_sqlite_refuses_a_second_process_and_workers(space: Path, tmp_path: Path,
+                                                    monkeypatch: pytest.MonkeyPatch) -> None:
     from harness.errors import HarnessError
     from harness.store.storage import SQLiteLock, resolve_storage
 
+    # In this process: the lock is an flock on its own open file, which a second open in the same
+    # process conflicts with as another process's would (the pair below shows it).
+    monkeypatch.delenv("HARNESS_STORAGE", raising=False)
     results = tmp_path / "results"
     ref = resolve_storage(None, results / "tiny")
     with SQLiteLock(ref):  # as a running search holds it
-        done = subprocess.run(_search(space, results, "--trials", "1"), capture_output=True, text=True, timeout=120,
-                              env={k: v for k, v in os.environ.items() if k != "HARNESS_STORAGE"})
+        done = run_cli(*_search(space, results, "--trials", "1")[3:])
     assert done.returncode == 2 and "--storage journal" in done.stderr and "postgresql" in done.stderr
     assert "Traceback" not in done.stderr
     with pytest.raises(HarnessError), SQLiteLock(ref), SQLiteLock(ref):
         pass
-    many = subprocess.run(_search(space, results, "--trials", "2", "--workers", "2"), capture_output=True, text=True,
-                          timeout=120, env={k: v for k, v in os.environ.items() if k != "HARNESS_STORAGE"})
+    many = run_cli(*_search(space, results, "--trials", "2", "--workers", "2")[3:])
     assert many.returncode == 2 and "SQLite" in many.stderr and "--storage journal" in many.stderr
