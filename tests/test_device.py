@@ -169,6 +169,17 @@ def test_a_sticky_cuda_error_stops_the_study_and_the_trial_runs_again(
     assert (frame["state"] == "COMPLETE").sum() == 2
 
 
+def test_a_sticky_cuda_error_is_one_line_from_the_command(tmp_path: Path, error_probe) -> None:
+    error_probe.error = "CUDA error: an illegal memory access was encountered"
+    space = tmp_path / "sticky.yaml"
+    space.write_text(json.dumps({**SPACE, "stages": {**SPACE["stages"], "block": "error_probe"}}))
+    out = run_cli("search", str(space), "--trials", "2", "--device", "cpu", "--train-images", "256",
+                  "--results", str(tmp_path))
+    assert out.returncode == 2 and "Traceback" not in out.stderr
+    lines = out.stderr.strip().splitlines()
+    assert len(lines) == 1 and "cannot run anything more in this process: CUDA error: an illegal memory" in lines[0]
+
+
 # ------------------------------------------------------------------ data
 def test_statistics_are_computed_on_the_host_before_the_data_moves(tiny_data: harness.ImageData) -> None:
     fresh = harness.ImageData("tiny", tiny_data.train_x, tiny_data.train_y, tiny_data.val_x, tiny_data.val_y,

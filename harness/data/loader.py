@@ -174,7 +174,9 @@ class _EpochBatches(torch.utils.data.Sampler):
         return self.batches.steps
 
     def __iter__(self) -> Iterator[list[int]]:
-        return iter(self.batches.epoch_order().tolist())
+        # A generator: the order is drawn at the first batch, not when the iterator is made (the
+        # DataLoader makes one it never reads when it starts its workers).
+        yield from self.batches.epoch_order().tolist()
 
 
 class TrainBatches:
