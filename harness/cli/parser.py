@@ -54,13 +54,15 @@ def add_search_parser(sub: argparse._SubParsersAction) -> None:
     search.add_argument("--timeout", type=positive_float, default=None, metavar="S",
                         help="start no new trial after S seconds of this run (a resumed run gets its own)")
     add_device_arguments(search, "trial")
+    add_robustness_arguments(search, "trial")
     search.add_argument("--seed", type=whole_number, default=0, help="seed for sampling and training (default 0)")
     search.add_argument("--study", default=None, metavar="NAME",
                         help="study name (default: the space file's stem)")
     search.add_argument("--results", default="results", metavar="DIR",
                         help="folder that holds one sub-folder per study (default: results)")
     search.add_argument("--objectives", default=None, choices=list(OBJECTIVES),
-                        help="maximise accuracy, or also minimise FLOPs or params (default: accuracy)")
+                        help="maximise accuracy, or also minimise FLOPs or params, or also maximise the "
+                        "robust accuracy (with --robustness) (default: accuracy)")
     search.add_argument("--sampler", default="tpe", choices=list(SAMPLERS),
                         help="how trials pick architectures (default tpe; grid enumerates a discrete "
                         "space, each point once)")
@@ -209,6 +211,10 @@ def add_rank_parser(sub: argparse._SubParsersAction) -> None:
     rank.add_argument("--alpha", type=fraction, default=0.05, metavar="A",
                       help="family-wise error rate of the pairwise tests (default 0.05)")
     add_device_arguments(rank, "run")
+    add_robustness_arguments(rank, "run")
+    rank.add_argument("--metric", default="accuracy", choices=["accuracy", "robust_accuracy"],
+                      help="what the ranking ranks by: validation accuracy, or the mean accuracy on the shifted "
+                      "copies (with --robustness) (default: accuracy)")
     rank.add_argument("--seed", type=whole_number, default=0, help="base of the runs' seeds (default 0)")
     rank.add_argument("--results", default=None, metavar="DIR",
                       help="parent folder (default: the one holding the study's folder, else results)")
@@ -250,6 +256,19 @@ def add_augment_arguments(parser: argparse.ArgumentParser, title: str, crop: str
     augment.add_argument("--crop-padding", type=whole_number, default=None, metavar="P", help=crop)
     augment.add_argument("--flip", action=argparse.BooleanOptionalAction, default=None, help=flip)
     parser.add_argument("--data-memory", type=gib, default=None, metavar="GiB", help=memory)
+
+
+def add_robustness_arguments(parser: argparse.ArgumentParser, per: str) -> None:
+    """--robustness [SHIFT,...] and --severity N, on the commands that train."""
+    from harness.data.shifts import SEVERITIES, SHIFTS
+
+    group = parser.add_argument_group("robustness: accuracy on shifted copies of the validation split")
+    group.add_argument("--robustness", nargs="?", const="all", default=None, metavar="SHIFT,...",
+                       help=f"evaluate each {per} also on shifted copies of the validation images (made once, "
+                       f"from --seed): {', '.join(SHIFTS.names())}, or all (the default when no list is given); "
+                       "recorded as robust_accuracy (their mean) and robust.<shift>")
+    group.add_argument("--severity", type=int, default=3, choices=list(SEVERITIES), metavar="1-5",
+                       help="how strong the shifts are, 1 (mild) to 5, as CIFAR-10-C names them (default 3)")
 
 
 def add_device_arguments(parser: argparse.ArgumentParser, per: str) -> None:

@@ -19,6 +19,7 @@ if TYPE_CHECKING:
 
 def cmd_rank(args: argparse.Namespace, argv: Sequence[str]) -> int:
     """`harness rank`: gather the candidates, run (or resume) the ranking, print the table."""
+    from harness.cli.study import robustness_from
     from harness.rank.ranking import RankConfig
     from harness.rank.run import run_rank
 
@@ -33,7 +34,7 @@ def cmd_rank(args: argparse.Namespace, argv: Sequence[str]) -> int:
         results_dir=args.results, race=args.race, max_seeds=args.max_seeds, alpha=args.alpha,
         data_options=options, data_memory=args.data_memory, crop_padding=args.crop_padding, flip=args.flip,
         storage=args.storage, compile=args.compile, precision=args.precision,
-        deterministic=args.deterministic,
+        deterministic=args.deterministic, robustness=robustness_from(args), metric=args.metric,
     )
     quiet_optuna()
     try:

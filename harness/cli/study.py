@@ -13,6 +13,7 @@ from harness.cli.parser import data_options
 from harness.errors import HarnessError
 
 if TYPE_CHECKING:
+    from harness.data.shifts import Robustness
     from harness.search.config import SearchConfig
     from harness.search.space import SearchSpace
     from harness.zoo.spec import ArchSpec
@@ -51,8 +52,18 @@ def config_from_args(space: SearchSpace, args: argparse.Namespace) -> SearchConf
         data_options=data_options(args), data_memory=args.data_memory, crop_padding=args.crop_padding,
         flip=args.flip, storage=args.storage, heartbeat=args.heartbeat, worker=args.worker_index,
         report=not args.no_report, compile=args.compile, precision=args.precision,
-        deterministic=args.deterministic,
+        deterministic=args.deterministic, robustness=robustness_from(args),
     )
+
+
+def robustness_from(args: argparse.Namespace) -> Robustness | None:
+    """The Robustness that --robustness and --severity ask for (None without --robustness); the
+    shifts' copies are seeded by --seed."""
+    from harness.data.shifts import Robustness, parse_shifts
+
+    if args.robustness is None:
+        return None
+    return Robustness(shifts=parse_shifts(args.robustness), severity=args.severity, seed=args.seed)
 
 
 def search_with_workers(args: argparse.Namespace, argv: Sequence[str], space: SearchSpace,

@@ -10,6 +10,7 @@ from typing import Any
 import pandas as pd
 
 from harness.data import DataOptions
+from harness.data.shifts import Robustness
 from harness.errors import HarnessError
 from harness.rank.candidates import Candidate
 
@@ -46,6 +47,8 @@ class RankConfig:
     compile: bool = False  # train through torch.compile (its start-up is each run's warm-up)
     precision: str = "auto"  # auto | fp32 | bf16 (harness.train.device.resolve_precision); run_rank resolves it
     deterministic: bool = False  # deterministic kernels (CUDA runs vary from run to run otherwise)
+    robustness: Robustness | None = None  # evaluate every run on shifted validation copies (harness.data.shifts)
+    metric: str = "accuracy"  # what the ranking ranks by: accuracy or robust_accuracy
 
     def check(self) -> None:
         """Refuse values that cannot work, naming the option."""
@@ -66,6 +69,10 @@ class RankConfig:
             raise HarnessError(f"confidence must be between 0 and 1, not {self.confidence}")
         if self.loss_epochs < 1:
             raise HarnessError(f"loss_epochs must be at least 1, not {self.loss_epochs}")
+        if self.metric not in ("accuracy", "robust_accuracy"):
+            raise HarnessError(f"unknown ranking metric {self.metric!r}; valid: accuracy, robust_accuracy")
+        if self.metric == "robust_accuracy" and self.robustness is None:
+            raise HarnessError("--metric robust_accuracy ranks by the accuracy on shifted copies: add --robustness")
 
 
 def run_seed(config: RankConfig, index: int) -> int:

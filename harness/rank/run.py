@@ -28,6 +28,7 @@ from optuna.trial import FrozenTrial, TrialState
 
 from harness.data import DEFAULT_DATASET, ImageData
 from harness.data.loader import place_dataset
+from harness.data.shifts import shifted_copies
 from harness.errors import HarnessError, SpecError
 from harness.numbers import human
 from harness.rank.candidates import Candidate, StudyInfo, combine, with_budget
@@ -56,7 +57,7 @@ def plan_runs(candidates: Sequence[Candidate], ended: Ended, config: RankConfig)
     pending = [(c, i) for c in candidates for i in range(config.seeds) if i not in ended.get(c.key, {})]
     if pending or not config.race:
         return pending
-    samples = {c.name: accuracies(ended.get(c.key, {})) for c in candidates}
+    samples = {c.name: accuracies(ended.get(c.key, {}), config.metric) for c in candidates}
     samples = {name: acc for name, acc in samples.items() if acc}
     if len(samples) < 2:
         return []
@@ -71,10 +72,10 @@ def plan_runs(candidates: Sequence[Candidate], ended: Ended, config: RankConfig)
     return out
 
 
-def accuracies(runs: dict[int, dict[str, Any]]) -> list[float]:
-    """Validation accuracies of the runs that completed, by seed index."""
-    return [r["accuracy"] for _, r in sorted(runs.items()) if r.get("state") == "COMPLETE"
-            and r.get("accuracy") is not None]
+def accuracies(runs: dict[int, dict[str, Any]], metric: str = "accuracy") -> list[float]:
+    """The runs' `metric` (validation or robust accuracy) where they completed, by seed index."""
+    return [r[metric] for _, r in sorted(runs.items()) if r.get("state") == "COMPLETE"
+            and r.get(metric) is not None]
 
 
 def ended_runs(study: optuna.Study, data_key: str) -> Ended:
@@ -104,8 +105,9 @@ class _RunObjective:
     """The Optuna objective of a ranking: trial k trains the k-th pending (candidate, seed) run."""
 
     def __init__(self, pending: list[tuple[Candidate, int]], data: ImageData, device: torch.device,
-                 stream: bool, data_key: str, config: RankConfig, check_stop: Callable[[], None]) -> None:
-        self.pending, self.data, self.device, self.stream = pending, data, device, stream
+                 stream: bool, data_key: str, config: RankConfig, check_stop: Callable[[], None],
+                 shifted: dict[str, torch.Tensor] | None = None) -> None:
+        self.pending, self.data, self.device, self.stream, self.shifted = pending, data, device, stream, shifted
         self.data_key, self.config, self.check_stop = data_key, config, check_stop
         self.next = 0
 
@@ -131,7 +133,7 @@ class _RunObjective:
         try:
             ev = evaluate_spec(candidate.spec, self.data, candidate.train, device=self.device, seed=seed,
                                on_epoch=on_epoch, stream=self.stream, test=True, compile=self.config.compile,
-                               precision=self.config.precision)
+                               precision=self.config.precision, shifted=self.shifted)
         except Exception as err:  # recorded with its reason; the ranking goes on
             reason, trace = describe_failure(err)
             if trace is not None:
@@ -215,6 +217,9 @@ def run_rank(candidates: Sequence[Candidate], config: RankConfig = RankConfig(),
         data = config.data_options.load(dataset, progress=progress is not None)
     _check_candidates(cands, data)
     notes += _data_notes(study, data, config)
+    if config.metric == "robust_accuracy" and config.robustness is not None:
+        notes.append(f"ranked by robust accuracy: the mean validation accuracy on shifted copies "
+                     f"({config.robustness.describe()}); mean, CI and P(best) are of it")
     data, placement = place_dataset(data, device, config.data_memory)
     folder = ranking_folder(config, study)
     folder.mkdir(parents=True, exist_ok=True)
@@ -229,6 +234,8 @@ def run_rank(candidates: Sequence[Candidate], config: RankConfig = RankConfig(),
         fail_orphans(optuna_study)
     # Runs on another kind of device or in another precision are other experiments: not reused.
     key = f"{data_key(data)}|{device.type}|{config.precision}"
+    if config.robustness is not None:  # runs without the shifted evaluation cannot be ranked by it
+        key += f"|robust {config.robustness.describe()}"
     info = _run_info(config, cands, study, data, dataset, device, placement.describe(), argv, ref.display)
     append_run_record(folder / "run.json", info)
     for note in notes:
@@ -266,6 +273,7 @@ def _run_pending(optuna_study: optuna.Study, cands: list[Candidate], key: str, d
     optuna.logging.set_verbosity(optuna.logging.ERROR)
     with StopOnSignal() as stop, contextlib.ExitStack() as restore:
         restore.callback(optuna.logging.set_verbosity, level)
+        shifted = shifted_copies(data.val_x, config.robustness) if config.robustness else None
         while True:
             ended = ended_runs(optuna_study, key)
             pending = plan_runs(cands, ended, config)
@@ -283,7 +291,7 @@ def _run_pending(optuna_study: optuna.Study, cands: list[Candidate], key: str, d
                 say(_run_line(trial, counter["done"], counter["total"]))
                 stop.check()
 
-            objective = _RunObjective(pending, data, device, not resident, key, config, stop.check)
+            objective = _RunObjective(pending, data, device, not resident, key, config, stop.check, shifted)
             optuna_study.optimize(objective, n_trials=len(pending), catch=(RunFailedError,),
                                   callbacks=[after_run], gc_after_trial=False)
 
@@ -298,7 +306,7 @@ def collect(folder: Path, candidates: list[Candidate], ended: Ended, config: Ran
     epochs = runs.loc[runs["state"] == "COMPLETE", "epochs"].dropna()
     loss_epochs = min(config.loss_epochs, int(epochs.min())) if len(epochs) else config.loss_epochs
     table, pairwise = rank_table(runs, candidates, alpha=config.alpha, confidence=config.confidence,
-                                 seed=config.seed, loss_epochs=loss_epochs)
+                                 seed=config.seed, loss_epochs=loss_epochs, metric=config.metric)
     fidelity = fidelity_table(table, loss_epochs=loss_epochs)
     return Ranking(folder=folder, candidates=candidates, runs=runs, table=table, pairwise=pairwise,
                    fidelity=fidelity, info=info, notes=notes)
@@ -327,5 +335,7 @@ def _run_info(config: RankConfig, cands: list[Candidate], study: StudyInfo | Non
         "device": describe_device(device),
         "precision": config.precision,
         "deterministic": config.deterministic,
+        "robustness": config.robustness.describe() if config.robustness else None,
+        "metric": config.metric,
         "versions": versions(),
     }

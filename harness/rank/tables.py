@@ -26,7 +26,8 @@ import pandas as pd
 from harness.rank.candidates import Candidate
 from harness.rank.stats import comparable, kendall, letters, pairwise_tests, prob_best, summarize, top_group
 
-RUN_COLUMNS = ["candidate", "seed_index", "seed", "state", "accuracy", "test_accuracy", "val_loss", "test_loss",
+RUN_COLUMNS = ["candidate", "seed_index", "seed", "state", "accuracy", "robust_accuracy", "test_accuracy",
+               "val_loss", "test_loss",
                "train_loss", "params", "flops", "train_seconds", "epochs", "images_per_second", "failure_reason",
                "label", "spec_id", "number", "curve"]
 TABLE_COLUMNS = ["rank", "candidate", "n", "failed", "mean", "std", "ci_low", "ci_high", "test_n", "test_mean",
@@ -46,8 +47,8 @@ def runs_frame(candidates: Sequence[Candidate], ended: dict[str, dict[int, dict[
             row["curve"] = json.dumps(run["curve"]) if run.get("curve") is not None else None
             rows.append(row)
     frame = pd.DataFrame(rows, columns=RUN_COLUMNS)
-    for col in ("accuracy", "test_accuracy", "val_loss", "test_loss", "train_loss", "train_seconds",
-                "images_per_second"):
+    for col in ("accuracy", "robust_accuracy", "test_accuracy", "val_loss", "test_loss", "train_loss",
+                "train_seconds", "images_per_second"):
         frame[col] = pd.to_numeric(frame[col], errors="coerce").astype(float)
     for col in ("seed_index", "seed", "params", "flops", "epochs", "number"):
         frame[col] = pd.to_numeric(frame[col], errors="coerce").astype("Int64")
@@ -75,9 +76,11 @@ def _mean_or_nan(values: list[float]) -> float:
 
 
 def rank_table(runs: pd.DataFrame, candidates: Sequence[Candidate], *, alpha: float = 0.05, confidence: float = 0.95,
-               seed: int = 0, n_boot: int = 10_000, loss_epochs: int = 2) -> tuple[pd.DataFrame, pd.DataFrame]:
-    """(one row per candidate in ranked order, the pairwise tests). Candidates without a completed
-    run come last, unranked, with the reason their runs failed.
+               seed: int = 0, n_boot: int = 10_000, loss_epochs: int = 2, metric: str = "accuracy"
+               ) -> tuple[pd.DataFrame, pd.DataFrame]:
+    """(one row per candidate in ranked order, the pairwise tests), ranked by `metric` (the runs'
+    validation accuracy, or their robust accuracy). Candidates without a completed run come last,
+    unranked, with the reason their runs failed.
 
     Small n, the rule: a candidate with fewer than 2 completed runs (`rank_stats.MIN_RUNS`: one seed, or its other
     runs failed) has its mean and n but NaN for its interval, P(best), group and top: one run has no spread, and
@@ -86,8 +89,8 @@ def rank_table(runs: pd.DataFrame, candidates: Sequence[Candidate], *, alpha: fl
     candidates have 2 runs (or the ranking has one candidate): else they are NaN for everyone, the pairwise table
     empty. The top group is then the best of those candidates and the ones not significantly worse than it, even
     where a one-run candidate has a higher mean."""
-    ok = runs[(runs["state"] == "COMPLETE") & runs["accuracy"].notna()]
-    samples = {c.name: ok.loc[ok["candidate"] == c.name, "accuracy"].tolist() for c in candidates}
+    ok = runs[(runs["state"] == "COMPLETE") & runs[metric].notna()]
+    samples = {c.name: ok.loc[ok["candidate"] == c.name, metric].tolist() for c in candidates}
     samples = {k: v for k, v in samples.items() if v}
     rows: dict[str, dict[str, Any]] = {}
     for c in candidates:

@@ -103,6 +103,7 @@ def draw_plots(frame: pd.DataFrame, plots_dir: Path, importance: pd.DataFrame | 
     order = list(importance["param"]) if importance is not None else []
     _cost_figures(figures, frame, order, title)
     _study_figures(figures, frame, importance, importance_note)
+    _robustness_figure(figures, frame, order)
     _parameter_figures(figures, frame)
     _heatmaps(figures, frame, order)
     return figures.plots
@@ -144,6 +145,19 @@ def _study_figures(figures: Figures, frame: pd.DataFrame, importance: pd.DataFra
                  "Validation accuracy per epoch of every trained trial; pruned trials in grey.",
                  lambda p: plots.plot_learning_curves(frame, p), "no trial has recorded a learning curve yet",
                  skip=not bool(frame["history"].notna().any()))
+
+
+def _robustness_figure(figures: Figures, frame: pd.DataFrame, order: list[str]) -> None:
+    """Accuracy vs robust accuracy and each shift's drop per value of the most important (or the
+    only varying) parameter; only for a search that measured robustness."""
+    if not plots.shift_columns(frame):
+        return
+    varying = varying_parameters(frame)
+    by = order[0] if order else (varying[0] if varying else None)
+    figures.draw("robustness", "Accuracy under shift",
+                 "Validation accuracy against robust accuracy (the mean over the shifted copies), and each "
+                 "shift's mean accuracy drop" + (f" per value of {by}" if by else "") + ".",
+                 lambda p: plots.plot_robustness(frame, p, by=by), not_enough(frame, "trial with a robust accuracy"))
 
 
 def _one_value(done: pd.DataFrame, param: str) -> str:

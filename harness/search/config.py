@@ -10,6 +10,7 @@ from typing import TYPE_CHECKING, Any
 from optuna.trial import FrozenTrial, TrialState
 
 from harness.data import DEFAULT_DATASET, DataOptions
+from harness.data.shifts import Robustness
 from harness.errors import HarnessError
 from harness.search.constraints import Constraints
 from harness.search.pruning import ParetoPruner
@@ -61,6 +62,7 @@ class SearchConfig:
     compile: bool = False  # train through torch.compile (its start-up is each trial's warm-up)
     precision: str = "auto"  # auto | fp32 | bf16 (harness.train.device.resolve_precision); run_search resolves it
     deterministic: bool = False  # deterministic kernels (CUDA runs vary from run to run otherwise)
+    robustness: Robustness | None = None  # evaluate every trial on shifted validation copies (harness.data.shifts)
 
     def validate(self) -> str:
         """Check the settings that do not depend on the space; the pruner in effect (pruner_name)."""
@@ -73,6 +75,12 @@ class SearchConfig:
         if self.epochs is not None and self.epochs < 1:
             raise HarnessError(f"--epochs must be at least 1, not {self.epochs}")
         pruner_name = self.pruner_name()
+        if self.objectives == "accuracy,robust_accuracy" and self.robustness is None:
+            raise HarnessError("--objectives accuracy,robust_accuracy needs the robustness evaluation: "
+                               "add --robustness (all shifts) or --robustness translate,noise,...")
+        if pruner_name == "pareto" and self.objectives == "accuracy,robust_accuracy":
+            raise HarnessError("--pruner pareto compares a cost known before training (FLOPs, parameters); "
+                               "robust accuracy is known only at the end: use --pruner none")
         if pruner_name == "pareto" and self.objectives == "accuracy":
             raise HarnessError("--pruner pareto is the two-objective policy; with one objective use median, "
                                "hyperband or sha")
@@ -87,6 +95,8 @@ class SearchConfig:
         """The pruner in effect: the one asked for, else median (one objective) or pareto (two)."""
         if self.pruner is not None:
             return self.pruner
+        if self.objectives == "accuracy,robust_accuracy":
+            return "none"  # neither objective is known before the end of training
         return "median" if self.objectives == "accuracy" else "pareto"
 
 

@@ -19,7 +19,7 @@ from harness.search.constraints import Constraints
 from harness.search.pruning import Curve
 from harness.search.space import SearchSpace
 from harness.train.device import DeviceBrokenError
-from harness.train.evaluate import budget_key, describe_failure, evaluate_spec, metrics_row
+from harness.train.evaluate import budget_key, describe_failure, evaluate_spec, metrics_row, robust_columns
 from harness.train.loop import EpochMetrics, Overheads, TrainConfig
 from harness.zoo.measure import Costs
 from harness.zoo.spec import ArchSpec
@@ -41,8 +41,8 @@ class TrialObjective:
 
     def __init__(self, space: SearchSpace, data: ImageData, device: torch.device, config: SearchConfig,
                  epochs: int | None, multi: bool, check_stop: Callable[[], None], stream: bool = False,
-                 constraints: Constraints | None = None) -> None:
-        self.space, self.data, self.device, self.stream = space, data, device, stream
+                 constraints: Constraints | None = None, shifted: dict[str, torch.Tensor] | None = None) -> None:
+        self.space, self.data, self.device, self.stream, self.shifted = space, data, device, stream, shifted
         self.config, self.epochs, self.multi, self.check_stop = config, epochs, multi, check_stop
         self.constraints = constraints or Constraints()
         self.cost_name = {"accuracy,flops": "flops", "accuracy,params": "params"}.get(config.objectives)
@@ -57,7 +57,10 @@ class TrialObjective:
                 changes[name] = getattr(self.config, name)
         return dataclasses.replace(train_config, **changes) if changes else train_config
 
-    def _values(self, accuracy: float, costs: dict[str, Any]) -> float | tuple[float, float]:
+    def _values(self, accuracy: float, costs: dict[str, Any], robust: float | None = None
+                ) -> float | tuple[float, float]:
+        if self.config.objectives == "accuracy,robust_accuracy":
+            return accuracy, (0.0 if robust is None else robust)  # an infeasible trial: no good on both
         if self.cost_name is None:
             return accuracy
         return accuracy, float(costs[self.cost_name])
@@ -69,8 +72,8 @@ class TrialObjective:
             return None
         for old in trial.study.get_trials(deepcopy=False, states=(TrialState.COMPLETE,)):
             if old.user_attrs.get("budget_key") == key and old.values is not None:
-                for name in _REUSED_ATTRS:
-                    if name in old.user_attrs:
+                for name in old.user_attrs:
+                    if name in _REUSED_ATTRS or name.startswith("robust"):
                         trial.set_user_attr(name, old.user_attrs[name])
                 for name, value in old.constraints.items():
                     trial.set_constraint(name, value)
@@ -116,7 +119,8 @@ class TrialObjective:
         try:
             ev = evaluate_spec(spec, self.data, train_config, device=self.device, seed=seed,
                                on_costs=recorder.on_costs, on_epoch=recorder.on_epoch, stream=self.stream,
-                               compile=self.config.compile, overheads=overheads, precision=self.config.precision)
+                               compile=self.config.compile, overheads=overheads, precision=self.config.precision,
+                               shifted=self.shifted)
         except optuna.TrialPruned:
             self._record_overheads(trial, overheads)
             raise
@@ -141,7 +145,10 @@ class TrialObjective:
         self._record_overheads(trial, overheads)
         if ev.note:
             trial.set_user_attr("note", ev.note)
-        return self._values(ev.result.val_accuracy, recorder.costs_row)
+        robust = robust_columns(ev.robust) if ev.robust else {}
+        for name, value in robust.items():
+            trial.set_user_attr(name, value)
+        return self._values(ev.result.val_accuracy, recorder.costs_row, robust.get("robust_accuracy"))
 
     @staticmethod
     def _record_overheads(trial: optuna.Trial, overheads: Overheads) -> None:

@@ -44,8 +44,9 @@ def overhead_line(frame: pd.DataFrame, write_seconds: Sequence[float] = ()) -> s
     ran = frame[frame["warmup_seconds"].notna() & frame["reused_from"].isna()]
     if ran.empty:
         return None
-    parts = {label: float(ran[col].mean()) for col, label in
-             zip(OVERHEAD_COLUMNS, ("build", "count", "warm-up", "evaluation"), strict=True)}
+    labels = ("build", "count", "warm-up", "evaluation", "robustness")
+    parts = {label: float(ran[col].mean()) for col, label in zip(OVERHEAD_COLUMNS, labels, strict=True)
+             if col in ran and (label != "robustness" or ran[col].fillna(0).gt(0).any())}
     if len(write_seconds):
         parts["writing"] = sum(write_seconds) / len(write_seconds)
     train = ran["train_seconds"].mean()

@@ -25,6 +25,7 @@ from optuna.trial import FrozenTrial, TrialState
 
 from harness.data import ImageData
 from harness.data.loader import Placement, place_dataset
+from harness.data.shifts import shifted_copies
 from harness.errors import HarnessError
 from harness.report.build import build_report
 from harness.search.config import SearchConfig, SurplusTrialError, TrialFailedError, counted, study_name_for, taken
@@ -69,6 +70,7 @@ def _fingerprint(space: SearchSpace, config: SearchConfig, epochs: int, data: Im
         "constraints": space.constraints.merged(config.constraints).as_dict(),
         "device_type": device.type,
         "precision": config.precision,
+        "robustness": config.robustness.describe() if config.robustness else None,
     }
 
 
@@ -149,8 +151,9 @@ def _run_missing(study: optuna.Study, space: SearchSpace, data: ImageData, devic
     after each; the trials table, and the line on where the time went."""
     with StopOnSignal() as stop:
         constraints = space.constraints.merged(config.constraints)
+        shifted = shifted_copies(data.val_x, config.robustness) if config.robustness else None
         objective = TrialObjective(space, data, device, config, epochs, multi, stop.check,
-                                   stream=not placement.resident, constraints=constraints)
+                                   stream=not placement.resident, constraints=constraints, shifted=shifted)
         on_trial_end = ResultsWriter(folder, config.trials, say, stop.check)
         try:
             run_trials(study, objective, config.trials, on_trial_end, stop.check, config.timeout)
@@ -178,7 +181,8 @@ def _open_study(space: SearchSpace, config: SearchConfig, ref: StorageRef, name:
     """Create or load the study in its storage; with SQLite (one process, under its lock) a trial
     left running by a killed run is failed and queued again at once. Also a note on the storage."""
     storage = open_storage(ref, config.heartbeat)
-    directions = ["maximize"] + (["minimize"] if multi else [])
+    second = "maximize" if config.objectives == "accuracy,robust_accuracy" else "minimize"
+    directions = ["maximize"] + ([second] if multi else [])
     try:
         old = optuna.load_study(study_name=name, storage=storage)
         if len(old.directions) != len(directions):

@@ -19,7 +19,7 @@ if TYPE_CHECKING:
 METRIC_COLUMNS = ["accuracy", "val_loss", "params", "flops", "receptive_field", "train_seconds",
                   "epochs", "failure_reason", "infeasible", "reused_from", "pruned_reason", "train_loss",
                   "label", "spec_id", "seed", "uncounted_ops", "batch_size", "note", "device", "precision",
-                  *OVERHEAD_COLUMNS]
+                  "robust_accuracy", *OVERHEAD_COLUMNS]
 INTERRUPTED = "interrupted (not counted; the next run replaces it)"
 # The order states are counted in, and the notes on trials that did not train.
 STATE_ORDER = ["COMPLETE", "PRUNED", "FAIL", "RUNNING", "WAITING"]
@@ -32,6 +32,7 @@ def trials_frame(study: optuna.Study) -> pd.DataFrame:
 
     rows = []
     param_names: list[str] = []
+    robust_names: list[str] = []
     for t in study.get_trials(deepcopy=False):
         if t.user_attrs.get("surplus"):
             continue  # dropped unrun: another worker took the study's last place first
@@ -43,13 +44,18 @@ def trials_frame(study: optuna.Study) -> pd.DataFrame:
         for col in METRIC_COLUMNS:
             if col in attrs:
                 row[col] = attrs[col]
+        for col in attrs:  # each shift's accuracy (harness.data.shifts), after the metrics
+            if col.startswith("robust."):
+                row[col] = attrs[col]
+                if col not in robust_names:
+                    robust_names.append(col)
         if t.state == TrialState.FAIL and "failure_reason" not in attrs:
             row["failure_reason"] = INTERRUPTED
         for name in ("history", "curve"):  # per-epoch learning curves, as JSON
             if name in attrs:
                 row[name] = json.dumps(attrs[name])
         rows.append(row)
-    columns = ["number", "state", *param_names, *METRIC_COLUMNS, "history", "curve"]
+    columns = ["number", "state", *param_names, *METRIC_COLUMNS, *robust_names, "history", "curve"]
     frame = pd.DataFrame(rows, columns=columns)
     for col in ("params", "flops", "receptive_field", "epochs", "seed", "reused_from", "batch_size"):
         frame[col] = frame[col].astype("Int64")
@@ -59,7 +65,7 @@ def trials_frame(study: optuna.Study) -> pd.DataFrame:
 def searched_columns(frame: pd.DataFrame) -> list[str]:
     """The searched-parameter columns of a trials table (those between state and the metrics)."""
     skip = {"number", "state", "history", "curve", *METRIC_COLUMNS}
-    return [c for c in frame.columns if c not in skip]
+    return [c for c in frame.columns if c not in skip and not c.startswith("robust.")]
 
 
 def complete_columns(frame: pd.DataFrame) -> pd.DataFrame:

@@ -18,6 +18,7 @@ from typing import Any
 import torch
 
 from harness.data import ImageData
+from harness.data.loader import Normalize
 from harness.errors import SpecError
 from harness.train.device import DeviceBrokenError, classify_error, resolve_device
 from harness.train.loop import (
@@ -27,6 +28,7 @@ from harness.train.loop import (
     TrainConfig,
     TrainResult,
     eval_batch_size,
+    evaluate,
     evaluate_test,
     train_model,
 )
@@ -46,6 +48,7 @@ class Evaluation:
     test_accuracy: float | None = None
     overheads: Overheads = dataclasses.field(default_factory=Overheads)
     note: str | None = None  # e.g. that training ran out of memory and was retried at half the batch
+    robust: dict[str, float] | None = None  # accuracy on each shifted validation copy (fractions)
 
     def row(self) -> dict[str, Any]:
         """Flat metrics (accuracy as a fraction, flops per image, seconds) for one table row."""
@@ -53,7 +56,14 @@ class Evaluation:
         row.update(self.overheads.columns())
         if self.note:
             row["note"] = self.note
+        if self.robust:
+            row.update(robust_columns(self.robust))
         return row
+
+
+def robust_columns(robust: dict[str, float]) -> dict[str, float]:
+    """robust_accuracy (the mean over the shifts) and robust.<shift> for each shift's accuracy."""
+    return {"robust_accuracy": sum(robust.values()) / len(robust), **{f"robust.{k}": v for k, v in robust.items()}}
 
 
 def metrics_row(spec: ArchSpec, costs: Costs | None, result: TrainResult | None) -> dict[str, Any]:
@@ -83,6 +93,7 @@ def evaluate_spec(
     compile: bool = False,
     overheads: Overheads | None = None,
     precision: str = "auto",
+    shifted: dict[str, torch.Tensor] | None = None,
 ) -> Evaluation:
     """Validate `spec` for `data`, build it (weights seeded by `seed`), measure, then train; with
     `test`, also evaluate the trained model on the dataset's test split (when it has one).
@@ -93,6 +104,9 @@ def evaluate_spec(
     has them even when the run stops early; `compile` trains through torch.compile; `precision`
     (auto, fp32 or bf16; auto: bf16 on CUDA and on CPUs with native bf16) is the training steps'
     autocast.
+
+    `shifted` (name -> uint8 images: the validation split's shifted copies, harness.data.shifts)
+    adds the trained model's accuracy on each, in `robust`.
 
     The costs are counted on the CPU copy of the model, before it moves to the device: fvcore's
     trace at batch 1 on CUDA would autotune every convolution (cuDNN benchmark) and the first
@@ -139,6 +153,7 @@ def evaluate_spec(
             result = train_model(model, data, attempt, device=device, seed=seed, on_epoch=seen, stream=stream,
                                  compile=compile, overheads=overheads, precision=precision)
             tested = evaluate_test(model, data, attempt, device) if test else None
+            robust = _evaluate_shifted(model, data, shifted, attempt, device, overheads) if shifted else None
             break
         except RuntimeError as err:  # torch.OutOfMemoryError is one
             kind = classify_error(err)
@@ -159,10 +174,21 @@ def evaluate_spec(
         note = f"out of memory at batch {config.batch_size} ({oom}); trained at batch {attempt.batch_size}"
         torch.manual_seed(seed)
         model = build_model(spec, in_channels=c, num_classes=data.num_classes).to(device)
-    evaluation = Evaluation(spec, costs, result, overheads=overheads, note=note)
+    evaluation = Evaluation(spec, costs, result, overheads=overheads, note=note, robust=robust)
     if tested is None:
         return evaluation
     return dataclasses.replace(evaluation, test_loss=tested[0], test_accuracy=tested[1])
+
+
+def _evaluate_shifted(model: torch.nn.Module, data: ImageData, shifted: dict[str, torch.Tensor],
+                      config: TrainConfig, device: torch.device, overheads: Overheads) -> dict[str, float]:
+    """The trained model's accuracy on each shifted copy of the validation images (timed)."""
+    start = time.perf_counter()
+    normalize = Normalize(data, device)
+    batch = eval_batch_size(config, device)
+    out = {name: evaluate(model, x, data.val_y, normalize, batch, device)[1] for name, x in shifted.items()}
+    overheads.robust = time.perf_counter() - start
+    return out
 
 
 def describe_failure(err: Exception) -> tuple[str, str | None]:

@@ -94,23 +94,26 @@ class EpochMetrics:
 
 
 # The table columns of Overheads, in its field order (trials.csv, rank's runs.csv).
-OVERHEAD_COLUMNS = ("build_seconds", "count_seconds", "warmup_seconds", "eval_seconds")
+OVERHEAD_COLUMNS = ("build_seconds", "count_seconds", "warmup_seconds", "eval_seconds", "robust_seconds")
 
 
 @dataclass
 class Overheads:
     """Seconds one trial spends outside its training steps, filled in as each part happens (so a
     pruned or failed trial still has its figures): building the network, counting its costs, the
-    first step's warm-up (set-up, autotuning, compilation) and the evaluations after each epoch."""
+    first step's warm-up (set-up, autotuning, compilation), the evaluations after each epoch, and
+    the evaluation on shifted validation copies at the end (robustness; 0 when not asked for)."""
 
     build: float = 0.0  # filled by harness.train.evaluate.evaluate_spec
     count: float = 0.0  # likewise (fvcore tracing and the receptive field)
     warmup: float = 0.0
     evaluate: float = 0.0
+    robust: float = 0.0  # likewise
 
     def columns(self) -> dict[str, float]:
         """The table columns (OVERHEAD_COLUMNS) and their values."""
-        return dict(zip(OVERHEAD_COLUMNS, (self.build, self.count, self.warmup, self.evaluate), strict=True))
+        return dict(zip(OVERHEAD_COLUMNS, (self.build, self.count, self.warmup, self.evaluate, self.robust),
+                        strict=True))
 
 
 @dataclass(frozen=True)

@@ -83,6 +83,7 @@ class BlockSettings:
     branches: tuple[float, ...] | None = None
     wide_kernel: int | None = None
     drop_path: float = 0.0  # this block's stochastic-depth probability
+    padding: str = "zeros"  # harness.zoo.spec.PADDINGS; the builder sets torch's mode on every padded conv
 
 
 def make_act(act: ActFactory | None, *, after_input: bool = False) -> nn.Module:
@@ -143,15 +144,16 @@ def conv_norm_act(
     act: ActFactory | None,
     groups: int = 1,
     bias: bool | None = None,
+    padding: int | None = None,
 ) -> nn.Sequential:
     """Conv (no bias when a norm follows, unless `bias`) -> norm -> activation, padded by
-    `same_padding`."""
+    `padding` pixels (None: `same_padding`)."""
     return Conv2dNormActivation(
         in_width,
         out_width,
         kernel_size=kernel_size,
         stride=stride,
-        padding=same_padding(kernel_size, dilation),
+        padding=same_padding(kernel_size, dilation) if padding is None else padding,
         dilation=dilation,
         groups=groups,
         norm_layer=norm,

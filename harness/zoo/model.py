@@ -39,7 +39,8 @@ def block_settings(stage: StageSpec, norm: NormFactory | None, act: ActFactory |
         if options.get(name) is None and not (name == "expansion" and stage.group_width is not None):
             options[name] = value
     return BlockSettings(kernel_size=stage.kernel_size, dilation=stage.dilation, norm=norm, act=act,
-                         se=stage.se, attention=stage.attention, drop_path=drop_path, **options)
+                         se=stage.se, attention=stage.attention, drop_path=drop_path, padding=stage.padding,
+                         **options)
 
 
 @dataclass(frozen=True)
@@ -96,12 +97,34 @@ def validate_spec(spec: ArchSpec, input_size: tuple[int, int] | None = None, in_
                             f"this stage downsamples by {stage.downsample!r}")
         if stage.stride > 1 and stage.downsample == "conv" and family.no_stride_reason:
             raise SpecError(f"stage {i}: {family.no_stride_reason}")
+        if stage.padding == "valid" and stage.block != "plain":
+            raise SpecError(f"stage {i}: padding 'valid' (none) shrinks every conv's map, and block "
+                            f"{stage.block!r} adds or concatenates maps that must keep their size: only plain "
+                            "(VGG-style) stages go without padding; use zeros, reflect, replicate or circular")
     norm, act = NORMS.get(spec.norm), ACTIVATIONS.get(spec.activation)
     for block in plan_blocks(spec, in_channels):
         settings = block_settings(spec.stages[block.stage - 1], norm, act)
         problem = block.family.problem(block.in_width, block.out_width, settings)
         if problem:
             raise SpecError(f"stage {block.stage}: {problem}")
+
+
+def set_padding_mode(module: nn.Module, padding: str) -> nn.Module:
+    """`module` with every conv that pads filling its border by `padding` (a torch padding mode;
+    "zeros" and "valid" leave the convs as built). Set after building, so every family's convs
+    get it without each knowing about it: a Conv2d pads by F.pad in that mode when it is not zeros."""
+    if padding in ("reflect", "replicate", "circular"):
+        for conv in module.modules():
+            if isinstance(conv, nn.Conv2d) and _pads(conv):
+                conv.padding_mode = padding
+    return module
+
+
+def _pads(conv: nn.Conv2d) -> bool:
+    """Whether `conv` pads its input (padding given in pixels, or "same"; a user's block may say either)."""
+    if isinstance(conv.padding, str):
+        return conv.padding == "same"
+    return any(p > 0 for p in conv.padding)
 
 
 def drop_path_rates(spec: ArchSpec) -> list[float]:
@@ -132,7 +155,7 @@ class Network(nn.Module):
                 settings = block_settings(stage, norm, act, rate if block.family.residual else 0.0)
                 layers.append(block.family(block.in_width, block.out_width, block.stride, settings))
                 width = block.out_width
-            stages.append(nn.Sequential(*layers))
+            stages.append(set_padding_mode(nn.Sequential(*layers), stage.padding))
         self.stages = nn.Sequential(*stages)
         self.head = Head(spec.head, width, num_classes, norm, act)
         self.out_width = width  # channels of the last feature map

@@ -36,6 +36,12 @@ HEAD_NORMS = ("none", "pre", "post")
 HEAD_PRE_POOLS = ("none", "maxpool")
 HEAD_CLASSIFIERS = ("linear", "conv")
 ATTENTIONS = ("none", "spatial")
+# How a stage's convs treat the border: torch's padding modes ("zeros" pads with 0 and so tells a
+# conv where the edge is; "reflect" mirrors without repeating the edge pixel, "replicate" repeats
+# it, "circular" wraps around), or "valid": no padding at all (the lecture's clipping: each kxk conv
+# shrinks the map by dilation x (k - 1); only plain stages, whose blocks add nothing to their input).
+PADDINGS = ("zeros", "reflect", "replicate", "circular", "valid")
+_PADDING_ABBREV = {"zeros": "z", "reflect": "r", "replicate": "e", "circular": "c", "valid": "v"}
 # GoogLeNet's inception (3a) branch widths as fractions of the module's 256 output channels, in
 # torchvision's order (1x1, kxk reduce, kxk, wide reduce, wide, pool projection): 64/96/128/16/32/32.
 INCEPTION_RATIOS = (0.25, 0.375, 0.5, 0.0625, 0.125, 0.125)
@@ -71,6 +77,8 @@ class StageSpec:
     "patch" puts ConvNeXt's norm then stride x stride conv (to the stage width) in front; "transition"
     puts DenseNet's norm-act-1x1 conv (to `compression` x the width) then average pool in front.
     A downsampling layer is only built when stride > 1. `dilation` applies to every kxk conv.
+    `padding` is how every padded conv of the stage fills the border (PADDINGS): a torch padding
+    mode, or "valid" (none; plain stages only).
 
     The options below are read by the families that have them (`harness.zoo.blocks` says which) and
     must stay at their defaults elsewhere:
@@ -103,6 +111,7 @@ class StageSpec:
     compression: float = 0.5
     branches: tuple[float, ...] | None = None
     wide_kernel: int | None = None
+    padding: str = "zeros"
 
     def __post_init__(self) -> None:
         # YAML gives lists and ints where the spec keeps tuples and floats: normalise so equal
@@ -226,6 +235,7 @@ class ArchSpec:
         sizes = [(h, w)]
         for i, stage in enumerate(self.stages, start=1):
             s = stage.stride
+            entry = (h, w)  # the map the stage gets
             if s > 1 and stage.downsample != "conv":
                 # Pools and patch convs have no padding: a map smaller than the stride vanishes.
                 if h < s or w < s:
@@ -235,9 +245,13 @@ class ArchSpec:
                         "use fewer downsampling stages or a larger input"
                     )
                 h, w = ceil_pool_size((h, w), 3, s) if stage.downsample == "maxpool3" else (h // s, w // s)
-            else:
+            elif stage.padding != "valid":
                 # A strided conv with same padding gives ceil(size / stride), 1x1 at the least.
                 h, w = -(-h // s), -(-w // s)
+            if stage.padding == "valid":
+                h, w = _valid_stage_size(i, stage, (h, w), where)
+            elif stage.padding in ("reflect", "circular"):
+                _check_wrap_padding(i, stage, entry, (h, w), where)
             sizes.append((h, w))
         if self.head.pre_pool == "maxpool" and (h < 2 or w < 2):
             raise SpecError(f"the head's 2x2 max-pool needs a map of at least 2x2, not {h}x{w} {where}")
@@ -276,8 +290,14 @@ class ArchSpec:
 
     @property
     def spec_id(self) -> str:
-        """Stable 12-hex-digit id: the same architecture always gets the same id."""
-        blob = json.dumps(self.to_dict(), sort_keys=True, separators=(",", ":"))
+        """Stable 12-hex-digit id: the same architecture always gets the same id. Options added
+        after ids were first given (padding) are left out at their defaults, so a network keeps
+        the id it had in studies made before them."""
+        d = self.to_dict()
+        for stage in d["stages"]:
+            if stage["padding"] == "zeros":
+                del stage["padding"]
+        blob = json.dumps(d, sort_keys=True, separators=(",", ":"))
         return hashlib.sha1(blob.encode()).hexdigest()[:12]
 
     @property
@@ -317,8 +337,44 @@ class ArchSpec:
             parts.append(f"se{per_stage('se')}")
         if varies("attention"):
             parts.append("sa" + "".join("1" if s.attention == "spatial" else "0" for s in self.stages))
+        if varies("padding"):
+            parts.append("pad" + "".join(_PADDING_ABBREV[s.padding] for s in self.stages))
         parts += [_NORM_ABBREV.get(self.norm, self.norm), self.activation]
         return " ".join(parts)
+
+
+def _valid_stage_size(i: int, stage: StageSpec, size: tuple[int, int], where: str) -> tuple[int, int]:
+    """Map size after a plain stage without padding: each kxk conv takes dilation x (k - 1) off
+    each side's length, the first at the stage's stride when it downsamples by conv."""
+    h, w = size
+    lost = stage.dilation * (stage.kernel_size - 1)
+    for j in range(stage.depth):
+        s = stage.stride if j == 0 and stage.downsample == "conv" else 1
+        if h <= lost or w <= lost:
+            raise SpecError(f"stage {i}: without padding ('valid') its {stage.kernel_size}x{stage.kernel_size} "
+                            f"convs (dilation {stage.dilation}) take {lost} px off each side's length, and "
+                            f"block {j + 1} gets a {h}x{w} map {where}; pad the stage, or use smaller kernels "
+                            "or fewer blocks")
+        h, w = (h - lost - 1) // s + 1, (w - lost - 1) // s + 1
+    return h, w
+
+
+def _check_wrap_padding(i: int, stage: StageSpec, entry: tuple[int, int], after: tuple[int, int],
+                        where: str) -> None:
+    """Reflect padding of p needs a map longer than p on each side (circular: at least p): the
+    smallest map a padded conv of the stage sees, its output map (the input map for a single
+    plain block that downsamples by conv and has no spatial attention)."""
+    pad = stage.dilation * (max(stage.kernel_size, stage.wide_kernel or 0) - 1) // 2
+    if stage.attention == "spatial":
+        pad = max(pad, 3)  # the spatial gate's 7x7 conv
+    single = stage.block == "plain" and stage.depth == 1 and stage.downsample == "conv" and stage.attention == "none"
+    h, w = entry if single and stage.stride > 1 else after
+    too_small = min(h, w) <= pad if stage.padding == "reflect" else min(h, w) < pad
+    if pad and too_small:
+        need = f"longer than {pad} px" if stage.padding == "reflect" else f"at least {pad} px"
+        raise SpecError(f"stage {i}: {stage.padding} padding of {pad} px needs a feature map {need} on each "
+                        f"side, and this stage's is {h}x{w} {where}; use replicate or zeros padding, a smaller "
+                        "kernel or dilation, or fewer downsampling stages")
 
 
 def ceil_pool_size(size: tuple[int, int], kernel: int, stride: int) -> tuple[int, int]:
@@ -358,6 +414,7 @@ STAGE_CHECKS: dict[str, Check] = {
     "compression": check_float(0.0, 1.0, low_open=True, high_open=False),
     "branches": check_optional(check_branches),
     "wide_kernel": check_optional(check_kernel),
+    "padding": check_choice(PADDINGS),
 }
 HEAD_CHECKS: dict[str, Check] = {
     "pool": check_choice(HEAD_POOLS),

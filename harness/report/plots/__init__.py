@@ -8,7 +8,8 @@ each a `*_table` function (what the figure shows, as a DataFrame) and a `plot_*`
 - importance: parameter importance (`plot_importance`);
 - history: the optimisation history (`plot_history`);
 - curves: learning curves (`plot_learning_curves`);
-- heatmap: mean accuracy over two parameters (`plot_heatmap`).
+- heatmap: mean accuracy over two parameters (`plot_heatmap`);
+- robustness: accuracy against robust accuracy, each shift's drop per value (`plot_robustness`).
 
 Every `plot_*` function takes a trials table (as `harness.store.trials.trials_frame` or `load_trials`
 makes it; also tables read back from trials.csv), writes one PNG and returns True, or returns
@@ -38,6 +39,7 @@ from harness.report.plots.effect import param_effect_table, plot_param_effect
 from harness.report.plots.heatmap import heatmap_table, plot_heatmap
 from harness.report.plots.history import best_so_far, history_table, plot_history
 from harness.report.plots.importance import importance_table, plot_importance
+from harness.report.plots.robustness import plot_robustness, robustness_table, shift_columns
 from harness.report.plots.style import (
     DPI,
     FIGSIZE,
@@ -54,6 +56,9 @@ from harness.report.plots.style import (
 
 __all__ = [
     "DPI",
+    "plot_robustness",
+    "robustness_table",
+    "shift_columns",
     "FIGSIZE",
     "QUANTILE_BINS",
     "accuracy_vs_cost_table",

@@ -59,7 +59,7 @@ from harness.zoo.spec import (
     check_int,
 )
 
-OBJECTIVES = ("accuracy", "accuracy,flops", "accuracy,params")
+OBJECTIVES = ("accuracy", "accuracy,flops", "accuracy,params", "accuracy,robust_accuracy")
 TOP_KEYS = ("name", "description", "dataset", "constraints", "stem", "stages", "head", "norm", "activation",
             "drop_path", "train", "search")
 SEARCH_CHECKS: dict[str, Check] = {"trials": check_int(1), "objectives": check_choice(OBJECTIVES)}

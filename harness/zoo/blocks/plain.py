@@ -24,6 +24,7 @@ class PlainBlock(Block):
             groups=settings.groups,
             norm=settings.norm,
             act=settings.act,
+            padding=0 if settings.padding == "valid" else None,  # valid: no padding, the map shrinks
         )
         self.attention = attention(out_width, settings)
 
