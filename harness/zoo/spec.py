@@ -4,6 +4,10 @@ The spec is what a search samples and what a model is built from. It knows nothi
 YAML or torch: it is numbers and names, so it can be hashed, compared, stored in a trial and
 written to a file. Names (block, norm, activation) are checked against the registries by
 `harness.zoo.model.validate_spec`, which also calls `ArchSpec.validate`.
+
+At about 430 lines this module is over the usual 400: the four spec types, their field checks,
+feature_sizes, id and label belong together (each reads the others' fields); the size arithmetic
+they share lives in harness.zoo.geometry.
 """
 
 from __future__ import annotations
@@ -28,6 +32,7 @@ from harness.checks import (
     check_widths,
 )
 from harness.errors import InvalidValueError, SpecError
+from harness.zoo.geometry import ceil_pool_size, check_wrap_padding, valid_stage_size
 
 STEM_KINDS = ("conv", "imagenet", "patchify", "googlenet", "squeezenet", "none")
 DOWNSAMPLE_MODES = ("conv", "maxpool", "maxpool3", "avgpool", "patch", "transition")
@@ -249,9 +254,17 @@ class ArchSpec:
                 # A strided conv with same padding gives ceil(size / stride), 1x1 at the least.
                 h, w = -(-h // s), -(-w // s)
             if stage.padding == "valid":
-                h, w = _valid_stage_size(i, stage, (h, w), where)
+                h, w = valid_stage_size(i, stage.kernel_size, stage.dilation, stage.depth,
+                                        stage.stride if stage.downsample == "conv" else 1, (h, w), where)
             elif stage.padding in ("reflect", "circular"):
-                _check_wrap_padding(i, stage, entry, (h, w), where)
+                pad = stage.dilation * (max(stage.kernel_size, stage.wide_kernel or 0) - 1) // 2
+                if stage.attention == "spatial":
+                    pad = max(pad, 3)  # the spatial gate's 7x7 conv
+                # A single plain block that strides by conv pads the map it gets; else a padded conv
+                # sees the stage's output map, the smallest.
+                single = (stage.block == "plain" and stage.depth == 1 and stage.downsample == "conv"
+                          and stage.attention == "none" and stage.stride > 1)
+                check_wrap_padding(i, stage.padding, pad, entry if single else (h, w), where)
             sizes.append((h, w))
         if self.head.pre_pool == "maxpool" and (h < 2 or w < 2):
             raise SpecError(f"the head's 2x2 max-pool needs a map of at least 2x2, not {h}x{w} {where}")
@@ -341,55 +354,6 @@ class ArchSpec:
             parts.append("pad" + "".join(_PADDING_ABBREV[s.padding] for s in self.stages))
         parts += [_NORM_ABBREV.get(self.norm, self.norm), self.activation]
         return " ".join(parts)
-
-
-def _valid_stage_size(i: int, stage: StageSpec, size: tuple[int, int], where: str) -> tuple[int, int]:
-    """Map size after a plain stage without padding: each kxk conv takes dilation x (k - 1) off
-    each side's length, the first at the stage's stride when it downsamples by conv."""
-    h, w = size
-    lost = stage.dilation * (stage.kernel_size - 1)
-    for j in range(stage.depth):
-        s = stage.stride if j == 0 and stage.downsample == "conv" else 1
-        if h <= lost or w <= lost:
-            raise SpecError(f"stage {i}: without padding ('valid') its {stage.kernel_size}x{stage.kernel_size} "
-                            f"convs (dilation {stage.dilation}) take {lost} px off each side's length, and "
-                            f"block {j + 1} gets a {h}x{w} map {where}; pad the stage, or use smaller kernels "
-                            "or fewer blocks")
-        h, w = (h - lost - 1) // s + 1, (w - lost - 1) // s + 1
-    return h, w
-
-
-def _check_wrap_padding(i: int, stage: StageSpec, entry: tuple[int, int], after: tuple[int, int],
-                        where: str) -> None:
-    """Reflect padding of p needs a map longer than p on each side (circular: at least p): the
-    smallest map a padded conv of the stage sees, its output map (the input map for a single
-    plain block that downsamples by conv and has no spatial attention)."""
-    pad = stage.dilation * (max(stage.kernel_size, stage.wide_kernel or 0) - 1) // 2
-    if stage.attention == "spatial":
-        pad = max(pad, 3)  # the spatial gate's 7x7 conv
-    single = stage.block == "plain" and stage.depth == 1 and stage.downsample == "conv" and stage.attention == "none"
-    h, w = entry if single and stage.stride > 1 else after
-    too_small = min(h, w) <= pad if stage.padding == "reflect" else min(h, w) < pad
-    if pad and too_small:
-        need = f"longer than {pad} px" if stage.padding == "reflect" else f"at least {pad} px"
-        raise SpecError(f"stage {i}: {stage.padding} padding of {pad} px needs a feature map {need} on each "
-                        f"side, and this stage's is {h}x{w} {where}; use replicate or zeros padding, a smaller "
-                        "kernel or dilation, or fewer downsampling stages")
-
-
-def ceil_pool_size(size: tuple[int, int], kernel: int, stride: int) -> tuple[int, int]:
-    """Map size after an unpadded ceil-mode pool: ceil((n - k) / s) + 1, less one when the last
-    window would start past the input (PyTorch's rule); 0 when nothing is left."""
-
-    def one(n: int) -> int:
-        if n < 1:
-            return 0
-        out = -(-(n - kernel) // stride) + 1
-        if (out - 1) * stride >= n:
-            out -= 1
-        return max(out, 0)
-
-    return one(size[0]), one(size[1])
 
 
 STEM_CHECKS: dict[str, Check] = {
