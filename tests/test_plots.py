@@ -142,6 +142,9 @@ GOOD: dict[str, Callable[[pd.DataFrame, Path], bool]] = {
     "history_loss": lambda f, p: plots.plot_history(f, p, objective="val_loss"),
     "learning_curves": lambda f, p: plots.plot_learning_curves(f, p),
     "heatmap": lambda f, p: plots.plot_heatmap(f, "s1.kernel_size", "dilation", p),
+    "robustness": lambda f, p: plots.plot_robustness(
+        f.assign(robust_accuracy=f["accuracy"] * 0.8, **{"robust.noise": f["accuracy"] * 0.7,
+                                                        "robust.blur": f["accuracy"] * 0.9}), p, by="dilation"),
 }
 
 
@@ -159,7 +162,8 @@ def test_every_figure_is_exercised() -> None:
     # folder's plot_accuracy_vs_flops by its own test below)
     figures = {name for name in plots.__all__ if name.startswith("plot_")}
     assert figures == {"plot_accuracy_vs_cost", "plot_accuracy_vs_flops", "plot_param_effect", "plot_error_edf",
-                       "plot_importance", "plot_history", "plot_learning_curves", "plot_heatmap"}
+                       "plot_importance", "plot_history", "plot_learning_curves", "plot_heatmap",
+                       "plot_robustness"}
     assert all(callable(getattr(plots, name)) for name in figures)
     drawn = {name for draw in GOOD.values() for name in draw.__code__.co_names}
     assert figures - {"plot_accuracy_vs_flops"} <= drawn
@@ -175,6 +179,9 @@ FRAME_PLOTS: dict[str, Callable[[pd.DataFrame, Path], bool]] = {
     "history": lambda f, p: plots.plot_history(f, p),
     "learning_curves": lambda f, p: plots.plot_learning_curves(f, p),
     "heatmap": lambda f, p: plots.plot_heatmap(f, "s1.kernel_size", "dilation", p),
+    "robustness": lambda f, p: plots.plot_robustness(
+        f.assign(robust_accuracy=f["accuracy"] * 0.8, **{"robust.noise": f["accuracy"] * 0.7,
+                                                        "robust.blur": f["accuracy"] * 0.9}), p, by="dilation"),
 }
 # One completed trial still makes an accuracy-vs-cost point, a history point and a learning curve.
 DRAWS_ONE_TRIAL = {"accuracy_vs_cost", "history", "learning_curves"}

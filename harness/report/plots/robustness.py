@@ -10,9 +10,7 @@ import matplotlib.pyplot as plt
 import pandas as pd
 import seaborn as sns
 
-from harness.report.plots.style import apply_style, completed, levels, save_figure
-
-DPI = 110
+from harness.report.plots.style import DPI, FIGSIZE, apply_style, completed, levels, save_figure
 
 
 def shift_columns(frame: pd.DataFrame) -> list[str]:
@@ -43,13 +41,14 @@ def robustness_table(frame: pd.DataFrame, by: str | None = None) -> pd.DataFrame
 def plot_robustness(frame: pd.DataFrame, path: str | Path, by: str | None = None) -> bool:
     """Left: validation accuracy against robust accuracy (the mean over shifts) of each completed
     trial, with the line where they are equal. Right: each shift's mean accuracy drop, per value of
-    `by` (a searched parameter) when given, else over all trials. False without robustness columns."""
+    `by` (a searched parameter) when given, else over all trials. False without robustness columns
+    or with fewer than two completed trials that have them (one point shows no relation)."""
     table = robustness_table(frame, by)
-    if table.empty:
-        return False
     trials = table.drop_duplicates("number")
+    if len(trials) < 2:
+        return False
     with apply_style():
-        fig, (left, right) = plt.subplots(1, 2, figsize=(11, 4.2), dpi=DPI, layout="constrained")
+        fig, (left, right) = plt.subplots(1, 2, figsize=FIGSIZE, dpi=DPI, layout="constrained")
         try:
             left.scatter(trials["accuracy"] * 100, trials["robust_accuracy"] * 100, s=22, color="tab:blue")
             lo = min(trials["accuracy"].min(), trials["robust_accuracy"].min()) * 100
