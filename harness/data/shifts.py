@@ -23,7 +23,7 @@ Each shift takes uint8 images (N, C, H, W) and returns uint8 images of the same 
 from __future__ import annotations
 
 import math
-from collections.abc import Callable, Sequence
+from collections.abc import Callable
 from dataclasses import dataclass
 
 import torch
@@ -170,7 +170,3 @@ def shifted_copies(images: torch.Tensor, robustness: Robustness) -> dict[str, to
 def _stable_index(name: str) -> int:
     return sum(ord(c) * 31**j for j, c in enumerate(name)) % 997
 
-
-def names_of(shifts: Sequence[str]) -> list[str]:
-    """The trials-table columns of these shifts' accuracies: robust.<shift>."""
-    return [f"robust.{n}" for n in shifts]

@@ -100,11 +100,6 @@ def set_deterministic() -> None:
     torch.use_deterministic_algorithms(True, warn_only=True)
 
 
-def is_deterministic() -> bool:
-    """Whether set_deterministic (or torch.use_deterministic_algorithms) is in effect."""
-    return torch.are_deterministic_algorithms_enabled()
-
-
 def classify_error(err: BaseException) -> str | None:
     """ "oom" for out of memory (any CUDA spelling), "sticky" for an error after which the CUDA
     context of this process is broken, None for anything else."""
