@@ -30,7 +30,7 @@ from torch.nn import functional as F
 from torchvision.ops import SqueezeExcitation, StochasticDepth
 
 from harness import ArchSpec, HeadSpec, SpecError, StageSpec, StemSpec, build_model, validate_spec
-from harness.zoo.blocks import BLOCKS
+from harness.zoo.blocks import BLOCKS, Block
 from harness.zoo.blocks.inception import branch_widths
 from harness.zoo.layers import ACTIVATIONS, NORMS, BlockSettings, SpatialAttention
 from harness.zoo.model import Network, block_settings, drop_path_rates, stage_widths
@@ -42,7 +42,9 @@ BATCH = 2
 NUM_CLASSES = 5
 STEM_WIDTH, WIDTH1, WIDTH2 = 4, 4, 8
 # The families whose blocks keep the map size: a stage of theirs can only downsample in front.
-NO_STRIDE = {"inception", "dense", "convnext", "fire"}
+NO_STRIDE = {"inception", "dense", "convnext", "fire", "attention", "mlp"}
+# The token families: they mix every position, so they refuse every conv-only stage option.
+TOKENS = {"attention", "mlp"}
 POOLS = ("maxpool", "avgpool")
 
 
@@ -144,9 +146,18 @@ def test_every_block_norm_activation_and_geometry(
         spec = dataclasses.replace(spec, stages=(dataclasses.replace(spec.stages[0], downsample=pool),
                                                  spec.stages[1]))
         assert spec.feature_sizes(SIZE) == [SIZE, (side, side), (side, side)]
+    if block in TOKENS and (kernel_size, dilation) != (3, 1):
+        # No kernel: refused, naming the first conv-only field set, then checked at the defaults.
+        field = "kernel_size" if kernel_size != 3 else "dilation"
+        with pytest.raises(SpecError, match=f"stage 1: block '{block}' mixes every position .* `{field}`"):
+            validate_spec(spec, SIZE)
+        spec = dataclasses.replace(spec, stages=(dataclasses.replace(spec.stages[0], kernel_size=3, dilation=1),
+                                                 spec.stages[1]))
     validate_spec(spec, SIZE)
     model = check_runs(spec)
-    assert len(model.stages[0]) == 2 + (spec.stages[0].downsample != "conv" and stride > 1)
+    blocks = [m for m in model.stages[0] if isinstance(m, Block)]
+    assert len(blocks) == 2
+    assert len(model.stages[0]) == 2 + (spec.stages[0].downsample != "conv" and stride > 1) + 2 * (block in TOKENS)
 
 
 @pytest.mark.parametrize("block", sorted(NO_STRIDE))
@@ -159,7 +170,11 @@ def test_no_stride_families_accept_a_pool_in_front(block: str, pool: str) -> Non
     validate_spec(two_stage(block, stride=1, downsample="conv"), SIZE)
     model = check_runs(two_stage(block, stride=2, downsample=pool))
     assert isinstance(model.stages[0][0], nn.MaxPool2d if pool == "maxpool" else nn.AvgPool2d)
-    assert all(isinstance(b, BLOCKS.get(block)) for b in model.stages[0][1:])
+    rest = model.stages[0][1:]
+    if block in TOKENS:  # the blocks between the map-to-tokens and tokens-to-map layers
+        assert [type(m).__name__ for m in (rest[0], rest[-1])] == ["ToTokens", "ToMap"]
+        rest = rest[1:-1]
+    assert all(isinstance(b, BLOCKS.get(block)) for b in rest)
 
 
 def _downsample_for(block: str) -> str:
@@ -172,6 +187,11 @@ def _downsample_for(block: str) -> str:
 @pytest.mark.parametrize("block", BLOCKS.names())
 def test_se_and_spatial_attention_on_every_block(block: str, se: int, attention: str) -> None:
     spec = two_stage(block, stride=2, downsample=_downsample_for(block), se=se, attention=attention)
+    if block in TOKENS and (se or attention != "none"):
+        field = "se" if se else "attention"
+        with pytest.raises(SpecError, match=f"stage 1: block '{block}' mixes every position .* `{field}`"):
+            validate_spec(spec, SIZE)
+        return
     validate_spec(spec, SIZE)
     model = check_runs(spec)
     blocks = [m for m in model.modules() if isinstance(m, BLOCKS.get(block))]
@@ -297,6 +317,8 @@ STEMS = [
     (StemSpec(kind="imagenet", width=8, kernel_size=7, stride=2), 33, 9),
     (StemSpec(kind="patchify", width=8, kernel_size=4, stride=4), 32, 8),
     (StemSpec(kind="patchify", width=8, kernel_size=4, stride=4), 30, 7),
+    (StemSpec(kind="patch_embed", width=8, kernel_size=4, stride=4), 32, 8),
+    (StemSpec(kind="patch_embed", width=8, kernel_size=4, stride=4), 30, 7),
     (StemSpec(kind="googlenet", width=6, kernel_size=7, stride=2), 32, 4),
     (StemSpec(kind="googlenet", width=6, kernel_size=7, stride=2), 33, 4),
     (StemSpec(kind="squeezenet", width=8, kernel_size=3, stride=2), 32, 7),
@@ -328,7 +350,8 @@ def test_every_stem_kind(stem: StemSpec, side: int, after: int, in_channels: int
     (StemSpec(kind="conv", width=8, kernel_size=4), "odd"),
     (StemSpec(kind="squeezenet", width=8, kernel_size=7, stride=2), "at least 7x7"),
     (StemSpec(kind="patchify", width=8, kernel_size=8, stride=8), "it has none"),
-], ids=["patchify-kernel", "googlenet-width", "even-kernel", "squeezenet-small", "patchify-small"])
+    (StemSpec(kind="patch_embed", width=8, kernel_size=3, stride=2), "kernel_size (3) and stride (2)"),
+], ids=["patchify-kernel", "googlenet-width", "even-kernel", "squeezenet-small", "patchify-small", "embed-kernel"])
 def test_bad_stem_is_rejected(stem: StemSpec, fragment: str) -> None:
     spec = ArchSpec(stem=stem, stages=(StageSpec(width=8),))
     with pytest.raises(SpecError) as err:

@@ -28,7 +28,9 @@ def small(block: str = "plain", norm: str = "batch", activation: str = "relu") -
         stem=StemSpec(width=4, kernel_size=3),
         stages=(
             # Max-pool downsampling: every family accepts it (inception, dense and convnext cannot stride).
-            StageSpec(block=block, depth=2, width=4, kernel_size=5, stride=2, dilation=2, downsample="maxpool"),
+            # The token families read no kernel or dilation: theirs stay at the defaults.
+            StageSpec(block=block, depth=2, width=4, stride=2, downsample="maxpool",
+                      **({} if BLOCKS.get(block).tokens else {"kernel_size": 5, "dilation": 2})),
             StageSpec(block=block, depth=1, width=8, kernel_size=3, stride=2, downsample="maxpool"),
         ),
         norm=norm,
@@ -40,7 +42,7 @@ def small(block: str = "plain", norm: str = "batch", activation: str = "relu") -
 @pytest.mark.parametrize("norm", NORMS.names())
 @pytest.mark.parametrize("block", BLOCKS.names())
 def test_count_params_is_sum_of_numel(block: str, norm: str) -> None:
-    model = build_model(small(block, norm), num_classes=7)
+    model = build_model(small(block, norm), num_classes=7, input_size=SIZE)
     assert count_params(model) == sum(p.numel() for p in model.parameters())
 
 
@@ -99,13 +101,16 @@ def test_conv_flops_are_multiply_adds(k: int, stride: int, dilation: int, cin: i
 
 
 def _conv_linear_macs(model: nn.Module, input_shape: tuple[int, int, int]) -> tuple[int, int]:
-    """(multiply-adds of every conv and linear layer, elements output by every other leaf module)
-    for one image, from the shapes seen in a forward pass."""
+    """(multiply-adds of every conv, linear and attention layer, elements output by every other leaf
+    module) for one image, from the shapes seen in a forward pass."""
     macs, other = 0, 0
 
     def hook(module: nn.Module, args: tuple[torch.Tensor, ...], out: torch.Tensor) -> None:
         nonlocal macs, other
-        if isinstance(module, nn.Conv2d):
+        if isinstance(module, nn.MultiheadAttention):  # its projections run as functions, not modules
+            tokens, width = args[0].shape[-2:]
+            macs += 4 * tokens * width * width + 2 * tokens * tokens * width  # q, k, v, out; Q K^T, A V
+        elif isinstance(module, nn.Conv2d):
             kh, kw = module.kernel_size
             macs += kh * kw * module.in_channels // module.groups * out.numel()
         elif isinstance(module, nn.Linear):
@@ -113,7 +118,7 @@ def _conv_linear_macs(model: nn.Module, input_shape: tuple[int, int, int]) -> tu
         else:
             other += args[0].numel()
 
-    leaves = [m for m in model.modules() if not list(m.children())]
+    leaves = [m for m in model.modules() if not list(m.children()) or isinstance(m, nn.MultiheadAttention)]
     handles = [m.register_forward_hook(hook) for m in leaves]
     try:
         model.eval()
@@ -138,7 +143,7 @@ def test_measure_reports_flops_per_image_and_uncounted_ops(block: str, activatio
     # operations per element; and it is per image, not per batch.
     assert 0 < macs <= costs.flops <= macs + 2 * other
     assert costs.params == count_params(model)
-    assert costs.receptive_field == receptive_field(spec)
+    assert costs.receptive_field == receptive_field(spec, SIZE)
 
     assert isinstance(costs.uncounted_ops, dict)
     assert all(isinstance(k, str) and isinstance(v, int) and v > 0 for k, v in costs.uncounted_ops.items())

@@ -87,7 +87,8 @@ def test_layer_norm_2d_normalises_channels_at_each_position() -> None:
 DOWNSAMPLE_OF = {"dense": "transition", "convnext": "patch", "inception": "maxpool3", "fire": "maxpool"}
 
 
-@pytest.mark.parametrize("block", BLOCKS.names())
+# The conv families (the token families always use LayerNorm: tests/test_tokens.py).
+@pytest.mark.parametrize("block", [n for n in BLOCKS.names() if not BLOCKS.get(n).tokens])
 def test_norm_none_builds_without_norm_layers_and_convs_get_a_bias(block: str) -> None:
     assert "none" in NORMS and NORMS.get("none") is None
     spec = ArchSpec(
@@ -264,7 +265,9 @@ def test_maxpool_downsampling_to_nothing_is_rejected_before_building(registratio
 
 # ------------------------------------------------------------------ the builder's plan
 def test_families_using_each_option() -> None:
-    assert families_using("expansion") == ["bottleneck", "dense", "convnext", "inverted_residual", "fire"]
+    assert families_using("expansion") == ["bottleneck", "dense", "convnext", "inverted_residual", "fire",
+                                           "attention", "mlp"]
+    assert families_using("heads") == families_using("position") == ["attention"]
     assert families_using("groups") == ["plain", "residual", "bottleneck"]
     assert families_using("group_width") == ["bottleneck"]
     assert families_using("branches") == families_using("wide_kernel") == ["inception"]

@@ -27,7 +27,7 @@ from harness.zoo.blocks import BLOCKS
 
 ROOT = Path(__file__).resolve().parents[1]
 SPACES = ROOT / "search_spaces"
-EXPANSION_FAMILIES = "bottleneck, dense, convnext, inverted_residual, fire"
+EXPANSION_FAMILIES = "bottleneck, dense, convnext, inverted_residual, fire, attention, mlp"
 # Options that only some families read (harness.zoo.model.FAMILY_OPTIONS), spelled out here so the
 # reference below does not lean on the code under test.
 FAMILY_OPTIONS = ("expansion", "groups", "group_width", "branches", "wide_kernel")
@@ -200,7 +200,7 @@ def test_drop_path_only_with_a_block_that_has_an_identity_path() -> None:
         stages: {count: 2, width: 16, block: {choices: [plain, fire, residual], per_stage: true}}
         drop_path: [0.1, 0.2]
     """)
-    assert sp.conditional["drop_path"] == "with residual, bottleneck, convnext, inverted_residual blocks"
+    assert sp.conditional["drop_path"] == "with residual, bottleneck, convnext, inverted_residual, attention, mlp blocks"
     seen = set()
     for params, spec in ask(sp, 40):
         residual = "residual" in (params["s1.block"], params["s2.block"])
@@ -342,14 +342,15 @@ def test_count_past_the_enumeration_limit_is_an_upper_bound() -> None:
         stages: {{count: 7, width: 16, block: {{choices: {blocks}, per_stage: true}}, expansion: [0.5, 1.0]}}
     """)
     readers = len([b for b in blocks if "expansion" in BLOCKS.get(b).options])
-    exact = 2 * 9**7 - (9 - readers) ** 7  # expansion is asked unless no stage reads it
+    n = len(blocks)
+    exact = 2 * n**7 - (n - readers) ** 7  # expansion is asked unless no stage reads it
     assert not sp.count_is_exact
-    assert sp.architecture_count() == 2 * 9**7 >= exact
+    assert sp.architecture_count() == 2 * n**7 >= exact
     assert "upper bound" in sp.describe()
     small = space(f"""
         stages: {{count: 3, width: 16, block: {{choices: {blocks}, per_stage: true}}, expansion: [0.5, 1.0]}}
     """)
-    assert small.count_is_exact and small.architecture_count() == 2 * 9**3 - (9 - readers) ** 3
+    assert small.count_is_exact and small.architecture_count() == 2 * n**3 - (n - readers) ** 3
 
 
 # ------------------------------------------------------------------ patterns and variants
@@ -552,10 +553,12 @@ def test_every_architecture_of_a_shipped_space_is_valid_at_32x32(name: str, coun
         assert canonical(spec) == spec
 
 
-def test_blocks_space_covers_every_family() -> None:
+def test_blocks_space_covers_every_conv_family() -> None:
+    # The token families (attention, mlp) have their own space, cnn_vs_attention.yaml.
+    conv = [n for n in BLOCKS.names() if not BLOCKS.get(n).tokens]
     sp = load_space(SPACES / "blocks.yaml")
-    assert sp.params["block"].values() == list(BLOCKS.names())
-    assert {spec.stages[0].block for spec in enumerate_specs(sp).values()} == set(BLOCKS.names())
+    assert sp.params["block"].values() == conv
+    assert {spec.stages[0].block for spec in enumerate_specs(sp).values()} == set(conv)
 
 
 def test_convnext_steps_space_holds_resnet_and_convnext_endpoints() -> None:

@@ -114,8 +114,9 @@ def dataset_for(space: SearchSpace, dataset: str | None) -> str:
 
 def search_config(space: SearchSpace, **settings: Any) -> SearchConfig:
     """A SearchConfig for `space` from `settings` (SearchConfig's fields; one given as None keeps its
-    default), where these leave them open the space's own `dataset:`, `search.trials`, `objectives:` and
-    `train.images`, else the defaults; a grid without trials from either runs to its end (grid_trials)."""
+    default), where these leave them open the space's own `dataset:`, `search.trials`, `objectives:`,
+    `search.robustness` and `train.images`, else the defaults; a grid without trials from either
+    runs to its end (grid_trials)."""
     given = {name: value for name, value in settings.items() if value is not None}
     options = given.pop("data_options", DataOptions())
     if options.train_images is None and space.train_images is not None:  # the settings win
@@ -124,6 +125,8 @@ def search_config(space: SearchSpace, **settings: Any) -> SearchConfig:
     given["dataset"] = dataset_for(space, given.get("dataset"))
     given["trials"] = given.get("trials") or space.trials or (grid_trials(space) if grid else DEFAULT_TRIALS)
     given["objectives"] = given.get("objectives") or space.objectives or "accuracy"
+    if "robustness" not in given and space.robustness is not None:  # seeded by the study's seed
+        given["robustness"] = replace(space.robustness, seed=given.get("seed", SearchConfig.seed))
     return SearchConfig(data_options=options, **given)
 
 

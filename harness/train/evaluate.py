@@ -129,7 +129,7 @@ def evaluate_spec(
         free_device_memory()  # what earlier trials left cached: hundreds of shapes fragment it
     start = time.perf_counter()
     torch.manual_seed(seed)
-    model = build_model(spec, in_channels=c, num_classes=data.num_classes)
+    model = build_model(spec, in_channels=c, num_classes=data.num_classes, input_size=(h, w))
     overheads.build = time.perf_counter() - start
     start = time.perf_counter()
     costs = measure_model(model, spec, (c, h, w))  # on the CPU: see the docstring
@@ -173,7 +173,7 @@ def evaluate_spec(
                                       eval_batch_size=max(1, eval_batch_size(config, device) // 2))
         note = f"out of memory at batch {config.batch_size} ({oom}); trained at batch {attempt.batch_size}"
         torch.manual_seed(seed)
-        model = build_model(spec, in_channels=c, num_classes=data.num_classes).to(device)
+        model = build_model(spec, in_channels=c, num_classes=data.num_classes, input_size=(h, w)).to(device)
     evaluation = Evaluation(spec, costs, result, overheads=overheads, note=note, robust=robust)
     if tested is None:
         return evaluation

@@ -84,6 +84,10 @@ class BlockSettings:
     wide_kernel: int | None = None
     drop_path: float = 0.0  # this block's stochastic-depth probability
     padding: str = "zeros"  # harness.zoo.spec.PADDINGS; the builder sets torch's mode on every padded conv
+    heads: int | None = None  # attention heads
+    position: str | None = None  # harness.zoo.spec.POSITIONS
+    map_size: tuple[int, int] | None = None  # (height, width) of the map a token block mixes
+    class_token: bool = False  # the tokens start with a class token (ViT)
 
 
 def make_act(act: ActFactory | None, *, after_input: bool = False) -> nn.Module:

@@ -16,12 +16,15 @@ from torch import nn
 
 from harness.errors import SpecError, UnknownNameError
 from harness.zoo.blocks import BLOCKS, Block
+from harness.zoo.blocks.tokens import ToMap, ToTokens, token_stage_problem
 from harness.zoo.layers import ACTIVATIONS, NORMS, ActFactory, BlockSettings, NormFactory
 from harness.zoo.parts import Head, build_downsample, build_stem, transition_width
 from harness.zoo.spec import ArchSpec, StageSpec
 
-# StageSpec fields that only some families read (every family reads se and attention).
-FAMILY_OPTIONS = ("expansion", "groups", "group_width", "branches", "wide_kernel")
+# StageSpec fields that only some families read (every conv family reads se and attention).
+FAMILY_OPTIONS = ("expansion", "groups", "group_width", "branches", "wide_kernel", "heads", "position")
+# StageSpec fields only the conv families read (the token families mix every position).
+CONV_FIELDS = ("kernel_size", "dilation", "padding", "se", "attention")
 _DEFAULT_STAGE = StageSpec()
 
 
@@ -31,8 +34,10 @@ def families_using(option: str) -> list[str]:
 
 
 def block_settings(stage: StageSpec, norm: NormFactory | None, act: ActFactory | None,
-                   drop_path: float = 0.0) -> BlockSettings:
-    """The settings a block of `stage` is built with, the family's defaults filled in."""
+                   drop_path: float = 0.0, *, map_size: tuple[int, int] | None = None,
+                   class_token: bool = False) -> BlockSettings:
+    """The settings a block of `stage` is built with, the family's defaults filled in; `map_size`
+    is the (height, width) the stage's blocks see, where known."""
     family = BLOCKS.get(stage.block)
     options = {name: getattr(stage, name) for name in FAMILY_OPTIONS}
     for name, value in family.defaults.items():
@@ -40,7 +45,7 @@ def block_settings(stage: StageSpec, norm: NormFactory | None, act: ActFactory |
             options[name] = value
     return BlockSettings(kernel_size=stage.kernel_size, dilation=stage.dilation, norm=norm, act=act,
                          se=stage.se, attention=stage.attention, drop_path=drop_path, padding=stage.padding,
-                         **options)
+                         map_size=map_size, class_token=class_token, **options)
 
 
 @dataclass(frozen=True)
@@ -66,6 +71,8 @@ def plan_blocks(spec: ArchSpec, in_channels: int = 3) -> Iterator[PlannedBlock]:
                 width = stage.width
             elif stage.downsample == "transition":
                 width = transition_width(width, stage.compression)
+        if family.tokens:
+            width = stage.width  # ToTokens projects the map's channels to the stage width
         for j in range(stage.depth):
             out = family.output_width(width, stage.width)
             yield PlannedBlock(i, family, width, out, stride if j == 0 else 1)
@@ -97,16 +104,37 @@ def validate_spec(spec: ArchSpec, input_size: tuple[int, int] | None = None, in_
                             f"this stage downsamples by {stage.downsample!r}")
         if stage.stride > 1 and stage.downsample == "conv" and family.no_stride_reason:
             raise SpecError(f"stage {i}: {family.no_stride_reason}")
+        if family.tokens:
+            conv_fields = {f: getattr(stage, f) for f in CONV_FIELDS if getattr(stage, f) != getattr(_DEFAULT_STAGE, f)}
+            problem = token_stage_problem(i, stage.block, conv_fields)
+            if problem:
+                raise SpecError(problem)
         if stage.padding == "valid" and stage.block != "plain":
             raise SpecError(f"stage {i}: padding 'valid' (none) shrinks every conv's map, and block "
                             f"{stage.block!r} adds or concatenates maps that must keep their size: only plain "
                             "(VGG-style) stages go without padding; use zeros, reflect, replicate or circular")
+    if spec.head.pool == "token" and spec.stages[-1].block != "attention":
+        raise SpecError(f"head pool 'token' reads the class token of an attention stage (ViT), but the last "
+                        f"stage's block is {spec.stages[-1].block!r}: use pool avg or max, or end with an "
+                        "attention stage")
     norm, act = NORMS.get(spec.norm), ACTIVATIONS.get(spec.activation)
     for block in plan_blocks(spec, in_channels):
         settings = block_settings(spec.stages[block.stage - 1], norm, act)
         problem = block.family.problem(block.in_width, block.out_width, settings)
         if problem:
             raise SpecError(f"stage {block.stage}: {problem}")
+
+
+def needs_input_size(spec: ArchSpec) -> bool:
+    """Whether some block of `spec` is built for one map size (so the network for one input size)."""
+    return any(BLOCKS.get(s.block).needs_map_size(block_settings(s, None, None)) for s in spec.stages)
+
+
+def block_map_sizes(spec: ArchSpec, input_size: tuple[int, int] | None) -> list[tuple[int, int] | None]:
+    """(height, width) of the map each stage's blocks see (None for each when the size is unknown)."""
+    if input_size is None:
+        return [None] * len(spec.stages)
+    return list(spec.map_sizes(input_size)[1:])
 
 
 def set_padding_mode(module: nn.Module, padding: str) -> nn.Module:
@@ -137,24 +165,40 @@ def drop_path_rates(spec: ArchSpec) -> list[float]:
 class Network(nn.Module):
     """stem -> stages (each an nn.Sequential: [downsampling layer] + blocks) -> head."""
 
-    def __init__(self, spec: ArchSpec, in_channels: int, num_classes: int) -> None:
+    def __init__(self, spec: ArchSpec, in_channels: int, num_classes: int,
+                 input_size: tuple[int, int] | None = None) -> None:
         super().__init__()
+        if input_size is None and needs_input_size(spec):
+            raise SpecError("an attention or mlp stage is built for one map size (its position embedding, "
+                            "token-mixing MLP and token map): build the network with the input size")
         norm = NORMS.get(spec.norm)
         act = ACTIVATIONS.get(spec.activation)
         self.stem, width = build_stem(spec.stem, in_channels, norm, act)
         rates = iter(drop_path_rates(spec))
         planned = list(plan_blocks(spec, in_channels))
+        maps = block_map_sizes(spec, input_size)
         stages = []
         for i, stage in enumerate(spec.stages, start=1):
             layers: list[nn.Module] = []
             down, width = build_downsample(stage, width, norm, act)
             if down is not None:
                 layers.append(down)
+            family = BLOCKS.get(stage.block)
+            # The class token (head pool "token") lives in the last stage.
+            class_token = spec.head.pool == "token" and i == len(spec.stages)
+            if family.tokens:
+                settings = block_settings(stage, norm, act)
+                position = settings.position or "none"
+                layers.append(ToTokens(width, stage.width, maps[i - 1] or (0, 0), class_token=class_token,
+                                       position=position))
             for block in (b for b in planned if b.stage == i):
                 rate = next(rates)
-                settings = block_settings(stage, norm, act, rate if block.family.residual else 0.0)
+                settings = block_settings(stage, norm, act, rate if block.family.residual else 0.0,
+                                          map_size=maps[i - 1], class_token=class_token)
                 layers.append(block.family(block.in_width, block.out_width, block.stride, settings))
                 width = block.out_width
+            if family.tokens:
+                layers.append(ToMap(maps[i - 1] or (0, 0), class_token=class_token))
             stages.append(set_padding_mode(nn.Sequential(*layers), stage.padding))
         self.stages = nn.Sequential(*stages)
         self.head = Head(spec.head, width, num_classes, norm, act)
@@ -200,4 +244,4 @@ def build_model(
 ) -> Network:
     """Validate `spec` (against `input_size` when given) and build its nn.Module."""
     validate_spec(spec, input_size, in_channels)
-    return Network(spec, in_channels, num_classes)
+    return Network(spec, in_channels, num_classes, input_size)

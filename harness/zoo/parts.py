@@ -27,6 +27,8 @@ def build_stem(stem: StemSpec, in_channels: int, norm: NormFactory | None,
         # ConvNeXt: a p x p conv at stride p (with a bias, as torchvision) then a norm, no activation.
         return Conv2dNormActivation(in_channels, w, kernel_size=s, stride=s, padding=0, norm_layer=norm,
                                     activation_layer=None, bias=True), w
+    if stem.kind == "patch_embed":  # ViT's conv_proj: the p x p conv at stride p alone
+        return nn.Sequential(nn.Conv2d(in_channels, w, kernel_size=s, stride=s)), w
     if stem.kind == "squeezenet":  # no padding, then a ceil-mode pool, as torchvision's SqueezeNet 1.1
         return nn.Sequential(
             Conv2dNormActivation(in_channels, w, kernel_size=k, stride=s, padding=0, norm_layer=norm,
@@ -56,6 +58,7 @@ def stem_path(stem: StemSpec) -> list[PathLayer]:
         "none": [],
         "conv": [(k, s, 1)],
         "patchify": [(s, s, 1)],
+        "patch_embed": [(s, s, 1)],
         "imagenet": [(k, s, 1), (3, 2, 1)],
         "googlenet": [(k, s, 1), (3, 2, 1), (1, 1, 1), (3, 1, 1), (3, 2, 1)],
         "squeezenet": [(k, s, 1), (3, 2, 1)],
@@ -129,7 +132,9 @@ class Head(nn.Module):
             self.pool = nn.AdaptiveAvgPool2d(1) if head.pool == "avg" else nn.AdaptiveMaxPool2d(1)
             return
         size = head.pool_size
-        self.pool = nn.AdaptiveAvgPool2d(size) if head.pool == "avg" else nn.AdaptiveMaxPool2d(size)
+        # "token": the last stage hands over its class token as a 1x1 map; there is nothing to pool.
+        self.pool = {"avg": nn.AdaptiveAvgPool2d, "max": nn.AdaptiveMaxPool2d,
+                     "token": lambda _: nn.Identity()}[head.pool](size)
         self.post_norm = make_norm(norm, width) if head.norm == "post" else nn.Identity()  # ConvNeXt
         features = width * size * size
         layers: list[nn.Module] = []

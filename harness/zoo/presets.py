@@ -5,9 +5,12 @@ downsampling allows), so a ranking can put resnet18 beside a searched network. A
 1000 classes every preset has exactly the parameter count torchvision publishes for its model,
 and its FLOPs match fvcore's count of the torchvision model (tests/test_presets.py checks both
 live, and resnet18, resnet50 and convnext_tiny also produce the same logits with torchvision's
-weights copied in). Known, documented difference: GoogLeNet's BatchNorm epsilon is PyTorch's
-default here (torchvision: 1e-3), which changes its logits slightly and no count; GoogLeNet is built
-without its auxiliary classifiers (as torchvision's pretrained model is used).
+weights copied in; vit_b_16 too, at 224 and 112 px, torchvision's ViT built for that size).
+Swin-T is not a preset: its shifted-window attention and patch merging are not blocks of this
+stage model (attention here is global over the stage's map). Known, documented difference:
+GoogLeNet's BatchNorm epsilon is PyTorch's default here (torchvision: 1e-3), which changes its
+logits slightly and no count; GoogLeNet is built without its auxiliary classifiers (as
+torchvision's pretrained model is used).
 """
 
 from __future__ import annotations
@@ -172,6 +175,19 @@ def squeezenet1_1() -> ArchSpec:
                      for w, s in zip(widths, strides, strict=True)),
         head=HeadSpec(classifier="conv", dropout=0.5),
         norm="none",
+    )
+
+
+# ------------------------------------------------------------------ ViT (Dosovitskiy et al., 2021)
+@_register("vit_b_16", "ViT-B/16: 16x16 patch embedding, 12 attention blocks of width 768 with 12 heads, "
+                       "class token, learned position embedding")
+def vit_b_16() -> ArchSpec:
+    return ArchSpec(
+        stem=StemSpec(kind="patch_embed", width=768, kernel_size=16, stride=16),
+        stages=(StageSpec(block="attention", depth=12, width=768, heads=12, expansion=4.0, position="learned"),),
+        head=HeadSpec(pool="token", norm="post"),  # ViT's last LayerNorm, on the class token
+        norm="layer",
+        activation="gelu",
     )
 
 

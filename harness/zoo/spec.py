@@ -5,7 +5,7 @@ YAML or torch: it is numbers and names, so it can be hashed, compared, stored in
 written to a file. Names (block, norm, activation) are checked against the registries by
 `harness.zoo.model.validate_spec`, which also calls `ArchSpec.validate`.
 
-At about 430 lines this module is over the usual 400: the four spec types, their field checks,
+At about 470 lines this module is over the usual 400: the four spec types, their field checks,
 feature_sizes, id and label belong together (each reads the others' fields); the size arithmetic
 they share lives in harness.zoo.geometry.
 """
@@ -34,13 +34,17 @@ from harness.checks import (
 from harness.errors import InvalidValueError, SpecError
 from harness.zoo.geometry import ceil_pool_size, check_wrap_padding, valid_stage_size
 
-STEM_KINDS = ("conv", "imagenet", "patchify", "googlenet", "squeezenet", "none")
+STEM_KINDS = ("conv", "imagenet", "patchify", "patch_embed", "googlenet", "squeezenet", "none")
 DOWNSAMPLE_MODES = ("conv", "maxpool", "maxpool3", "avgpool", "patch", "transition")
-HEAD_POOLS = ("avg", "max")
+# "token": the network's last stage (attention) carries a class token, and the head reads it (ViT).
+HEAD_POOLS = ("avg", "max", "token")
 HEAD_NORMS = ("none", "pre", "post")
 HEAD_PRE_POOLS = ("none", "maxpool")
 HEAD_CLASSIFIERS = ("linear", "conv")
 ATTENTIONS = ("none", "spatial")
+# Where an attention stage gets position from: a learned embedding added to the tokens (ViT), a
+# learned bias per head and relative offset added to the attention logits (Swin, BEiT), or none.
+POSITIONS = ("learned", "relative", "none")
 # How a stage's convs treat the border: torch's padding modes ("zeros" pads with 0 and so tells a
 # conv where the edge is; "reflect" mirrors without repeating the edge pixel, "replicate" repeats
 # it, "circular" wraps around), or "valid": no padding at all (the lecture's clipping: each kxk conv
@@ -61,8 +65,9 @@ class StemSpec:
 
     kinds: "conv" (kxk conv-norm-act at stride s, CIFAR style); "imagenet" (that conv, then a 3x3/2
     max-pool, as ResNet and DenseNet); "patchify" (a pxp conv at stride p, then a norm, as ConvNeXt:
-    kernel_size = stride = p); "googlenet" (kxk/s conv to width/3, 3x3/2 max-pool, 1x1 conv, 3x3 conv
-    to width, 3x3/2 max-pool); "squeezenet" (kxk/s conv without padding, then a 3x3/2 ceil-mode
+    kernel_size = stride = p); "patch_embed" (that pxp conv alone, ViT's patch embedding);
+    "googlenet" (kxk/s conv to width/3, 3x3/2 max-pool, 1x1 conv, 3x3 conv to width, 3x3/2
+    max-pool); "squeezenet" (kxk/s conv without padding, then a 3x3/2 ceil-mode
     max-pool); "none" (no stem: the first stage sees the image, as VGG).
     """
 
@@ -98,6 +103,10 @@ class StageSpec:
       branches     inception widths (1x1, kxk reduce, kxk, wide reduce, wide, pool proj): integers, or
                    fractions of the stage width; None = GoogLeNet's proportions.
       wide_kernel  the kernel of inception's "5x5" branch (torchvision uses 3); None = kernel_size.
+      heads        attention heads (attention; each head gets width / heads channels).
+      position     an attention stage's position information (POSITIONS).
+    The token families (attention, mlp) mix all positions of the map: they read no kernel size,
+    dilation, padding, se or spatial attention, which stay at their defaults there.
     For a dense stage, `width` is the growth rate: each block adds `width` channels.
     """
 
@@ -117,6 +126,8 @@ class StageSpec:
     branches: tuple[float, ...] | None = None
     wide_kernel: int | None = None
     padding: str = "zeros"
+    heads: int | None = None
+    position: str | None = None
 
     def __post_init__(self) -> None:
         # YAML gives lists and ints where the spec keeps tuples and floats: normalise so equal
@@ -182,10 +193,10 @@ class ArchSpec:
         (height, width), if a feature map would shrink to nothing. Family-specific rules (which
         options a block reads, whether it can stride) are checked by `harness.zoo.model.validate_spec`."""
         _check_fields("stem", self.stem, STEM_CHECKS)
-        if self.stem.kind == "patchify":
+        if self.stem.kind in ("patchify", "patch_embed"):
             if self.stem.kernel_size != self.stem.stride:
                 raise SpecError(
-                    f"a patchify stem cuts p x p patches at stride p: kernel_size "
+                    f"a {self.stem.kind} stem cuts p x p patches at stride p: kernel_size "
                     f"({self.stem.kernel_size}) and stride ({self.stem.stride}) must be the same p"
                 )
         else:
@@ -201,6 +212,10 @@ class ArchSpec:
                 raise SpecError(f"stage {i}: give `expansion` or `group_width` (the inner width is "
                                 "groups x group_width), not both")
         _check_fields("head", self.head, HEAD_CHECKS)
+        if self.head.pool == "token" and (self.head.pool_size != 1 or self.head.width or self.head.norm == "pre"
+                                          or self.head.pre_pool != "none" or self.head.classifier != "linear"):
+            raise SpecError("a token head (ViT's) reads the class token: it takes pool_size 1, no head width, "
+                            "no pre-norm, no pre_pool and a linear classifier")
         if self.head.classifier == "conv" and (self.head.hidden or self.head.pool_size != 1
                                                or self.head.norm == "post"):
             raise SpecError("a conv classifier (SqueezeNet's) classifies each position then averages: "
@@ -216,9 +231,9 @@ class ArchSpec:
             raise SpecError(f"input size {h}x{w} is empty")
         where = f"(input {input_size[0]}x{input_size[1]})"
         stem = self.stem
-        if stem.kind == "patchify":
+        if stem.kind in ("patchify", "patch_embed"):
             if h < stem.stride or w < stem.stride:
-                raise SpecError(f"the patchify stem cuts {stem.stride}x{stem.stride} patches from a "
+                raise SpecError(f"the {stem.kind} stem cuts {stem.stride}x{stem.stride} patches from a "
                                 f"{h}x{w} image: it has none {where}")
             h, w = h // stem.stride, w // stem.stride
         elif stem.kind == "squeezenet":
@@ -268,7 +283,16 @@ class ArchSpec:
             sizes.append((h, w))
         if self.head.pre_pool == "maxpool" and (h < 2 or w < 2):
             raise SpecError(f"the head's 2x2 max-pool needs a map of at least 2x2, not {h}x{w} {where}")
+        if self.head.pool == "token":
+            sizes[-1] = (1, 1)  # the last stage hands the head its class token
         return sizes
+
+    def map_sizes(self, input_size: tuple[int, int]) -> list[tuple[int, int]]:
+        """(height, width) of the map after the stem and each stage, the token map of a
+        class-token stage included (where `feature_sizes` gives the class token's 1x1)."""
+        if self.head.pool != "token":
+            return self.feature_sizes(input_size)
+        return dataclasses.replace(self, head=HeadSpec()).feature_sizes(input_size)
 
     # ---------------------------------------------------------------- identity
     def to_dict(self, *, compact: bool = False) -> dict[str, Any]:
@@ -308,8 +332,9 @@ class ArchSpec:
         the id it had in studies made before them."""
         d = self.to_dict()
         for stage in d["stages"]:
-            if stage["padding"] == "zeros":
-                del stage["padding"]
+            for key, default in _LATER_OPTIONS.items():
+                if stage[key] == default:
+                    del stage[key]
         blob = json.dumps(d, sort_keys=True, separators=(",", ":"))
         return hashlib.sha1(blob.encode()).hexdigest()[:12]
 
@@ -352,6 +377,12 @@ class ArchSpec:
             parts.append("sa" + "".join("1" if s.attention == "spatial" else "0" for s in self.stages))
         if varies("padding"):
             parts.append("pad" + "".join(_PADDING_ABBREV[s.padding] for s in self.stages))
+        if varies("heads"):
+            parts.append(f"h{per_stage('heads', lambda v: '_' if v is None else str(v))}")
+        if varies("position"):
+            parts.append("pos" + "".join("_" if s.position is None else s.position[0] for s in self.stages))
+        if self.head.pool == "token":
+            parts.append("cls")
         parts += [_NORM_ABBREV.get(self.norm, self.norm), self.activation]
         return " ".join(parts)
 
@@ -379,7 +410,11 @@ STAGE_CHECKS: dict[str, Check] = {
     "branches": check_optional(check_branches),
     "wide_kernel": check_optional(check_kernel),
     "padding": check_choice(PADDINGS),
+    "heads": check_optional(check_int(1)),
+    "position": check_optional(check_choice(POSITIONS)),
 }
+# Stage options added after ids were first given, at their defaults: left out of spec_id.
+_LATER_OPTIONS = {"padding": "zeros", "heads": None, "position": None}
 HEAD_CHECKS: dict[str, Check] = {
     "pool": check_choice(HEAD_POOLS),
     "dropout": check_float(0.0, 1.0),

@@ -145,3 +145,24 @@ def _check_option(p: Parser, raw: Any, key: str, params: dict[str, Param], slots
                     f"which do not read `{key}` (the families that do: {readers})")
             raise p.error(f"stages.{key}[{i}]", f"{what}; leave this stage at the default "
                                                 f"({'null' if default is None else default})")
+
+
+def check_heads(p: Parser, params: dict[str, Param], slots: dict[Slot, str], count: int) -> None:
+    """An attention head count must divide some width its stage can have (each head gets
+    width / heads channels): a value that divides none of them makes no network."""
+    from harness.zoo.blocks import BLOCKS
+
+    default = BLOCKS.get("attention").defaults["heads"]
+    for i in range(1, count + 1):
+        if "attention" not in possible(params, slots, (f"s{i}", "block")):
+            continue
+        widths = possible(params, slots, (f"s{i}", "width"))
+        if not widths:  # a range too long to list: not checked here (each network still is)
+            continue
+        for heads in possible(params, slots, (f"s{i}", "heads")):
+            heads = default if heads is None else heads
+            if not any(w % heads == 0 for w in widths):
+                name = slots[(f"s{i}", "heads")]
+                key = "stages.variants" if name == "stages" else "stages.heads"
+                raise p.error(key, f"heads={heads} divides no width stage {i} can have "
+                                   f"({', '.join(map(str, widths))}): each attention head gets width / heads channels")

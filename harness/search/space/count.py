@@ -16,7 +16,7 @@ from collections.abc import Iterable
 from typing import Any
 
 from harness.search.space.params import Fixed, Param, Slot
-from harness.search.space.rules import CONTROLLERS, Plan, kind, rule
+from harness.search.space.rules import CONTROLLERS, Plan, kind
 from harness.zoo.blocks import BLOCKS
 
 MAX_ENUMERATED = 1_000_000
@@ -28,7 +28,7 @@ def architecture_count(plan: Plan) -> tuple[int | None, bool]:
     arch = [n for n in params if not n.startswith("train.")]
     controllers = [n for n in arch if any(kind(s) in CONTROLLERS for s in slots_of[n])]
     dependent = [n for n in arch if params[n].searched and n not in controllers
-                 and any(rule(s) is not None for s in slots_of[n])]
+                 and any(plan.rule(s) is not None for s in slots_of[n])]
     # The parameters that always apply and decide nothing multiply the count.
     total = _product(params[n] for n in arch
                      if params[n].searched and n not in controllers and n not in dependent)
@@ -37,7 +37,7 @@ def architecture_count(plan: Plan) -> tuple[int | None, bool]:
 
     # drop_path applies when any stage's block has an identity path: rather than enumerate
     # every stage's block jointly, count the networks without such a block apart (below).
-    drop = [n for n in dependent if any(rule(s) == "drop_path" for s in slots_of[n])]
+    drop = [n for n in dependent if any(plan.rule(s) == "drop_path" for s in slots_of[n])]
     dependent = [n for n in dependent if n not in drop]
     groups = _groups(slots_of, [n for n in controllers if params[n].searched] + dependent)
     counter = _Counter(plan, controllers, dependent, groups)

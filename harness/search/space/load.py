@@ -17,7 +17,7 @@ File format (documented in search_spaces/README.md):
     activation: relu
     drop_path: 0.0
     train:  {epochs: 4, lr: {low: 1.0e-3, high: 1.0e-2, log: true}}
-    search: {trials: 12}
+    search: {trials: 12, robustness: {shifts: [translate, noise], severity: 3}}
 
 A parameter is a fixed value, a list of choices, or a mapping: {value: V}, {choices: [...]},
 {low: L, high: H, step: S, log: true|false} (integers when L, H and S are integers). In `stages`,
@@ -32,16 +32,19 @@ chooses among named stems. Searched parameters are named by where they sit: `ste
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import yaml
 
 from harness.errors import HarnessError, InvalidValueError, SpaceError
 from harness.search.constraints import Constraints, parse_count
-from harness.search.space.checks import check_options, check_stem
+from harness.search.space.checks import check_heads, check_options, check_stem
 from harness.search.space.params import Param, Slot
 from harness.search.space.parse import LIST_VALUED, Parser
 from harness.search.space.space import SearchSpace
+
+if TYPE_CHECKING:
+    from harness.data.shifts import Robustness
 from harness.train.loop import TRAIN_CHECKS, TrainConfig
 from harness.zoo.blocks import BLOCKS
 from harness.zoo.layers import ACTIVATIONS, NORMS
@@ -63,6 +66,7 @@ OBJECTIVES = ("accuracy", "accuracy,flops", "accuracy,params", "accuracy,robust_
 TOP_KEYS = ("name", "description", "dataset", "constraints", "stem", "stages", "head", "norm", "activation",
             "drop_path", "train", "search")
 SEARCH_CHECKS: dict[str, Check] = {"trials": check_int(1), "objectives": check_choice(OBJECTIVES)}
+SEARCH_KEYS = (*SEARCH_CHECKS, "robustness")
 # What the error for a bad `variants` mapping shows as an example, per section.
 VARIANT_EXAMPLES = {
     "stem": "{resnet: {kind: imagenet, kernel_size: 3}, patchify: {kind: patchify, kernel_size: 2, stride: 2}}",
@@ -106,18 +110,49 @@ def space_from_dict(data: Any, *, path: str | None = None, default_name: str = "
     stages, count = _stages(p, data, found)
     check_stem(p, found.params, found.slots)
     check_options(p, stages, found.params, found.slots, count)
+    check_heads(p, found.params, found.slots, count)
     train_images = _train(p, data, found)
     constraints = _constraints(p, data)
-    search = p.mapping(data.get("search", {}), "search", SEARCH_CHECKS)
+    search = p.mapping(data.get("search", {}), "search", SEARCH_KEYS)
     for key, check in SEARCH_CHECKS.items():
         if key in search:
             p.check(check, search[key], f"search.{key}")
+    robustness = _robustness(p, search.get("robustness"))
+    if search.get("objectives") == "accuracy,robust_accuracy" and robustness is None:
+        raise p.error("search.objectives", "accuracy,robust_accuracy needs the robustness evaluation: add "
+                                           "`robustness: all` (or {shifts: [...], severity: N}) to `search`")
     name, description, dataset = _about(p, data, default_name)
     return SearchSpace(
         name=name, params=found.params, stage_count=count, slots=found.slots, description=description,
         dataset=dataset, trials=search.get("trials"), objectives=search.get("objectives"),
-        constraints=constraints, train_images=train_images, path=path, raw=data,
+        constraints=constraints, train_images=train_images, robustness=robustness, path=path, raw=data,
     )
+
+
+def _robustness(p: Parser, raw: Any) -> Robustness | None:
+    """`search.robustness`: `all`, a list of shift names, or {shifts: all | [...], severity: 1-5}
+    (the copies' seed is the study's --seed); None when absent."""
+    from harness.data.shifts import SEVERITIES, SHIFTS, Robustness
+
+    if raw is None:
+        return None
+    given = p.mapping(raw, "search.robustness", ("shifts", "severity")) if isinstance(raw, dict) else {"shifts": raw}
+    shifts = given.get("shifts", "all")
+    if shifts == "all":
+        shifts = SHIFTS.names()
+    if isinstance(shifts, str):
+        shifts = [shifts]
+    key = "search.robustness.shifts" if isinstance(raw, dict) else "search.robustness"
+    if not isinstance(shifts, list) or not shifts:
+        raise p.error(key, f"`all` or a list of shifts ({', '.join(SHIFTS.names())}), not {shifts!r}")
+    for name in shifts:
+        if name not in SHIFTS:
+            raise p.error(key, f"unknown shift {name!r}; valid: {', '.join(SHIFTS.names())}")
+    severity = given.get("severity", 3)
+    if isinstance(severity, bool) or severity not in SEVERITIES:
+        raise p.error("search.robustness.severity", f"must be one of {', '.join(map(str, SEVERITIES))} (as "
+                                                    f"CIFAR-10-C names them), not {severity!r}")
+    return Robustness(shifts=tuple(shifts), severity=severity)
 
 
 def net_checks() -> dict[str, Check]:

@@ -10,7 +10,10 @@ same spec (and `spec_id`), and the count of architectures counts networks, not u
   - `downsample` applies to a stage with stride > 1 (no downsampling layer otherwise), and
     `compression` where, in addition, downsample is `transition`;
   - stem width, kernel_size and stride apply unless stem.kind is `none`;
-  - `drop_path` applies when some stage has a block with an identity path (family.residual).
+  - `drop_path` applies when some stage has a block with an identity path (family.residual);
+  - the conv-only stage fields (kernel_size, dilation, padding, se, attention) apply to a stage
+    whose block is not a token family (attention, mlp), in a space where some stage can get one
+    (elsewhere they always apply, as before the token families existed).
 Controlling parameters (stem kind, block, stride, downsample, group_width) are asked first, then
 the parameters whose use depends on them.
 """
@@ -25,14 +28,15 @@ from typing import Any
 from harness.search.space.params import Fixed, Param, Slot
 from harness.train.loop import TrainConfig
 from harness.zoo.blocks import BLOCKS
-from harness.zoo.model import FAMILY_OPTIONS
+from harness.zoo.model import CONV_FIELDS, FAMILY_OPTIONS
 from harness.zoo.spec import ArchSpec, HeadSpec, StageSpec, StemSpec
 
 # The fields whose values decide which other fields apply ("controllers").
 CONTROLLERS = frozenset({"stem.kind", "stage.block", "stage.stride", "stage.downsample", "stage.group_width"})
 
 # Order in which slots are decided: a slot's condition reads only slots of lower levels.
-LEVELS = {None: 0, "stem": 1, "downsample": 1, "drop_path": 1, "compression": 2, "option": 2, "expansion": 3}
+LEVELS = {None: 0, "stem": 1, "downsample": 1, "drop_path": 1, "compression": 2, "option": 2, "conv": 2,
+          "expansion": 3}
 
 
 def is_stage(section: str) -> bool:
@@ -56,7 +60,14 @@ def rule(slot: Slot) -> str | None:
             return name
         if name in FAMILY_OPTIONS:
             return "option"
+        if name in CONV_FIELDS:
+            return "conv"
     return None
+
+
+def token_families() -> frozenset[str]:
+    """The block families that read no conv field (attention, mlp)."""
+    return frozenset(name for name in BLOCKS.names() if BLOCKS.get(name).tokens)
 
 
 def default(slot: Slot) -> Any:
@@ -102,10 +113,27 @@ class Plan:
         return out
 
     @cached_property
+    def token_stages(self) -> frozenset[str]:
+        """The stages ("s2", ...) that can get a token block (whose conv fields are then conditional)."""
+        tokens = token_families()
+        out = set()
+        for i in range(1, self.stage_count + 1):
+            param = self.params[self.slots[(f"s{i}", "block")]]
+            values = [param.value] if isinstance(param, Fixed) else param.values() or []
+            if any(param.pick(v, (f"s{i}", "block")) in tokens for v in values):
+                out.add(f"s{i}")
+        return frozenset(out)
+
+    def rule(self, slot: Slot) -> str | None:
+        """`rule(slot)` in this space: a conv field is unconditional where no token block can go."""
+        what = rule(slot)
+        return None if what == "conv" and slot[0] not in self.token_stages else what
+
+    @cached_property
     def steps(self) -> list[Step]:
         """Every slot, in the order it is decided: by level, then parameters in file order."""
         order = {name: i for i, name in enumerate(self.params)}
-        steps = [Step(name, slot, rule(slot), default(slot)) for slot, name in self.slots.items()]
+        steps = [Step(name, slot, self.rule(slot), default(slot)) for slot, name in self.slots.items()]
         return sorted(steps, key=lambda s: (LEVELS[s.rule], order[s.name]))
 
     @cached_property
@@ -126,6 +154,8 @@ class Plan:
             return got[(section, "stride")] > 1
         if rule == "compression":
             return got[(section, "stride")] > 1 and got[(section, "downsample")] == "transition"
+        if rule == "conv":
+            return not BLOCKS.get(got[(section, "block")]).tokens
         if step.slot[1] not in self.families[got[(section, "block")]][0]:
             return False
         return rule != "expansion" or got.get((section, "group_width")) is None

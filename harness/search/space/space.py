@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 from functools import cached_property
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from harness.search.constraints import Constraints
 from harness.search.space import sample as sampling
@@ -15,6 +15,9 @@ from harness.search.space.rules import Plan
 from harness.search.space.text import conditions, describe
 from harness.train.loop import TrainConfig
 from harness.zoo.spec import ArchSpec
+
+if TYPE_CHECKING:
+    from harness.data.shifts import Robustness
 
 
 @dataclass(frozen=True)
@@ -32,6 +35,7 @@ class SearchSpace:
     objectives: str | None = None
     constraints: Constraints = field(default_factory=Constraints)  # hard budgets (constraints: section)
     train_images: int | None = None  # train.images: every trial trains on a subset of this many images
+    robustness: Robustness | None = None  # search.robustness: shifted copies every trial is evaluated on
     path: str | None = None
     raw: dict[str, Any] = field(default_factory=dict, repr=False)
 
@@ -45,7 +49,7 @@ class SearchSpace:
     def conditional(self) -> dict[str, str]:
         """Parameter name -> when it applies, for the parameters that do not always apply, e.g.
         {"expansion": "expansion of bottleneck, convnext, dense, inverted_residual blocks"}."""
-        return conditions(self.params, self._plan.slots_of)
+        return conditions(self.params, self._plan)
 
     # ---------------------------------------------------------------- sampling
     def suggest(self, trial: TrialLike) -> tuple[ArchSpec, TrainConfig]:

@@ -6,13 +6,16 @@ from __future__ import annotations
 import textwrap
 
 from harness.search.space.params import Param, Slot, Variants
-from harness.search.space.rules import families, rule
+from harness.search.space.rules import Plan, families, rule, token_families
 from harness.zoo.model import families_using
 
 
-def condition_text(slot: Slot) -> str:
-    """Where `slot` applies, e.g. "where stride > 1"; "" when it always does."""
-    what = rule(slot)
+def condition_text(slot: Slot, what: str | None = None) -> str:
+    """Where `slot` applies, e.g. "where stride > 1"; "" when it always does. `what`: the slot's rule
+    in its space (Plan.rule), when known; else `rule(slot)`."""
+    what = rule(slot) if what is None else what
+    if what == "conv":
+        return f"for conv blocks (not {', '.join(sorted(token_families()))})"
     if what in ("option", "expansion"):
         text = f"for {', '.join(families_using(slot[1]))} blocks"
         return text + (" (not with group_width)" if what == "expansion" else "")
@@ -28,13 +31,13 @@ def condition_text(slot: Slot) -> str:
     return ""
 
 
-def conditions(params: dict[str, Param], slots_of: dict[str, list[Slot]]) -> dict[str, str]:
+def conditions(params: dict[str, Param], plan: Plan) -> dict[str, str]:
     """Parameter name -> when it applies, for the architecture parameters that do not always apply."""
     out = {}
-    for name, slots in slots_of.items():
+    for name, slots in plan.slots_of.items():
         if name.startswith("train.") or isinstance(params[name], Variants):
             continue
-        texts = {condition_text(s) for s in slots}
+        texts = {condition_text(s, plan.rule(s) or "") for s in slots}
         if texts != {""}:
             out[name] = "; ".join(sorted(t for t in texts if t))
     return out

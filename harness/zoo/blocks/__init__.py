@@ -13,6 +13,7 @@ from harness.zoo.blocks.inception import InceptionBlock
 from harness.zoo.blocks.mobile import InvertedResidualBlock, SeparableBlock
 from harness.zoo.blocks.plain import PlainBlock
 from harness.zoo.blocks.residual import BasicResidualBlock, BottleneckBlock
+from harness.zoo.blocks.tokens import AttentionBlock, MixerBlock
 
 BLOCKS: Registry[type[Block]] = Registry("block")
 BLOCKS.register("plain", PlainBlock)
@@ -24,9 +25,12 @@ BLOCKS.register("convnext", ConvNeXtBlock)
 BLOCKS.register("inverted_residual", InvertedResidualBlock)
 BLOCKS.register("separable", SeparableBlock)
 BLOCKS.register("fire", FireBlock)
+BLOCKS.register("attention", AttentionBlock)
+BLOCKS.register("mlp", MixerBlock)
 
 __all__ = [
     "BLOCKS",
+    "AttentionBlock",
     "BasicResidualBlock",
     "Block",
     "BottleneckBlock",
@@ -35,6 +39,7 @@ __all__ = [
     "FireBlock",
     "InceptionBlock",
     "InvertedResidualBlock",
+    "MixerBlock",
     "PlainBlock",
     "SeparableBlock",
 ]

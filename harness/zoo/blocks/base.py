@@ -31,6 +31,10 @@ class Block(nn.Module):
     no_stride_reason: ClassVar[str | None] = None
     # Whether an identity path carries the input past the body (so stochastic depth applies).
     residual: ClassVar[bool] = False
+    # Token families (attention, mlp) take (N, positions, channels) tokens, not maps: the builder
+    # puts ToTokens in front of their blocks and ToMap behind (harness.zoo.blocks.tokens), and
+    # they mix every position, so they read no kernel size, dilation, padding, se or spatial gate.
+    tokens: ClassVar[bool] = False
 
     @classmethod
     def output_width(cls, in_width: int, width: int) -> int:
@@ -46,6 +50,12 @@ class Block(nn.Module):
     def receptive_path(cls, settings: BlockSettings, stride: int) -> list[PathLayer]:
         """(kernel, stride, dilation) of the layers on the longest path."""
         raise NotImplementedError
+
+    @classmethod
+    def needs_map_size(cls, settings: BlockSettings) -> bool:
+        """Whether the block's parameters depend on the size of the map it sees (position
+        embeddings, a token-mixing MLP), so it can only be built for one input size."""
+        return False
 
     @staticmethod
     def attention_path(settings: BlockSettings) -> list[PathLayer]:
