@@ -129,6 +129,11 @@ BAD_SPACES = {
     "non-positive-kernel": (BASE.replace("[3, 5, 7, 9]", "[-1, 3]"), "stages.kernel_size"),
     "dilation-below-1": (BASE.replace("{choices: [1, 2], per_stage: true}", "0"), "stages.dilation"),
     "unknown-dataset": (BASE.replace("dataset: default", "dataset: imagenet"), "dataset"),
+    # Issue 18's: a padding mode, a shift, a severity, attention heads that divide no width.
+    "unknown-padding": (BASE.replace("  depth: 1", "  depth: 1\n  padding: mirror"), "stages.padding"),
+    "unknown-shift": (BASE.replace("\nsearch:", "\nsearch:\n  robustness: [noise, fog]"), "search.robustness"),
+    "severity-6": (BASE.replace("\nsearch:", "\nsearch:\n  robustness: {severity: 6}"), "search.robustness.severity"),
+    "heads-3": (BASE.replace("  depth: 1", "  depth: 1\n  block: attention\n  heads: 3"), "stages.heads"),
 }
 
 

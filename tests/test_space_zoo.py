@@ -200,7 +200,8 @@ def test_drop_path_only_with_a_block_that_has_an_identity_path() -> None:
         stages: {count: 2, width: 16, block: {choices: [plain, fire, residual], per_stage: true}}
         drop_path: [0.1, 0.2]
     """)
-    assert sp.conditional["drop_path"] == "with residual, bottleneck, convnext, inverted_residual, attention, mlp blocks"
+    assert sp.conditional["drop_path"] == ("with residual, bottleneck, convnext, inverted_residual, attention, "
+                                           "mlp blocks")
     seen = set()
     for params, spec in ask(sp, 40):
         residual = "residual" in (params["s1.block"], params["s2.block"])
