@@ -17,7 +17,7 @@ from harness import (
     measure_model,
     receptive_field,
 )
-from harness.zoo.blocks import BLOCKS
+from harness.zoo.blocks import BLOCKS, AttentionBlock
 from harness.zoo.layers import NORMS
 
 SIZE = (16, 16)
@@ -107,9 +107,9 @@ def _conv_linear_macs(model: nn.Module, input_shape: tuple[int, int, int]) -> tu
 
     def hook(module: nn.Module, args: tuple[torch.Tensor, ...], out: torch.Tensor) -> None:
         nonlocal macs, other
-        if isinstance(module, nn.MultiheadAttention):  # its projections run as functions, not modules
+        if isinstance(module, AttentionBlock):  # q, k, v projections and attention run as functions
             tokens, width = args[0].shape[-2:]
-            macs += 4 * tokens * width * width + 2 * tokens * tokens * width  # q, k, v, out; Q K^T, A V
+            macs += 3 * tokens * width * width + 2 * tokens * tokens * width  # q, k, v; Q K^T, A V
         elif isinstance(module, nn.Conv2d):
             kh, kw = module.kernel_size
             macs += kh * kw * module.in_channels // module.groups * out.numel()
@@ -118,7 +118,7 @@ def _conv_linear_macs(model: nn.Module, input_shape: tuple[int, int, int]) -> tu
         else:
             other += args[0].numel()
 
-    leaves = [m for m in model.modules() if not list(m.children()) or isinstance(m, nn.MultiheadAttention)]
+    leaves = [m for m in model.modules() if not list(m.children()) or isinstance(m, AttentionBlock)]
     handles = [m.register_forward_hook(hook) for m in leaves]
     try:
         model.eval()
