@@ -16,7 +16,7 @@ from torch import nn
 
 from harness.errors import SpecError, UnknownNameError
 from harness.zoo.blocks import BLOCKS, Block
-from harness.zoo.blocks.tokens import ToMap, ToTokens, token_stage_problem
+from harness.zoo.blocks.tokens import ToMap, ToTokens, conv_field_problem
 from harness.zoo.layers import ACTIVATIONS, NORMS, ActFactory, BlockSettings, NormFactory
 from harness.zoo.parts import Head, build_downsample, build_stem, transition_width
 from harness.zoo.spec import ArchSpec, StageSpec
@@ -105,10 +105,9 @@ def validate_spec(spec: ArchSpec, input_size: tuple[int, int] | None = None, in_
         if stage.stride > 1 and stage.downsample == "conv" and family.no_stride_reason:
             raise SpecError(f"stage {i}: {family.no_stride_reason}")
         if family.tokens:
-            conv_fields = {f: getattr(stage, f) for f in CONV_FIELDS if getattr(stage, f) != getattr(_DEFAULT_STAGE, f)}
-            problem = token_stage_problem(i, stage.block, conv_fields)
-            if problem:
-                raise SpecError(problem)
+            for name in CONV_FIELDS:
+                if getattr(stage, name) != getattr(_DEFAULT_STAGE, name):
+                    raise SpecError(conv_field_problem(i, stage.block, name, getattr(stage, name)))
         if stage.padding == "valid" and stage.block != "plain":
             raise SpecError(f"stage {i}: padding 'valid' (none) shrinks every conv's map, and block "
                             f"{stage.block!r} adds or concatenates maps that must keep their size: only plain "
@@ -126,8 +125,8 @@ def validate_spec(spec: ArchSpec, input_size: tuple[int, int] | None = None, in_
 
 
 def needs_input_size(spec: ArchSpec) -> bool:
-    """Whether some block of `spec` is built for one map size (so the network for one input size)."""
-    return any(BLOCKS.get(s.block).needs_map_size(block_settings(s, None, None)) for s in spec.stages)
+    """Whether `spec` has a token stage, built for one map size (so the network for one input size)."""
+    return any(BLOCKS.get(s.block).tokens for s in spec.stages)
 
 
 def block_map_sizes(spec: ArchSpec, input_size: tuple[int, int] | None) -> list[tuple[int, int] | None]:
@@ -186,19 +185,20 @@ class Network(nn.Module):
             family = BLOCKS.get(stage.block)
             # The class token (head pool "token") lives in the last stage.
             class_token = spec.head.pool == "token" and i == len(spec.stages)
+            size = maps[i - 1]  # known for every token stage: checked above
             if family.tokens:
-                settings = block_settings(stage, norm, act)
-                position = settings.position or "none"
-                layers.append(ToTokens(width, stage.width, maps[i - 1] or (0, 0), class_token=class_token,
-                                       position=position))
+                assert size is not None
+                position = block_settings(stage, norm, act).position or "none"
+                layers.append(ToTokens(width, stage.width, size, class_token=class_token, position=position))
             for block in (b for b in planned if b.stage == i):
                 rate = next(rates)
                 settings = block_settings(stage, norm, act, rate if block.family.residual else 0.0,
-                                          map_size=maps[i - 1], class_token=class_token)
+                                          map_size=size, class_token=class_token)
                 layers.append(block.family(block.in_width, block.out_width, block.stride, settings))
                 width = block.out_width
             if family.tokens:
-                layers.append(ToMap(maps[i - 1] or (0, 0), class_token=class_token))
+                assert size is not None
+                layers.append(ToMap(size, class_token=class_token))
             stages.append(set_padding_mode(nn.Sequential(*layers), stage.padding))
         self.stages = nn.Sequential(*stages)
         self.head = Head(spec.head, width, num_classes, norm, act)

@@ -11,7 +11,7 @@ from typing import Any
 from harness.errors import SpecError
 from harness.search.space.params import Fixed, Param, Slot, Variants
 from harness.search.space.parse import MAX_CHECKED_RANGE, Parser
-from harness.search.space.rules import families
+from harness.search.space.rules import families, possible
 from harness.zoo.model import FAMILY_OPTIONS, families_using
 from harness.zoo.spec import STEM_CHECKS, ArchSpec, StageSpec, StemSpec
 
@@ -20,20 +20,6 @@ OPTIONAL_KEYS = (*FAMILY_OPTIONS, "compression")
 # When one stem value fails with every value of another, the reason is blamed on the first of
 # these (with one kind and one kernel, both fail: blame the kernel).
 STEM_BLAME_ORDER = ("kernel_size", "stride", "width", "kind")
-
-
-def possible(params: dict[str, Param], slots: dict[Slot, str], slot: Slot) -> list[Any]:
-    """The values `slot` can get (before conditions), in order, without repeats."""
-    param = params[slots[slot]]
-    values = param.values()
-    if values is None:
-        return []
-    out: list[Any] = []
-    for value in values[:MAX_CHECKED_RANGE]:
-        v = param.pick(value, slot)
-        if v not in out:
-            out.append(v)
-    return out
 
 
 def check_stem(p: Parser, params: dict[str, Param], slots: dict[Slot, str]) -> None:

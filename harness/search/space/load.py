@@ -42,9 +42,6 @@ from harness.search.space.checks import check_heads, check_options, check_stem
 from harness.search.space.params import Param, Slot
 from harness.search.space.parse import LIST_VALUED, Parser
 from harness.search.space.space import SearchSpace
-
-if TYPE_CHECKING:
-    from harness.data.shifts import Robustness
 from harness.train.loop import TRAIN_CHECKS, TrainConfig
 from harness.zoo.blocks import BLOCKS
 from harness.zoo.layers import ACTIVATIONS, NORMS
@@ -61,6 +58,9 @@ from harness.zoo.spec import (
     check_choice,
     check_int,
 )
+
+if TYPE_CHECKING:
+    from harness.data.shifts import Robustness
 
 OBJECTIVES = ("accuracy", "accuracy,flops", "accuracy,params", "accuracy,robust_accuracy")
 TOP_KEYS = ("name", "description", "dataset", "constraints", "stem", "stages", "head", "norm", "activation",

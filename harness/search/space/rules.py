@@ -26,6 +26,7 @@ from functools import cached_property
 from typing import Any
 
 from harness.search.space.params import Fixed, Param, Slot
+from harness.search.space.parse import MAX_CHECKED_RANGE
 from harness.train.loop import TrainConfig
 from harness.zoo.blocks import BLOCKS
 from harness.zoo.model import CONV_FIELDS, FAMILY_OPTIONS
@@ -63,6 +64,20 @@ def rule(slot: Slot) -> str | None:
         if name in CONV_FIELDS:
             return "conv"
     return None
+
+
+def possible(params: dict[str, Param], slots: dict[Slot, str], slot: Slot) -> list[Any]:
+    """The values `slot` can get (before conditions), in order, without repeats."""
+    param = params[slots[slot]]
+    values = param.values()
+    if values is None:
+        return []
+    out: list[Any] = []
+    for value in values[:MAX_CHECKED_RANGE]:
+        v = param.pick(value, slot)
+        if v not in out:
+            out.append(v)
+    return out
 
 
 def token_families() -> frozenset[str]:
@@ -116,13 +131,8 @@ class Plan:
     def token_stages(self) -> frozenset[str]:
         """The stages ("s2", ...) that can get a token block (whose conv fields are then conditional)."""
         tokens = token_families()
-        out = set()
-        for i in range(1, self.stage_count + 1):
-            param = self.params[self.slots[(f"s{i}", "block")]]
-            values = [param.value] if isinstance(param, Fixed) else param.values() or []
-            if any(param.pick(v, (f"s{i}", "block")) in tokens for v in values):
-                out.add(f"s{i}")
-        return frozenset(out)
+        return frozenset(f"s{i}" for i in range(1, self.stage_count + 1)
+                         if tokens.intersection(possible(self.params, self.slots, (f"s{i}", "block"))))
 
     def rule(self, slot: Slot) -> str | None:
         """`rule(slot)` in this space: a conv field is unconditional where no token block can go."""

@@ -51,12 +51,6 @@ class Block(nn.Module):
         """(kernel, stride, dilation) of the layers on the longest path."""
         raise NotImplementedError
 
-    @classmethod
-    def needs_map_size(cls, settings: BlockSettings) -> bool:
-        """Whether the block's parameters depend on the size of the map it sees (position
-        embeddings, a token-mixing MLP), so it can only be built for one input size."""
-        return False
-
     @staticmethod
     def attention_path(settings: BlockSettings) -> list[PathLayer]:
         """The spatial gate's 7x7 conv widens the field; squeeze-excitation's global context is

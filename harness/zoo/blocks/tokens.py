@@ -112,10 +112,6 @@ class TokenBlock(Block):
         return None
 
     @classmethod
-    def needs_map_size(cls, settings: BlockSettings) -> bool:
-        return True  # a stage turns its tokens back into a map of that size (and see the subclasses)
-
-    @classmethod
     def receptive_path(cls, settings: BlockSettings, stride: int) -> list[PathLayer]:
         # Every output position sees all m positions along a side: a kernel of 2m - 1 centred on
         # any of them reaches every other.
@@ -207,9 +203,7 @@ class MixerBlock(TokenBlock):
         return x + self.drop_path(self.mlp(self.ln_2(x)))
 
 
-def token_stage_problem(stage_number: int, block: str, fields: dict[str, object]) -> str | None:
-    """Why a token stage's conv-only fields (non-default `fields`: name -> value) cannot be read."""
-    for name, value in fields.items():
-        return (f"stage {stage_number}: block {block!r} {_NOT_SPATIAL}: it does not read `{name}` "
-                f"({value!r}); leave it at its default")
-    return None
+def conv_field_problem(stage_number: int, block: str, name: str, value: object) -> str:
+    """Why a token stage cannot take the conv-only field `name` set to `value`."""
+    return (f"stage {stage_number}: block {block!r} {_NOT_SPATIAL}: it does not read `{name}` "
+            f"({value!r}); leave it at its default")
