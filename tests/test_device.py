@@ -81,7 +81,7 @@ def test_bf16_trains_on_the_cpu_and_evaluation_is_fp32(tiny_data: harness.ImageD
     assert logits.dtype == torch.float32
     accuracy = (logits.argmax(1) == tiny_data.val_y).float().mean().item()
     assert bf16.val_accuracy == pytest.approx(accuracy)
-    assert evaluate(model, tiny_data.val_x, tiny_data.val_y, Normalize(tiny_data, CPU), 32, CPU)[1] == \
+    assert evaluate(model, tiny_data.val_x, tiny_data.val_y, Normalize(tiny_data, CPU), 32, CPU).accuracy == \
         pytest.approx(accuracy)
 
 

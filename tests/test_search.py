@@ -85,7 +85,9 @@ def test_infeasible_trials_run_no_training_step_and_are_recorded(tmp_path: Path,
     feasible = frame[frame["infeasible"].isna()]
     assert (feasible["flops"] <= 1.2e6).all() and feasible["accuracy"].notna().all()
     # Exactly the steps of the three feasible trials: 2 epochs x 1000 // 250 batches each.
-    assert counter.steps == 3 * 2 * 4
+    # 3 trained trials x 2 epochs x 4 steps, and one memory-measuring step (harness.train.speed)
+    # for each of them: the infeasible trial is refused before it is measured.
+    assert counter.steps == 3 * 2 * 4 + 3
     # Optuna sees the violation (positive) for the sampler's constraints_func.
     import optuna
 
@@ -114,12 +116,12 @@ def test_a_duplicate_architecture_is_reused_not_trained_again(tmp_path: Path, da
     with StepCounter() as counter:
         frame = run_search(space, SearchConfig(trials=3, device="cpu", results_dir=str(tmp_path)),
                            data=data, progress=None)
-    assert counter.steps == 2 * 4  # one trial trained
+    assert counter.steps == 2 * 4 + 1  # one trial trained (and its memory measured in one step)
     assert frame["reused_from"].tolist()[1:] == [0, 0] and frame["accuracy"].nunique() == 1
     with StepCounter() as counter:
         run_search(space, SearchConfig(trials=4, device="cpu", results_dir=str(tmp_path), repeat=True),
                    data=data, progress=None)
-    assert counter.steps == 2 * 4  # --repeat: the fourth trial trained again
+    assert counter.steps == 2 * 4 + 1  # --repeat: the fourth trial trained again
 
 
 def test_learning_curves_are_stored_for_every_trial(tmp_path: Path, data) -> None:

@@ -75,3 +75,23 @@ def input_size(text: str) -> tuple[int, int]:
     if len(sizes) not in (1, 2) or min(sizes) < 1:
         raise argparse.ArgumentTypeError(f"must be S or HxW with positive sizes, not {text!r}")
     return (sizes[0], sizes[-1])
+
+
+def duration(text: str) -> float:
+    """Milliseconds from "2ms", "500us", "0.01s" (argparse type)."""
+    from harness.search.constraints import parse_duration
+
+    try:
+        return parse_duration(text, "the bound")
+    except ValueError as err:
+        raise argparse.ArgumentTypeError(str(err)) from None
+
+
+def memory_size(text: str) -> float:
+    """Bytes from "4G", "512M" (binary multiples; argparse type)."""
+    from harness.search.constraints import parse_bytes
+
+    try:
+        return parse_bytes(text, "the bound")
+    except ValueError as err:
+        raise argparse.ArgumentTypeError(str(err)) from None

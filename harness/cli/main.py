@@ -1,6 +1,7 @@
 """The `harness` console script (also `python -m harness`): `main` parses the command line, runs
-the command's function from its family's module (study: search, show, export, report; zoo:
-profile, presets; data: datasets; rank) and turns a user's mistake into one line.
+the command's function from its family's module (study: search, show, export, report; model:
+export --onnx, predict; zoo: profile, presets; data: datasets; rank) and turns a user's mistake
+into one line.
 
 A user's mistake (a bad file, key, value or name) prints one line and exits with status 2;
 Ctrl-C stops after saving what finished and exits with 130.
@@ -12,7 +13,7 @@ import argparse
 import sys
 from collections.abc import Callable, Sequence
 
-from harness.cli import data, rank, study, zoo
+from harness.cli import data, model, rank, study, train, zoo
 from harness.cli.console import EXIT_USAGE, show_dataset_warnings_as_lines
 from harness.cli.parser import build_parser
 from harness.errors import HarnessError
@@ -24,10 +25,12 @@ COMMANDS: dict[str, Callable[[argparse.Namespace, Sequence[str]], int]] = {
     "show": study.cmd_show,
     "export": study.cmd_export,
     "report": study.cmd_report,
+    "predict": model.cmd_predict,
     "profile": zoo.cmd_profile,
     "presets": zoo.cmd_presets,
     "datasets": data.cmd_datasets,
     "rank": rank.cmd_rank,
+    "train": train.cmd_train,
 }
 
 

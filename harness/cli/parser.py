@@ -1,5 +1,5 @@
 """The argument parser: `build_parser` adds one subparser per command (search, show, datasets,
-profile, presets, export, report, rank); the option groups several commands share (data, device,
+profile, presets, export, predict, report, rank); the option groups several commands share (data, device,
 storage, budget, augmentation) each have one `add_*_arguments` function, and `data_options`
 turns the parsed data options into a DataOptions.
 
@@ -11,7 +11,17 @@ from __future__ import annotations
 import argparse
 from typing import TYPE_CHECKING
 
-from harness.cli.args import count, fraction, gib, input_size, positive_float, positive_int, whole_number
+from harness.cli.args import (
+    count,
+    duration,
+    fraction,
+    gib,
+    input_size,
+    memory_size,
+    positive_float,
+    positive_int,
+    whole_number,
+)
 
 if TYPE_CHECKING:
     from harness.data import DataOptions
@@ -29,8 +39,10 @@ def build_parser() -> argparse.ArgumentParser:
     add_profile_parser(sub)
     sub.add_parser("presets", help="list the preset networks (torchvision's classic models)")
     add_export_parser(sub)
+    add_predict_parser(sub)
     add_report_parser(sub)
     add_rank_parser(sub)
+    add_train_parser(sub)
     return parser
 
 
@@ -61,8 +73,13 @@ def add_search_parser(sub: argparse._SubParsersAction) -> None:
     search.add_argument("--results", default="results", metavar="DIR",
                         help="folder that holds one sub-folder per study (default: results)")
     search.add_argument("--objectives", default=None, choices=list(OBJECTIVES),
-                        help="maximise accuracy, or also minimise FLOPs or params, or also maximise the "
+                        help="maximise accuracy, or also minimise FLOPs, params, latency (ms at batch 1) or "
+                        "training memory (both measured on the device before training), or also maximise the "
                         "robust accuracy (with --robustness) (default: accuracy)")
+    search.add_argument("--metric", default="accuracy", choices=["accuracy", "balanced_accuracy", "macro_f1"],
+                        help="the validation figure the search maximises (the first objective): accuracy, "
+                        "balanced accuracy (mean recall over classes) or macro F1, which suit imbalanced "
+                        "classes (default: accuracy)")
     search.add_argument("--sampler", default="tpe", choices=list(SAMPLERS),
                         help="how trials pick architectures (default tpe; grid enumerates a discrete "
                         "space, each point once)")
@@ -101,6 +118,12 @@ def add_limit_arguments(parser: argparse.ArgumentParser) -> None:
                         "recorded, never trained, and the sampler learns to avoid them")
     limits.add_argument("--max-params", type=count, default=None, metavar="N",
                         help="refuse networks over N parameters (300k, 1.5M)")
+    limits.add_argument("--max-latency", type=duration, default=None, metavar="T",
+                        help="refuse networks slower than T at batch 1 on the trial's device (2ms, 500us), "
+                        "measured before training")
+    limits.add_argument("--max-memory", type=memory_size, default=None, metavar="SIZE",
+                        help="refuse networks whose training step at the trial's batch peaks over SIZE "
+                        "(4G, 512M), measured before training")
     parser.add_argument("--repeat", action="store_true",
                         help="train an architecture again even when the study already trained it at "
                         "this budget (default: reuse that result, marked as reused)")
@@ -155,16 +178,39 @@ def add_profile_parser(sub: argparse._SubParsersAction) -> None:
 
 
 def add_export_parser(sub: argparse._SubParsersAction) -> None:
-    """`harness export FOLDER --trial N`."""
-    export = sub.add_parser("export", help="print a trial's architecture as a spec file",
+    """`harness export FOLDER --trial N` (a study's trial as a spec) or `--onnx FILE` (a model folder as ONNX)."""
+    export = sub.add_parser("export", help="print a trial's architecture as a spec file, or write a model as ONNX",
                             description="Print the spec of one trial of a study (YAML, defaults left out; "
                             "or --json, complete): `harness export results/kernel_size --trial 9 > spec.yaml`, "
-                            "then `harness profile spec.yaml`.")
-    export.add_argument("folder", metavar="FOLDER", help="the study's results folder")
-    export.add_argument("--trial", type=whole_number, required=True, metavar="N", help="trial number")
+                            "then `harness profile spec.yaml`. Or, with --onnx, write a trained model folder as "
+                            "one ONNX file (input `image`: float (N, C, H, W) pixels in [0, 1], normalised inside; "
+                            "output `logits`), checked against torch in onnxruntime before it is written.")
+    export.add_argument("folder", metavar="FOLDER", help="the study's results folder (--trial), or a model "
+                        "folder (--onnx)")
+    export.add_argument("--trial", type=whole_number, default=None, metavar="N", help="trial number")
     export.add_argument("--study", default=None, metavar="NAME", help="study name, when study.db holds several")
-    export.add_argument("--json", action="store_true", help="JSON, every field, instead of YAML")
+    export.add_argument("--json", action="store_true", help="JSON, every field, instead of YAML (with --onnx: "
+                        "the export's report as one JSON object)")
     add_storage_argument(export)
+    onnx = export.add_argument_group("ONNX (a model folder)")
+    onnx.add_argument("--onnx", default=None, metavar="FILE", help="write the model folder FOLDER as this ONNX file")
+    onnx.add_argument("--opset", type=positive_int, default=None, metavar="N",
+                      help="ONNX opset (default 20; 18 and up use torch's torch.export-based exporter, lower ones "
+                      "its TorchScript exporter, for older runtimes)")
+
+
+def add_predict_parser(sub: argparse._SubParsersAction) -> None:
+    """`harness predict MODEL_FOLDER IMAGE...` with --top K."""
+    predict = sub.add_parser("predict", help="classify image files with a trained model folder",
+                             description="Print one line per image: path, class and probability (tab-separated). "
+                             "Images are read as the folder datasets read them (EXIF orientation, transparency "
+                             "onto white, shorter side scaled to the model's size and the centre cropped).")
+    predict.add_argument("folder", metavar="MODEL_FOLDER", help="a model folder (model.safetensors, spec.yaml, "
+                         "model.json)")
+    predict.add_argument("images", nargs="+", metavar="IMAGE", help="image files, or folders of them (walked "
+                         "recursively)")
+    predict.add_argument("--top", type=positive_int, default=1, metavar="K",
+                         help="print the K most probable classes per image, best first (default 1)")
 
 
 def add_report_parser(sub: argparse._SubParsersAction) -> None:
@@ -212,9 +258,11 @@ def add_rank_parser(sub: argparse._SubParsersAction) -> None:
                       help="family-wise error rate of the pairwise tests (default 0.05)")
     add_device_arguments(rank, "run")
     add_robustness_arguments(rank, "run")
-    rank.add_argument("--metric", default="accuracy", choices=["accuracy", "robust_accuracy"],
-                      help="what the ranking ranks by: validation accuracy, or the mean accuracy on the shifted "
-                      "copies (with --robustness) (default: accuracy)")
+    rank.add_argument("--metric", default="accuracy",
+                      choices=["accuracy", "balanced_accuracy", "macro_f1", "robust_accuracy"],
+                      help="what the ranking ranks by: validation accuracy, balanced accuracy or macro F1 (for "
+                      "imbalanced classes), or the mean accuracy on the shifted copies (with --robustness) "
+                      "(default: accuracy)")
     rank.add_argument("--seed", type=whole_number, default=0, help="base of the runs' seeds (default 0)")
     rank.add_argument("--results", default=None, metavar="DIR",
                       help="parent folder (default: the one holding the study's folder, else results)")
@@ -224,6 +272,45 @@ def add_rank_parser(sub: argparse._SubParsersAction) -> None:
                           crop="random-crop padding (px)", flip="random flips",
                           memory="the most device memory the dataset may take before it is streamed")
     add_storage_argument(rank)
+
+
+# ------------------------------------------------------------------ harness train
+def add_train_parser(sub: argparse._SubParsersAction) -> None:
+    """`harness train`: what to train (--from with --candidate or --trial, --spec, --preset), budget, where."""
+    train = sub.add_parser(
+        "train", help="train one architecture to the end: weights, metrics, plots, a page",
+        description="Train a ranking's winner (or --candidate), a study's best trial (or --trial), a spec file "
+        "or a preset on the whole training split, validating every epoch (the best epoch's weights are kept), "
+        "then evaluate the test split once. Writes model.safetensors, spec.yaml, model.json, metrics.json, "
+        "confusion.png, curves.png and model.html; a checkpoint every epoch, so the same command resumes.")
+    what = train.add_argument_group("what to train (one of --from, --spec, --preset)")
+    what.add_argument("--from", dest="from_", default=None, metavar="FOLDER",
+                      help="a ranking's folder (its winner) or a study's results folder (its best trial)")
+    what.add_argument("--candidate", default=None, metavar="NAME", help="the ranking's candidate to train")
+    what.add_argument("--trial", type=whole_number, default=None, metavar="N", help="the study's trial to train")
+    what.add_argument("--study", default=None, metavar="NAME", help="study name, when study.db holds several")
+    what.add_argument("--spec", default=None, metavar="FILE", help="a spec file (harness export)")
+    what.add_argument("--preset", default=None, metavar="NAME", help="a preset (`harness presets`)")
+    add_data_arguments(train, default="the ranking's or study's, else 'default'")
+    add_budget_arguments(train, epochs="training epochs (default: the architecture's training config)",
+                         metavar="T", seconds="training time instead of epochs")
+    train.add_argument("--patience", type=positive_int, default=None, metavar="N",
+                       help="stop when the validation metric has not improved for N epochs (default: never)")
+    train.add_argument("--metric", default="accuracy", choices=["accuracy", "balanced_accuracy", "macro_f1"],
+                       help="the validation figure that chooses the epoch kept (default: accuracy)")
+    train.add_argument("--batch-size", type=positive_int, default=None, metavar="B", help="training batch")
+    train.add_argument("--lr", type=positive_float, default=None, metavar="LR", help="peak learning rate")
+    train.add_argument("--seed", type=whole_number, default=0, help="weights, shuffles and augmentation (default 0)")
+    train.add_argument("--out", default=None, metavar="DIR",
+                       help="the model folder (default results/models/<origin>)")
+    train.add_argument("--device", default="auto", choices=["auto", "cpu", "cuda"],
+                       help="where to train (default: auto = CUDA when available)")
+    train.add_argument("--precision", default="auto", choices=["auto", "fp32", "bf16"],
+                       help="the training steps' precision (default auto: bf16 on CUDA and CPUs with native bf16)")
+    add_augment_arguments(train, "augmentation (default: the architecture's training config)",
+                          crop="random-crop padding (px)", flip="random flips",
+                          memory="the most device memory the dataset may take before it is streamed")
+    add_storage_argument(train)
 
 
 def add_candidate_arguments(parser: argparse.ArgumentParser) -> None:

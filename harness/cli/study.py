@@ -46,9 +46,10 @@ def config_from_args(space: SearchSpace, args: argparse.Namespace) -> SearchConf
     return search_config(
         space, dataset=args.dataset, trials=args.trials, epochs=args.epochs, seconds=args.seconds,
         timeout=args.timeout, device=args.device, seed=args.seed, study_name=args.study, results_dir=args.results,
-        objectives=args.objectives, sampler=args.sampler, pruner=args.pruner,
+        objectives=args.objectives, metric=args.metric, sampler=args.sampler, pruner=args.pruner,
         pareto=ParetoPruner(margin=args.prune_margin, warmup=args.prune_warmup, min_trials=args.prune_min_trials),
-        constraints=Constraints(max_flops=args.max_flops, max_params=args.max_params), repeat=args.repeat,
+        constraints=Constraints(max_flops=args.max_flops, max_params=args.max_params, max_latency=args.max_latency,
+                                max_memory=args.max_memory), repeat=args.repeat,
         data_options=data_options(args), data_memory=args.data_memory, crop_padding=args.crop_padding,
         flip=args.flip, storage=args.storage, heartbeat=args.heartbeat, worker=args.worker_index,
         report=not args.no_report, compile=args.compile, precision=args.precision,
@@ -150,7 +151,16 @@ def show_costs(spec: ArchSpec, shape: tuple[int, int, int], classes: int) -> Non
 
 
 def cmd_export(args: argparse.Namespace, argv: Sequence[str]) -> int:
-    """`harness export`: print one trial's spec, YAML or JSON."""
+    """`harness export`: print one trial's spec, YAML or JSON; with --onnx, write a model folder as ONNX."""
+    if (args.trial is None) == (args.onnx is None):
+        raise HarnessError("export takes one of --trial N (a study's trial, printed as a spec) or --onnx FILE "
+                           "(a model folder, written as ONNX)")
+    if args.onnx is not None:
+        from harness.cli.model import cmd_export_onnx
+
+        return cmd_export_onnx(args, argv)
+    if args.opset is not None:
+        raise HarnessError("--opset goes with --onnx FILE (a model folder written as ONNX)")
     from harness.search.export import spec_text, trial_spec
 
     spec = trial_spec(args.folder, args.trial, args.study, args.storage)

@@ -17,6 +17,9 @@ from harness.rank.candidates import Candidate
 # Seeds of ranking runs: far from a search's (seed * 100_003 + trial number), so that a ranking's
 # runs are new draws, not the search's runs again.
 RANK_SEED_BASE = 1_000_000
+# What a ranking can rank by: the validation figures of every run (harness.train.metrics.METRICS), or
+# the mean accuracy on shifted copies (with robustness).
+RANK_METRICS = ("accuracy", "balanced_accuracy", "macro_f1", "robust_accuracy")
 DEFAULT_SEEDS = 3
 DEFAULT_MAX_SEEDS = 10
 
@@ -48,7 +51,7 @@ class RankConfig:
     precision: str = "auto"  # auto | fp32 | bf16 (harness.train.device.resolve_precision); run_rank resolves it
     deterministic: bool = False  # deterministic kernels (CUDA runs vary from run to run otherwise)
     robustness: Robustness | None = None  # evaluate every run on shifted validation copies (harness.data.shifts)
-    metric: str = "accuracy"  # what the ranking ranks by: accuracy or robust_accuracy
+    metric: str = "accuracy"  # what the ranking ranks by: accuracy, balanced_accuracy, macro_f1 or robust_accuracy
 
     def check(self) -> None:
         """Refuse values that cannot work, naming the option."""
@@ -69,8 +72,8 @@ class RankConfig:
             raise HarnessError(f"confidence must be between 0 and 1, not {self.confidence}")
         if self.loss_epochs < 1:
             raise HarnessError(f"loss_epochs must be at least 1, not {self.loss_epochs}")
-        if self.metric not in ("accuracy", "robust_accuracy"):
-            raise HarnessError(f"unknown ranking metric {self.metric!r}; valid: accuracy, robust_accuracy")
+        if self.metric not in RANK_METRICS:
+            raise HarnessError(f"unknown ranking metric {self.metric!r}; valid: {', '.join(RANK_METRICS)}")
         if self.metric == "robust_accuracy" and self.robustness is None:
             raise HarnessError("--metric robust_accuracy ranks by the accuracy on shifted copies: add --robustness")
 

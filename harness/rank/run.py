@@ -142,9 +142,11 @@ class _RunObjective:
         for name, value in ev.row().items():
             trial.set_user_attr(name, value)
         trial.set_user_attr("images_per_second", ev.result.images_per_second)
-        if ev.test_accuracy is not None:
-            trial.set_user_attr("test_accuracy", ev.test_accuracy)
-            trial.set_user_attr("test_loss", ev.test_loss)
+        if ev.test is not None:
+            for name, value in (("test_accuracy", ev.test.accuracy), ("test_loss", ev.test.loss),
+                                ("test_balanced_accuracy", ev.test.balanced_accuracy),
+                                ("test_macro_f1", ev.test.macro_f1)):
+                trial.set_user_attr(name, value)
         return ev.result.val_accuracy
 
     def _fail(self, trial: optuna.Trial, reason: str) -> None:

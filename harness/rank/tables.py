@@ -26,8 +26,9 @@ import pandas as pd
 from harness.rank.candidates import Candidate
 from harness.rank.stats import comparable, kendall, letters, pairwise_tests, prob_best, summarize, top_group
 
-RUN_COLUMNS = ["candidate", "seed_index", "seed", "state", "accuracy", "robust_accuracy", "test_accuracy",
-               "val_loss", "test_loss",
+RUN_COLUMNS = ["candidate", "seed_index", "seed", "state", "accuracy", "balanced_accuracy", "macro_f1",
+               "robust_accuracy", "test_accuracy", "test_balanced_accuracy", "test_macro_f1", "val_loss", "test_loss",
+               "latency_ms", "throughput", "memory",
                "train_loss", "params", "flops", "train_seconds", "epochs", "images_per_second", "failure_reason",
                "label", "spec_id", "number", "curve"]
 TABLE_COLUMNS = ["rank", "candidate", "n", "failed", "mean", "std", "ci_low", "ci_high", "test_n", "test_mean",
@@ -47,8 +48,9 @@ def runs_frame(candidates: Sequence[Candidate], ended: dict[str, dict[int, dict[
             row["curve"] = json.dumps(run["curve"]) if run.get("curve") is not None else None
             rows.append(row)
     frame = pd.DataFrame(rows, columns=RUN_COLUMNS)
-    for col in ("accuracy", "robust_accuracy", "test_accuracy", "val_loss", "test_loss", "train_loss",
-                "train_seconds", "images_per_second"):
+    for col in ("accuracy", "balanced_accuracy", "macro_f1", "robust_accuracy", "test_accuracy",
+                "test_balanced_accuracy", "test_macro_f1", "val_loss", "test_loss", "train_loss", "train_seconds",
+                "images_per_second", "latency_ms", "throughput", "memory"):
         frame[col] = pd.to_numeric(frame[col], errors="coerce").astype(float)
     for col in ("seed_index", "seed", "params", "flops", "epochs", "number"):
         frame[col] = pd.to_numeric(frame[col], errors="coerce").astype("Int64")
@@ -126,7 +128,9 @@ def rank_table(runs: pd.DataFrame, candidates: Sequence[Candidate], *, alpha: fl
                               prob_best=best[name])
             if name in compared:  # else group and top stay NaN: unknown, not "indistinguishable"
                 rows[name].update(group=groups[name], top=name in top)
-            test = ok.loc[(ok["candidate"] == name) & ok["test_accuracy"].notna(), "test_accuracy"].tolist()
+            # The test split's figure of the same metric (robust accuracy has none: test accuracy).
+            test_col = f"test_{metric}" if f"test_{metric}" in ok else "test_accuracy"
+            test = ok.loc[(ok["candidate"] == name) & ok[test_col].notna(), test_col].tolist()
             if test:
                 t = summarize({name: test}, confidence).iloc[0]
                 rows[name].update(test_n=len(test), test_mean=t["mean"], test_std=t["std"],

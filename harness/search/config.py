@@ -46,6 +46,7 @@ class SearchConfig:
     study_name: str | None = None  # None: the space file's stem
     results_dir: str = "results"
     objectives: str = "accuracy"
+    metric: str = "accuracy"  # the validation figure the first objective is: accuracy, balanced_accuracy, macro_f1
     sampler: str = "tpe"
     pruner: str | None = None  # None: median for one objective, pareto for two
     pareto: ParetoPruner = ParetoPruner()  # the two-objective pruning policy's options
@@ -72,6 +73,10 @@ class SearchConfig:
             raise HarnessError(f"unknown objectives {self.objectives!r}; valid: {', '.join(OBJECTIVES)}")
         if self.trials < 1:
             raise HarnessError(f"--trials must be at least 1, not {self.trials}")
+        from harness.train.metrics import METRICS
+
+        if self.metric not in METRICS:
+            raise HarnessError(f"unknown metric {self.metric!r}; valid: {', '.join(METRICS)}")
         if self.epochs is not None and self.epochs < 1:
             raise HarnessError(f"--epochs must be at least 1, not {self.epochs}")
         pruner_name = self.pruner_name()

@@ -1,5 +1,6 @@
-"""Hard budgets known before training: `Constraints` (max FLOPs, max params) checked on the built
-model's measured costs, and `parse_count` for sizes written as 5e6, 5M or 300k.
+"""Hard budgets known before training: `Constraints` (max FLOPs, params, latency, memory) checked
+on the built model's counted and measured costs, and the parsers for bounds written as 5e6, 5M or
+300k (`parse_count`), 2ms or 0.5s (`parse_duration`), 4G or 512M (`parse_bytes`).
 
 An infeasible trial is never trained: the study records its costs and the reason, and hands the
 violations to Optuna, so samplers that support constraints (tpe, nsga2, gp) learn to avoid that region; it goes to
@@ -35,51 +36,106 @@ def parse_count(value: object, what: str = "value") -> float:
     return number
 
 
+_DURATION = re.compile(r"^\s*([0-9]*\.?[0-9]+(?:e[+-]?[0-9]+)?)\s*(us|ms|s)?\s*$", re.IGNORECASE)
+_DURATION_UNITS = {"us": 1e-3, "ms": 1.0, "s": 1e3, None: 1.0}  # -> milliseconds; a bare number is ms
+_BYTES = re.compile(r"^\s*([0-9]*\.?[0-9]+(?:e[+-]?[0-9]+)?)\s*([kmgt]?)(i?b)?\s*$", re.IGNORECASE)
+_BINARY = {"": 1, "k": 2**10, "m": 2**20, "g": 2**30, "t": 2**40}  # 4G = 4 GiB, as memory is sold
+
+
+def _positive(match: re.Match[str] | None, scale: dict, unit: str | None, value: object, what: str, example: str
+              ) -> float:
+    if match is None:
+        raise InvalidValueError(f"{what} must be a positive {example}, not {value!r}")
+    number = float(match.group(1)) * scale[unit]
+    if not math.isfinite(number) or number <= 0:
+        raise InvalidValueError(f"{what} must be a positive {example}, not {value!r}")
+    return number
+
+
+def parse_duration(value: object, what: str = "value") -> float:
+    """Milliseconds from "2ms", "500us", "0.01s" or a bare number (milliseconds)."""
+    if isinstance(value, (int, float)) and not isinstance(value, bool):
+        value = str(value)
+    match = _DURATION.match(str(value)) if isinstance(value, str) else None
+    unit = match.group(2).lower() if match and match.group(2) else None
+    return _positive(match, _DURATION_UNITS, unit, value, what, "duration (e.g. 2ms, 500us, 0.01s)")
+
+
+def parse_bytes(value: object, what: str = "value") -> float:
+    """Bytes from "4G", "512M", "1.5GiB", "300k" (binary multiples) or a bare number of bytes."""
+    if isinstance(value, (int, float)) and not isinstance(value, bool):
+        value = str(value)
+    match = _BYTES.match(str(value)) if isinstance(value, str) else None
+    unit = match.group(2).lower() if match else None
+    return _positive(match, _BINARY, unit, value, what, "size (e.g. 4G, 512M)")
+
+
+# Each bound: its Costs field, the parser of its value, and how a broken one reads.
+BOUNDS = {
+    "max_flops": ("flops", parse_count, "FLOPs"),
+    "max_params": ("params", parse_count, "params"),
+    "max_latency": ("latency_ms", parse_duration, "latency"),
+    "max_memory": ("memory", parse_bytes, "training memory"),
+}
+
+
+def _show(name: str, value: float) -> str:
+    from harness.numbers import human
+
+    if name == "max_latency":
+        return f"{value:.3g} ms"
+    if name == "max_memory":
+        return f"{value / 2**20:.4g} MiB"
+    return human(value)
+
+
 @dataclass(frozen=True)
 class Constraints:
-    """Upper bounds on a network's costs; None: no bound."""
+    """Upper bounds on a network's costs; None: no bound. FLOPs and params are counted, latency and
+    memory measured on the device before training (harness.train.speed)."""
 
     max_flops: float | None = None  # multiply-adds per image (fvcore)
     max_params: float | None = None
+    max_latency: float | None = None  # milliseconds at batch 1
+    max_memory: float | None = None  # bytes, peak of one training step
+
+    def _set(self) -> list[str]:
+        return [n for n in BOUNDS if getattr(self, n) is not None]
 
     @property
     def active(self) -> bool:
         """Whether any bound is set."""
-        return self.max_flops is not None or self.max_params is not None
-
-    def violations(self, costs: Costs) -> tuple[float, ...]:
-        """Relative excess per bound, (cost - bound) / bound: <= 0 where it is met. One value per
-        bound, max_flops first; (0.0,) when there is none (the form Optuna's constraints take)."""
-        out = []
-        if self.max_flops is not None:
-            out.append((costs.flops - self.max_flops) / self.max_flops)
-        if self.max_params is not None:
-            out.append((costs.params - self.max_params) / self.max_params)
-        return tuple(out) or (0.0,)
+        return bool(self._set())
 
     def named_violations(self, costs: Costs) -> dict[str, float]:
-        """{"max_flops": excess, "max_params": excess} for the bounds that are set (see violations)."""
-        names = [n for n in ("max_flops", "max_params") if getattr(self, n) is not None]
-        return dict(zip(names, self.violations(costs), strict=False))
+        """Relative excess per bound that is set and whose cost is known, (cost - bound) / bound:
+        <= 0 where it is met (the form Optuna's constraints take), in BOUNDS order."""
+        out = {}
+        for name in self._set():
+            cost = getattr(costs, BOUNDS[name][0])
+            if cost is not None:
+                out[name] = (float(cost) - getattr(self, name)) / getattr(self, name)
+        return out
+
+    def violations(self, costs: Costs) -> tuple[float, ...]:
+        """The values of named_violations; (0.0,) when there is none."""
+        return tuple(self.named_violations(costs).values()) or (0.0,)
 
     def reason(self, costs: Costs) -> str | None:
-        """Why `costs` break the bounds (one line), or None when they meet them."""
-        from harness.numbers import human
-
+        """Why `costs` break the bounds (one line), or None when they meet them (or are not known yet)."""
         broken = []
-        if self.max_flops is not None and costs.flops > self.max_flops:
-            broken.append(f"{human(costs.flops)} FLOPs > max {human(self.max_flops)}")
-        if self.max_params is not None and costs.params > self.max_params:
-            broken.append(f"{human(costs.params)} params > max {human(self.max_params)}")
+        for name, excess in self.named_violations(costs).items():
+            if excess > 0:
+                field_name, _, words = BOUNDS[name]
+                broken.append(f"{_show(name, float(getattr(costs, field_name)))} {words} > max "
+                              f"{_show(name, getattr(self, name))}")
         return "; ".join(broken) or None
 
     def merged(self, other: Constraints) -> Constraints:
         """These bounds with `other`'s where it sets them (the command line over the space file)."""
-        return Constraints(
-            max_flops=other.max_flops if other.max_flops is not None else self.max_flops,
-            max_params=other.max_params if other.max_params is not None else self.max_params,
-        )
+        return Constraints(**{n: getattr(other, n) if getattr(other, n) is not None else getattr(self, n)
+                              for n in BOUNDS})
 
     def as_dict(self) -> dict[str, float]:
         """The bounds that are set, for run.json and the study fingerprint."""
-        return {k: v for k, v in (("max_flops", self.max_flops), ("max_params", self.max_params)) if v is not None}
+        return {n: getattr(self, n) for n in self._set()}

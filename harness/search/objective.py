@@ -4,6 +4,7 @@ The only place a trial is touched."""
 from __future__ import annotations
 
 import dataclasses
+import math
 import os
 import socket
 from collections.abc import Callable
@@ -31,6 +32,7 @@ class _Infeasible(Exception):
 
 # User attributes a reused trial copies from the trial whose result it reuses.
 _REUSED_ATTRS = ("spec_id", "label", "params", "flops", "receptive_field", "uncounted_ops", "accuracy",
+                 "balanced_accuracy", "macro_f1", "latency_ms", "throughput", "memory",
                  "val_loss", "train_loss", "train_seconds", "epochs", "history", "curve", "infeasible",
                  "batch_size", "note")
 
@@ -45,7 +47,8 @@ class TrialObjective:
         self.space, self.data, self.device, self.stream, self.shifted = space, data, device, stream, shifted
         self.config, self.epochs, self.multi, self.check_stop = config, epochs, multi, check_stop
         self.constraints = constraints or Constraints()
-        self.cost_name = {"accuracy,flops": "flops", "accuracy,params": "params"}.get(config.objectives)
+        self.cost_name = {"accuracy,flops": "flops", "accuracy,params": "params", "accuracy,latency": "latency_ms",
+                          "accuracy,memory": "memory"}.get(config.objectives)
         self.pareto = config.pareto if config.pruner_name() == "pareto" and multi else None
 
     def _train_config(self, train_config: TrainConfig) -> TrainConfig:
@@ -63,7 +66,8 @@ class TrialObjective:
             return accuracy, (0.0 if robust is None else robust)  # an infeasible trial: no good on both
         if self.cost_name is None:
             return accuracy
-        return accuracy, float(costs[self.cost_name])
+        # An infeasible trial refused before its speed was measured: no good on the cost either.
+        return accuracy, float(costs.get(self.cost_name, math.inf))
 
     def _reuse(self, trial: optuna.Trial, key: str) -> float | tuple[float, float] | None:
         """The result of a completed trial of the same experiment, copied into `trial`; None when
@@ -148,7 +152,7 @@ class TrialObjective:
         robust = robust_columns(ev.robust) if ev.robust else {}
         for name, value in robust.items():
             trial.set_user_attr(name, value)
-        return self._values(ev.result.val_accuracy, recorder.costs_row, robust.get("robust_accuracy"))
+        return self._values(ev.result.metric(self.config.metric), recorder.costs_row, robust.get("robust_accuracy"))
 
     @staticmethod
     def _record_overheads(trial: optuna.Trial, overheads: Overheads) -> None:
@@ -189,7 +193,8 @@ class _TrialRecorder:
         """Record epoch `m`; raise optuna.TrialPruned when the pruner (or the Pareto policy) stops it."""
         objective, trial = self.objective, self.trial
         objective.check_stop()
-        self.history.append(m.val_accuracy)
+        value = m.metric(objective.config.metric)  # validation accuracy unless --metric says otherwise
+        self.history.append(value)
         self.curve.append(dataclasses.asdict(m))  # epoch, train_loss, val_loss, val_accuracy, seconds
         trial.set_user_attr("history", self.history)
         trial.set_user_attr("curve", self.curve)
@@ -205,11 +210,11 @@ class _TrialRecorder:
             return  # nothing left to save: the trial completes
         reason = None
         if not objective.multi:
-            trial.report(m.val_accuracy, step)
+            trial.report(value, step)
             if trial.should_prune():
                 reason = f"pruned after epoch {m.epoch} by the {objective.config.pruner_name()} pruner"
         elif objective.pareto is not None:
-            reason = objective.pareto.should_stop(step, total, m.val_accuracy,
+            reason = objective.pareto.should_stop(step, total, value,
                                                   float(self.costs_row[objective.cost_name]),
                                                   objective.finished_curves(trial))
         if reason:

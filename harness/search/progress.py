@@ -37,14 +37,14 @@ def trial_line(trial: FrozenTrial, done: int, total: int) -> str:
 
 def overhead_line(frame: pd.DataFrame, write_seconds: Sequence[float] = ()) -> str | None:
     """One line on where the trained trials' time went: mean training seconds per trial, and the
-    mean seconds outside training by part (build, count, warm-up, evaluation, and writing the
+    mean seconds outside training by part (build, count, speed, warm-up, evaluation, and writing the
     results folder when `write_seconds` are given); None when no trial here trained."""
     if "warmup_seconds" not in frame:
         return None
     ran = frame[frame["warmup_seconds"].notna() & frame["reused_from"].isna()]
     if ran.empty:
         return None
-    labels = ("build", "count", "warm-up", "evaluation", "robustness")
+    labels = ("build", "count", "speed", "warm-up", "evaluation", "robustness")
     parts = {label: float(ran[col].mean()) for col, label in zip(OVERHEAD_COLUMNS, labels, strict=True)
              if col in ran and (label != "robustness" or ran[col].fillna(0).gt(0).any())}
     if len(write_seconds):

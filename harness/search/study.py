@@ -71,6 +71,8 @@ def _fingerprint(space: SearchSpace, config: SearchConfig, epochs: int, data: Im
         "device_type": device.type,
         "precision": config.precision,
         "robustness": config.robustness.describe() if config.robustness else None,
+        # Only when not the default, so that studies made before --metric existed still resume.
+        **({"metric": config.metric} if config.metric != "accuracy" else {}),
     }
 
 

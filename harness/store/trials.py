@@ -16,7 +16,8 @@ if TYPE_CHECKING:
     import optuna
 
 # Metric columns, in the order trials.csv shows them after the searched parameters.
-METRIC_COLUMNS = ["accuracy", "val_loss", "params", "flops", "receptive_field", "train_seconds",
+METRIC_COLUMNS = ["accuracy", "balanced_accuracy", "macro_f1", "val_loss", "params", "flops", "receptive_field",
+                  "latency_ms", "throughput", "memory", "train_seconds",
                   "epochs", "failure_reason", "infeasible", "reused_from", "pruned_reason", "train_loss",
                   "label", "spec_id", "seed", "uncounted_ops", "batch_size", "note", "device", "precision",
                   "robust_accuracy", *OVERHEAD_COLUMNS]

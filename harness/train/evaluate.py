@@ -30,8 +30,11 @@ from harness.train.loop import (
     eval_batch_size,
     evaluate,
     evaluate_test,
+    make_optimizer,
     train_model,
 )
+from harness.train.metrics import Scores
+from harness.train.speed import measure_speed
 from harness.zoo.measure import Costs, measure_model
 from harness.zoo.model import build_model, validate_spec
 from harness.zoo.spec import ArchSpec
@@ -44,11 +47,20 @@ class Evaluation:
     spec: ArchSpec
     costs: Costs
     result: TrainResult
-    test_loss: float | None = None  # None: not asked for, or the dataset has no test split
-    test_accuracy: float | None = None
+    test: Scores | None = None  # None: not asked for, or the dataset has no test split
     overheads: Overheads = dataclasses.field(default_factory=Overheads)
     note: str | None = None  # e.g. that training ran out of memory and was retried at half the batch
     robust: dict[str, float] | None = None  # accuracy on each shifted validation copy (fractions)
+
+    @property
+    def test_loss(self) -> float | None:
+        """Mean loss on the test split (None: not evaluated)."""
+        return None if self.test is None else self.test.loss
+
+    @property
+    def test_accuracy(self) -> float | None:
+        """Accuracy on the test split, a fraction (None: not evaluated)."""
+        return None if self.test is None else self.test.accuracy
 
     def row(self) -> dict[str, Any]:
         """Flat metrics (accuracy as a fraction, flops per image, seconds) for one table row."""
@@ -72,8 +84,11 @@ def metrics_row(spec: ArchSpec, costs: Costs | None, result: TrainResult | None)
     if costs is not None:
         row.update(params=costs.params, flops=costs.flops, receptive_field=costs.receptive_field,
                    uncounted_ops=costs.uncounted)
+        if costs.latency_ms is not None:
+            row.update(latency_ms=costs.latency_ms, throughput=costs.throughput, memory=costs.memory)
     if result is not None:
-        row.update(accuracy=result.val_accuracy, val_loss=result.val_loss,
+        row.update(accuracy=result.val_accuracy, balanced_accuracy=result.val_balanced_accuracy,
+                   macro_f1=result.val_macro_f1, val_loss=result.val_loss,
                    train_loss=result.train_loss, train_seconds=result.train_seconds,
                    epochs=len(result.history), batch_size=result.batch_size)
     return row
@@ -94,11 +109,14 @@ def evaluate_spec(
     overheads: Overheads | None = None,
     precision: str = "auto",
     shifted: dict[str, torch.Tensor] | None = None,
+    speed: bool = True,
 ) -> Evaluation:
     """Validate `spec` for `data`, build it (weights seeded by `seed`), measure, then train; with
     `test`, also evaluate the trained model on the dataset's test split (when it has one).
 
-    `on_costs` sees the costs before any training step; `on_epoch` sees each epoch's metrics.
+    `on_costs` sees the counted costs before anything runs, then, with `speed`, again with the
+    latency, throughput and training memory measured on `device` (harness.train.speed); both before
+    any training step; `on_epoch` sees each epoch's metrics.
     Either may raise to stop (a pruned or over-budget trial). `overheads`, when given, is filled
     in as the parts outside training happen (build, count, warm-up, evaluation), so a caller
     has them even when the run stops early; `compile` trains through torch.compile; `precision`
@@ -136,7 +154,11 @@ def evaluate_spec(
     overheads.count = time.perf_counter() - start
     model.to(device)
     if on_costs is not None:
-        on_costs(costs)
+        on_costs(costs)  # a FLOP or parameter budget refuses it before anything runs
+    if speed:
+        costs = _with_speed(costs, model, data, config, device, precision, overheads)
+        if on_costs is not None:
+            on_costs(costs)
     epochs_seen = 0
 
     def seen(metrics: EpochMetrics) -> None:
@@ -177,7 +199,18 @@ def evaluate_spec(
     evaluation = Evaluation(spec, costs, result, overheads=overheads, note=note, robust=robust)
     if tested is None:
         return evaluation
-    return dataclasses.replace(evaluation, test_loss=tested[0], test_accuracy=tested[1])
+    return dataclasses.replace(evaluation, test=tested)
+
+
+def _with_speed(costs: Costs, model: torch.nn.Module, data: ImageData, config: TrainConfig, device: torch.device,
+                precision: str, overheads: Overheads) -> Costs:
+    """`costs` with the measured latency, throughput and training memory (timed as overheads.speed)."""
+    start = time.perf_counter()
+    speed = measure_speed(model, data.input_shape, data.num_classes, device, precision=precision,
+                          train_batch=max(1, min(config.batch_size, len(data.train_y))),
+                          make_optimizer=lambda m: make_optimizer(m, config, device))
+    overheads.speed = time.perf_counter() - start
+    return dataclasses.replace(costs, latency_ms=speed.latency_ms, throughput=speed.throughput, memory=speed.memory)
 
 
 def _evaluate_shifted(model: torch.nn.Module, data: ImageData, shifted: dict[str, torch.Tensor],
@@ -186,7 +219,8 @@ def _evaluate_shifted(model: torch.nn.Module, data: ImageData, shifted: dict[str
     start = time.perf_counter()
     normalize = Normalize(data, device)
     batch = eval_batch_size(config, device)
-    out = {name: evaluate(model, x, data.val_y, normalize, batch, device)[1] for name, x in shifted.items()}
+    out = {name: evaluate(model, x, data.val_y, normalize, batch, device, data.num_classes).accuracy
+           for name, x in shifted.items()}
     overheads.robust = time.perf_counter() - start
     return out
 

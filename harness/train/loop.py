@@ -30,6 +30,7 @@ from harness.checks import Check, check_choice, check_float, check_int, check_op
 from harness.data import Augment, ImageData
 from harness.data.loader import Normalize, TrainBatches, eval_batches
 from harness.train.device import autocast, resolve_precision
+from harness.train.metrics import Scores, confusion_counts
 
 OPTIMIZERS = ("adamw", "sgd")
 SCHEDULES = ("onecycle", "cosine", "constant")
@@ -91,29 +92,39 @@ class EpochMetrics:
     val_loss: float
     val_accuracy: float  # fraction in [0, 1]
     seconds: float  # training seconds since the start, evaluation excluded
+    val_balanced_accuracy: float = math.nan  # mean recall over the classes (fraction)
+    val_macro_f1: float = math.nan
+
+    def metric(self, name: str) -> float:
+        """The validation figure a search or ranking ranks by: accuracy, balanced_accuracy or macro_f1."""
+        return {"accuracy": self.val_accuracy, "balanced_accuracy": self.val_balanced_accuracy,
+                "macro_f1": self.val_macro_f1}[name]
 
 
 # The table columns of Overheads, in its field order (trials.csv, rank's runs.csv).
-OVERHEAD_COLUMNS = ("build_seconds", "count_seconds", "warmup_seconds", "eval_seconds", "robust_seconds")
+OVERHEAD_COLUMNS = ("build_seconds", "count_seconds", "speed_seconds", "warmup_seconds", "eval_seconds",
+                    "robust_seconds")
 
 
 @dataclass
 class Overheads:
     """Seconds one trial spends outside its training steps, filled in as each part happens (so a
-    pruned or failed trial still has its figures): building the network, counting its costs, the
-    first step's warm-up (set-up, autotuning, compilation), the evaluations after each epoch, and
-    the evaluation on shifted validation copies at the end (robustness; 0 when not asked for)."""
+    pruned or failed trial still has its figures): building the network, counting its costs,
+    measuring its speed and memory, the first step's warm-up (set-up, autotuning, compilation), the
+    evaluations after each epoch, and the evaluation on shifted validation copies at the end
+    (robustness; 0 when not asked for)."""
 
     build: float = 0.0  # filled by harness.train.evaluate.evaluate_spec
     count: float = 0.0  # likewise (fvcore tracing and the receptive field)
+    speed: float = 0.0  # likewise (latency, throughput and training memory: harness.train.speed)
     warmup: float = 0.0
     evaluate: float = 0.0
     robust: float = 0.0  # likewise
 
     def columns(self) -> dict[str, float]:
         """The table columns (OVERHEAD_COLUMNS) and their values."""
-        return dict(zip(OVERHEAD_COLUMNS, (self.build, self.count, self.warmup, self.evaluate, self.robust),
-                        strict=True))
+        return dict(zip(OVERHEAD_COLUMNS, (self.build, self.count, self.speed, self.warmup, self.evaluate,
+                                           self.robust), strict=True))
 
 
 @dataclass(frozen=True)
@@ -129,6 +140,13 @@ class TrainResult:
     warmup_seconds: float = 0.0  # the first step: set-up, autotuning, compilation (s)
     eval_seconds: float = 0.0  # validation after each epoch, all epochs (s)
     batch_size: int = 0  # the batch it trained with (smaller than the config's after an OOM retry)
+    val_balanced_accuracy: float = math.nan  # of the last evaluation, as val_accuracy
+    val_macro_f1: float = math.nan
+
+    def metric(self, name: str) -> float:
+        """The last validation figure by name: accuracy, balanced_accuracy or macro_f1."""
+        return {"accuracy": self.val_accuracy, "balanced_accuracy": self.val_balanced_accuracy,
+                "macro_f1": self.val_macro_f1}[name]
 
     @property
     def images_per_second(self) -> float:
@@ -141,7 +159,8 @@ class NonFiniteLossError(RuntimeError):
     """Training produced a NaN or infinite loss (the learning rate is too high for this network)."""
 
 
-def _optimizer(model: nn.Module, config: TrainConfig, device: torch.device) -> torch.optim.Optimizer:
+def make_optimizer(model: nn.Module, config: TrainConfig, device: torch.device) -> torch.optim.Optimizer:
+    """The optimizer `config` names for `model`, with the usual parameter groups (see below)."""
     # Norm weights and biases (1-D tensors) get no weight decay, as in timm and most recipes.
     decay = [p for p in model.parameters() if p.ndim > 1]
     no_decay = [p for p in model.parameters() if p.ndim <= 1]
@@ -157,9 +176,10 @@ def _optimizer(model: nn.Module, config: TrainConfig, device: torch.device) -> t
                            fused=fused or None, foreach=None if fused else True)
 
 
-def _scheduler(
+def make_scheduler(
     optimizer: torch.optim.Optimizer, config: TrainConfig, total_steps: int
 ) -> torch.optim.lr_scheduler.LRScheduler:
+    """The per-step learning-rate schedule `config` names over `total_steps` steps."""
     if config.schedule == "onecycle":
         return torch.optim.lr_scheduler.OneCycleLR(
             optimizer, max_lr=config.lr, total_steps=total_steps, pct_start=config.warmup,
@@ -206,20 +226,26 @@ EVAL_SLICES = 10
 @torch.inference_mode()
 def evaluate(
     model: nn.Module, x: torch.Tensor, y: torch.Tensor, normalize: Normalize, batch_size: int,
-    device: torch.device,
-) -> tuple[float, float]:
-    """(mean loss, accuracy) of `model` (on `device`) on uint8 images `x` and labels `y`, which
-    may live on the device or in host memory. In fp32 whatever the training precision: bf16 logits
-    (8 bits of mantissa) tie often enough to bias the argmax, and so the accuracy, against fp32."""
+    device: torch.device, num_classes: int | None = None,
+) -> Scores:
+    """Scores (mean loss, accuracy, balanced accuracy, macro F1, confusion matrix) of `model` (on
+    `device`) on uint8 images `x` and labels `y`, which may live on the device or in host memory.
+    The confusion matrix is one bincount per batch on the device, so the per-class figures cost
+    nothing beside the accuracy. In fp32 whatever the training precision: bf16 logits (8 bits of
+    mantissa) tie often enough to bias the argmax, and so the accuracy, against fp32."""
     model.eval()
     loss_sum = torch.zeros((), device=device)
-    correct = torch.zeros((), device=device, dtype=torch.long)
+    confusion: torch.Tensor | None = None
     for xb, yb in eval_batches(x, y, normalize, device, batch_size):
         logits = model(xb)
         loss_sum += F.cross_entropy(logits, yb, reduction="sum")
-        correct += (logits.argmax(1) == yb).sum()
+        counts = confusion_counts(logits.argmax(1), yb, num_classes or logits.shape[1])
+        confusion = counts if confusion is None else confusion + counts
     n = max(1, len(y))
-    return loss_sum.item() / n, correct.item() / n
+    if confusion is None:  # no images
+        k = num_classes or 1
+        return Scores(0.0, 0.0, 0.0, 0.0, torch.zeros((k, k), dtype=torch.long))
+    return Scores.from_confusion(loss_sum.item() / n, confusion)
 
 
 def eval_batch_size(config: TrainConfig, device: torch.device) -> int:
@@ -229,14 +255,15 @@ def eval_batch_size(config: TrainConfig, device: torch.device) -> int:
 
 
 def evaluate_test(model: nn.Module, data: ImageData, config: TrainConfig, device: torch.device | str
-                  ) -> tuple[float, float] | None:
-    """(mean loss, accuracy) of a trained `model` on the test split of `data`, wherever it lives;
+                  ) -> Scores | None:
+    """The Scores of a trained `model` on the test split of `data`, wherever it lives;
     None when the dataset has no test split. Only re-evaluation (harness rank) calls this: a search
     never reads the test split."""
     if data.test_x is None or data.test_y is None:
         return None
     device = torch.device(device)
-    return evaluate(model, data.test_x, data.test_y, Normalize(data, device), eval_batch_size(config, device), device)
+    return evaluate(model, data.test_x, data.test_y, Normalize(data, device), eval_batch_size(config, device), device,
+                    data.num_classes)
 
 
 def _synchronize(device: torch.device) -> None:
@@ -296,11 +323,11 @@ def train_model(
         model.to(memory_format=torch.channels_last)
         # Fixed shapes (full batches only): autotune once, unless deterministic kernels were asked for.
         torch.backends.cudnn.benchmark = not torch.are_deterministic_algorithms_enabled()
-    optimizer = _optimizer(model, config, device)
+    optimizer = make_optimizer(model, config, device)
     timed = config.seconds is not None
-    loop = _Loop(model, compiled(model) if compile else model, optimizer,
-                 None if timed else _scheduler(optimizer, config, config.epochs * len(batches)),
-                 config, device, overheads, precision)
+    loop = StepLoop(model, compiled(model) if compile else model, optimizer,
+                    None if timed else make_scheduler(optimizer, config, config.epochs * len(batches)),
+                    config, device, overheads, precision)
     eval_batch = eval_batch_size(config, device)
     history: list[EpochMetrics] = []
     for epoch in range(1, (_MAX_TIMED_EPOCHS if timed else config.epochs) + 1):
@@ -314,9 +341,10 @@ def train_model(
             if loop.train_seconds < next_evaluation:
                 continue  # this tenth of the budget is not over: train on before evaluating
         eval_start = time.perf_counter()
-        val_loss, val_acc = evaluate(model, data.val_x, data.val_y, batches.normalize, eval_batch, device)
+        val = evaluate(model, data.val_x, data.val_y, batches.normalize, eval_batch, device, data.num_classes)
         overheads.evaluate += time.perf_counter() - eval_start  # evaluate reads its results: synchronised
-        metrics = EpochMetrics(epoch, train_loss, val_loss, val_acc, loop.train_seconds)
+        metrics = EpochMetrics(epoch, train_loss, val.loss, val.accuracy, loop.train_seconds,
+                               val.balanced_accuracy, val.macro_f1)
         history.append(metrics)
         if on_epoch is not None:
             on_epoch(metrics)
@@ -325,11 +353,12 @@ def train_model(
     last = history[-1]
     return TrainResult(last.val_accuracy, last.val_loss, last.train_loss, loop.train_seconds, history,
                        loop.train_images, warmup_seconds=overheads.warmup, eval_seconds=overheads.evaluate,
-                       batch_size=batches.batch_size)
+                       batch_size=batches.batch_size, val_balanced_accuracy=last.val_balanced_accuracy,
+                       val_macro_f1=last.val_macro_f1)
 
 
 @dataclass
-class _Loop:
+class StepLoop:
     """One training run's moving parts (the model and the module that takes the steps, optimizer,
     scheduler) and its clocks: training seconds, images seen, whether the warm-up step ran."""
 

@@ -31,12 +31,17 @@ from harness.zoo.spec import ArchSpec
 
 @dataclass(frozen=True)
 class Costs:
-    """What a model costs, known before any training step."""
+    """What a model costs, known before any training step: counted (params, FLOPs, receptive
+    field) and, once run on the device, measured (latency, throughput, training memory)."""
 
     params: int
     flops: int  # multiply-adds per image, fvcore convention
     receptive_field: int  # pixels, theoretical, along one side
     uncounted_ops: dict[str, int] = field(default_factory=dict)  # operator -> calls
+    # Measured on the trial's device (harness.train.speed), after counting; None until then.
+    latency_ms: float | None = None  # batch 1, eval mode, median (ms)
+    throughput: float | None = None  # images/s at a large batch
+    memory: int | None = None  # peak bytes of one training step at the trial's batch
 
     @property
     def uncounted(self) -> str:

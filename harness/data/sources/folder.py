@@ -131,8 +131,9 @@ def _convert(img: Image.Image, grey: bool) -> Image.Image:
     return img.convert("L" if grey else "RGB")
 
 
-def _decode(path: Path, size: int, grey: bool) -> np.ndarray | None:
-    """The image at `path` as uint8 (size, size, C), or None when PIL cannot read it."""
+def decode_image(path: Path, size: int, grey: bool) -> np.ndarray | None:
+    """The image at `path` as uint8 (size, size, C), C = 1 when `grey` else 3, or None when PIL
+    cannot read it: how every folder image is read (the module docstring), also by harness predict."""
     try:
         with Image.open(path) as img:
             img.draft(None, (size, size))  # JPEG: decode at a reduced scale still >= size (much faster)
@@ -176,7 +177,7 @@ def load_images(root: Path, classes: Sequence[str], size: int | None = None, *, 
     skipped = [n for n, h in zip(names, headers, strict=True) if h is None]
     x = torch.empty((len(todo), 1 if grey else 3, size, size), dtype=torch.uint8)
     kept: list[int] = []
-    decoded = _map(lambda i: _decode(root / names[i], size, grey), todo, f"decoding {root}", progress)
+    decoded = _map(lambda i: decode_image(root / names[i], size, grey), todo, f"decoding {root}", progress)
     for i, pixels in zip(todo, decoded, strict=True):
         if pixels is None:
             skipped.append(names[i])

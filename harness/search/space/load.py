@@ -37,7 +37,7 @@ from typing import TYPE_CHECKING, Any
 import yaml
 
 from harness.errors import HarnessError, InvalidValueError, SpaceError
-from harness.search.constraints import Constraints, parse_count
+from harness.search.constraints import BOUNDS, Constraints
 from harness.search.space.checks import check_heads, check_options, check_stem
 from harness.search.space.params import Param, Slot
 from harness.search.space.parse import LIST_VALUED, Parser
@@ -62,7 +62,8 @@ from harness.zoo.spec import (
 if TYPE_CHECKING:
     from harness.data.shifts import Robustness
 
-OBJECTIVES = ("accuracy", "accuracy,flops", "accuracy,params", "accuracy,robust_accuracy")
+OBJECTIVES = ("accuracy", "accuracy,flops", "accuracy,params", "accuracy,latency", "accuracy,memory",
+              "accuracy,robust_accuracy")
 TOP_KEYS = ("name", "description", "dataset", "constraints", "stem", "stages", "head", "norm", "activation",
             "drop_path", "train", "search")
 SEARCH_CHECKS: dict[str, Check] = {"trials": check_int(1), "objectives": check_choice(OBJECTIVES)}
@@ -245,11 +246,11 @@ def _train(p: Parser, data: dict[str, Any], found: _Found) -> int | None:
 
 
 def _constraints(p: Parser, data: dict[str, Any]) -> Constraints:
-    raw = p.mapping(data.get("constraints") or {}, "constraints", ("max_flops", "max_params"))
+    raw = p.mapping(data.get("constraints") or {}, "constraints", tuple(BOUNDS))
     bounds: dict[str, float] = {}
     for key, value in raw.items():
         try:
-            bounds[key] = parse_count(value, "the bound")
+            bounds[key] = BOUNDS[key][1](value, "the bound")
         except InvalidValueError as err:
             raise p.error(f"constraints.{key}", str(err)) from None
     return Constraints(**bounds)

@@ -1,0 +1,96 @@
+"""A trained model's figures and page: confusion.png (test split, else validation; row-normalised),
+curves.png (losses and validation accuracy per epoch) and model.html (one self-contained file)."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+from harness.files import atomic_write
+from harness.final.folder import ModelInfo
+from harness.report.html import escape, figure, html_page, html_table, info_table
+from harness.zoo.spec import ArchSpec
+
+
+def plot_confusion(confusion: list[list[int]], classes: tuple[str, ...], path: Path, title: str) -> None:
+    """Heat map of the confusion matrix, each row divided by its images (recall on the diagonal)."""
+    import numpy as np
+    import seaborn as sns
+
+    from harness.report.plots.style import save_figure, styled_figure
+
+    cm = np.asarray(confusion, dtype=float)
+    share = cm / np.maximum(cm.sum(1, keepdims=True), 1)
+    with styled_figure() as (fig, ax):
+        size = max(4.5, 0.5 * len(classes) + 2)
+        fig.set_size_inches(size + 1, size)
+        sns.heatmap(share * 100, annot=len(classes) <= 15, fmt=".0f", cmap="Blues", vmin=0, vmax=100, ax=ax,
+                    xticklabels=classes, yticklabels=classes, cbar_kws={"label": "% of the true class"})
+        ax.set_xlabel("predicted class")
+        ax.set_ylabel("true class")
+        ax.set_title(title)
+        save_figure(fig, path)
+
+
+def plot_curves(history: list[dict[str, float]], best_epoch: int, path: Path) -> None:
+    """Training and validation loss (left axis) and validation accuracy (right) per epoch."""
+    from harness.report.plots.style import save_figure, styled_figure
+
+    epochs = [h["epoch"] for h in history]
+    with styled_figure() as (fig, ax):
+        ax.plot(epochs, [h["train_loss"] for h in history], marker="o", label="training loss")
+        ax.plot(epochs, [h["val_loss"] for h in history], marker="o", label="validation loss")
+        ax.set_xlabel("epoch")
+        ax.set_ylabel("loss")
+        right = ax.twinx()
+        right.plot(epochs, [100 * h["val_accuracy"] for h in history], color="tab:green", marker="s",
+                   label="validation accuracy")
+        right.set_ylabel("validation accuracy (%)")
+        ax.axvline(best_epoch, color="grey", linestyle=":", label=f"kept: epoch {best_epoch}")
+        lines = ax.get_legend_handles_labels()[0] + right.get_legend_handles_labels()[0]
+        ax.legend(lines, [line.get_label() for line in lines], loc="center right")
+        ax.set_title("learning curves")
+        save_figure(fig, path)
+
+
+def _split_rows(metrics: dict[str, Any]) -> list[list[str]]:
+    rows = []
+    for split in ("val", "test"):
+        m = metrics.get(split)
+        if m:
+            top5 = f"{m['top5_accuracy']:.2%}" if "top5_accuracy" in m else "-"
+            rows.append([split, str(m["images"]), f"{m['accuracy']:.2%}", f"{m['balanced_accuracy']:.2%}",
+                         f"{m['macro_f1']:.4f}", top5, f"{m['ece']:.4f}", f"{m['loss']:.4f}"])
+    return rows
+
+
+def write_pages(folder: Path, spec: ArchSpec, info: ModelInfo, metrics: dict[str, Any]) -> list[Path]:
+    """Write confusion.png, curves.png and model.html into `folder`; the paths written."""
+    split = "test" if "test" in metrics else "val"
+    which = {"test": "test split", "val": "validation split"}[split]
+    confusion, curves = folder / "confusion.png", folder / "curves.png"
+    plot_confusion(metrics[split]["confusion"], info.classes, confusion, f"confusion matrix, {which}")
+    plot_curves(metrics["history"], metrics["best_epoch"], curves)
+    per_class = [[escape(r["class"]), f"{r['precision']:.3f}", f"{r['recall']:.3f}", f"{r['f1']:.3f}",
+                  str(r["support"])] for r in metrics[split]["per_class"]]
+    body = [
+        f"<h1>{escape(spec.label)}</h1>",
+        info_table([("origin", info.origin), ("dataset", info.dataset), ("input", f"{info.in_channels}x"
+                    f"{info.input_size[0]}x{info.input_size[1]}"), ("classes", info.num_classes),
+                    ("epochs trained", metrics["epochs"]), ("weights kept", f"epoch {metrics['best_epoch']} "
+                    f"(best validation {metrics['metric']})"), ("training time", f"{metrics['train_seconds']:.0f} s"),
+                    ("spec_id", spec.spec_id)]),
+        "<h2>Metrics</h2>",
+        html_table(["split", "images", "accuracy", "balanced accuracy", "macro F1", "top-5", "ECE", "loss"],
+                   _split_rows(metrics), numeric={"images", "accuracy", "balanced accuracy", "macro F1", "top-5",
+                                                  "ECE", "loss"}),
+        f"<h2>Per class ({escape(which)})</h2>",
+        html_table(["class", "precision", "recall", "F1", "images"], per_class,
+                   numeric={"precision", "recall", "F1", "images"}),
+        figure(confusion, "Confusion matrix", f"{which}; each row is one true class, in % of its images."),
+        figure(curves, "Learning curves", "losses and validation accuracy per epoch; the dotted line is the "
+               "epoch whose weights were kept."),
+    ]
+    html = folder / "model.html"
+    atomic_write(html, lambda tmp: tmp.write_text(html_page(f"model: {spec.label}", body)))
+    return [confusion, curves, html]
