@@ -253,3 +253,21 @@ def test_a_checkpoint_of_another_training_is_refused(tmp_path: Path, spec_file: 
     with pytest.raises(HarnessError, match="checkpoint of another training"):
         train_final(load_spec(str(spec_file)), digits, TrainConfig(epochs=2), tmp_path / "m",
                     FinalConfig(device="cpu"), progress=None)
+
+
+def test_the_report_plots_accuracy_vs_latency_and_latency_vs_flops_with_kendalls_tau(tmp_path: Path,
+                                                                                    digits) -> None:
+    from harness.report.build import build_report
+    from harness.report.plots import latency_flops_table
+
+    three = {**SPACE, "stages": {**SPACE["stages"], "kernel_size": [3, 5, 7]}}
+    frame = run_search(space_from_dict(three, default_name="small"),
+                       SearchConfig(trials=3, device="cpu", results_dir=str(tmp_path), sampler="grid"),
+                       data=digits, progress=None)
+    table, tau, _ = latency_flops_table(frame)
+    assert len(table) == 3 and -1 <= tau <= 1
+    build_report(tmp_path / "small")
+    plots_dir = tmp_path / "small" / "plots"
+    assert (plots_dir / "accuracy_vs_latency_ms.png").is_file() and (plots_dir / "latency_vs_flops.png").is_file()
+    html = (tmp_path / "small" / "report.html").read_text()
+    assert "Latency vs FLOPs" in html and "Accuracy vs latency" in html

@@ -13,13 +13,15 @@ import pandas as pd
 
 from harness.numbers import plain
 from harness.report import plots
+from harness.report.plots.speed import latency_flops_table
 from harness.report.result import Plot
 from harness.report.tables import COSTS, sentence, state_words, varying_parameters
 from harness.store.trials import searched_columns, trained_trials
 
 MAX_HEATMAPS = 4
 PNG_SIGNATURE = b"\x89PNG\r\n\x1a\n"
-COST_UNITS = {"flops": "FLOPs per image (multiply-adds, log scale)", "params": "parameters"}
+COST_UNITS = {"flops": "FLOPs per image (multiply-adds, log scale)", "params": "parameters",
+              "latency_ms": "the latency measured at batch 1 on the trial's device (ms)"}
 
 
 def slug(name: str) -> str:
@@ -123,13 +125,20 @@ def _cost_figures(figures: Figures, frame: pd.DataFrame, order: list[str], title
         colour = f", coloured by {color_by}" + (" (the most important parameter)" if order else "")
     with_accuracy = _with_accuracy(frame)
     for cost, unit in COST_UNITS.items():
-        figures.draw(f"accuracy_vs_{cost}", f"Accuracy vs {COSTS[cost]}",
+        name = {**COSTS, "latency_ms": "latency"}[cost]
+        figures.draw(f"accuracy_vs_{cost}", f"Accuracy vs {name}",
                      f"Validation accuracy against {unit}, with the Pareto front{colour}; pruned trials "
                      "show the accuracy at which they stopped.",
-                     lambda p, cost=cost: plots.plot_accuracy_vs_cost(frame, p, cost=cost, color_by=color_by,
-                                                                      title=f"{title}: accuracy vs {COSTS[cost]}"),
-                     not_enough(frame, f"trial with an accuracy and {COSTS[cost]}"),
-                     skip=not bool(with_accuracy[cost].notna().any()))
+                     lambda p, cost=cost, name=name: plots.plot_accuracy_vs_cost(
+                         frame, p, cost=cost, color_by=color_by, title=f"{title}: accuracy vs {name}"),
+                     not_enough(frame, f"trial with an accuracy and {name}"),
+                     skip=cost not in with_accuracy or not bool(with_accuracy[cost].notna().any()))
+    measured = latency_flops_table(frame)[0]
+    figures.draw("latency_vs_flops", "Latency vs FLOPs",
+                 "Latency measured at batch 1 against FLOPs counted, one point per trained architecture; "
+                 "Kendall's tau says how well FLOPs order the networks by speed on this device.",
+                 lambda p: plots.plot_latency_vs_flops(frame, p, title=f"{title}: latency vs FLOPs"),
+                 not_enough(frame, "two trials with a measured latency"), skip=len(measured) < 2)
 
 
 def _study_figures(figures: Figures, frame: pd.DataFrame, importance: pd.DataFrame | None,

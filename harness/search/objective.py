@@ -174,6 +174,7 @@ class _TrialRecorder:
         self.history: list[float] = []
         self.curve: list[dict[str, float]] = []
         self.costs_row: dict[str, Any] = {}
+        self.constraints_set: set[str] = set()
 
     def on_costs(self, costs: Costs) -> None:
         """Record the built model's costs; raise _Infeasible when a hard constraint refuses it."""
@@ -182,9 +183,12 @@ class _TrialRecorder:
         for name, value in self.costs_row.items():
             trial.set_user_attr(name, value)
         if constraints.active:
-            # Optuna 5's samplers (tpe, nsga2, gp) read these: > 0 is a violation.
+            # Optuna 5's samplers (tpe, nsga2, gp) read these: > 0 is a violation. Each once: the
+            # counted bounds come first, the measured ones (latency, memory) with the second call.
             for name, value in constraints.named_violations(costs).items():
-                trial.set_constraint(name, value)
+                if name not in self.constraints_set:
+                    trial.set_constraint(name, value)
+                    self.constraints_set.add(name)
         reason = constraints.reason(costs)
         if reason:
             raise _Infeasible(reason)

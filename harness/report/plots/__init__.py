@@ -40,6 +40,7 @@ from harness.report.plots.heatmap import heatmap_table, plot_heatmap
 from harness.report.plots.history import best_so_far, history_table, plot_history
 from harness.report.plots.importance import importance_table, plot_importance
 from harness.report.plots.robustness import plot_robustness, robustness_table, shift_columns
+from harness.report.plots.speed import latency_flops_table, plot_latency_vs_flops
 from harness.report.plots.style import (
     DPI,
     FIGSIZE,
@@ -58,6 +59,8 @@ __all__ = [
     "DPI",
     "plot_robustness",
     "robustness_table",
+    "latency_flops_table",
+    "plot_latency_vs_flops",
     "shift_columns",
     "FIGSIZE",
     "QUANTILE_BINS",

@@ -29,9 +29,10 @@ from harness.report.plots.style import (
 )
 from harness.store.trials import pareto_front, searched_columns
 
-COST_LABELS = {"flops": "FLOPs per image (multiply-adds, log scale)",
+COST_LABELS = {"latency_ms": "latency at batch 1 (ms, log scale)",
+               "flops": "FLOPs per image (multiply-adds, log scale)",
                "params": "parameters (count, log scale)"}
-COST_NAMES = {"flops": "FLOPs", "params": "parameters"}
+COST_NAMES = {"flops": "FLOPs", "params": "parameters", "latency_ms": "latency"}
 
 
 def front_points(frame: pd.DataFrame, cost: str = "flops") -> pd.DataFrame:
