@@ -206,9 +206,22 @@ def _with_speed(costs: Costs, model: torch.nn.Module, data: ImageData, config: T
                 precision: str, overheads: Overheads) -> Costs:
     """`costs` with the measured latency, throughput and training memory (timed as overheads.speed)."""
     start = time.perf_counter()
-    speed = measure_speed(model, data.input_shape, data.num_classes, device, precision=precision,
-                          train_batch=max(1, min(config.batch_size, len(data.train_y))),
-                          make_optimizer=lambda m: make_optimizer(m, config, device))
+    try:
+        speed = measure_speed(model, data.input_shape, data.num_classes, device, precision=precision,
+                              train_batch=max(1, min(config.batch_size, len(data.train_y))),
+                              make_optimizer=lambda m: make_optimizer(m, config, device))
+    except RuntimeError as err:  # torch.OutOfMemoryError is one
+        kind = classify_error(err)
+        if kind == "sticky":
+            raise DeviceBrokenError(f"{device} failed and cannot run anything more in this process: "
+                                    f"{str(err).splitlines()[0]}") from err
+        if kind != "oom":
+            raise
+        # Out of memory at the trial's batch: left unmeasured; training meets the same limit and
+        # retries at half the batch (see evaluate_spec).
+        free_device_memory()
+        overheads.speed = time.perf_counter() - start
+        return costs
     overheads.speed = time.perf_counter() - start
     return dataclasses.replace(costs, latency_ms=speed.latency_ms, throughput=speed.throughput, memory=speed.memory)
 
