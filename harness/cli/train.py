@@ -13,7 +13,6 @@ from harness.cli.parser import data_options
 
 def cmd_train(args: argparse.Namespace, argv: Sequence[str]) -> int:
     """`harness train`: resolve the architecture, load the data, train (or resume), print the metrics."""
-    from harness.data import load_dataset
     from harness.data.loader import place_dataset
     from harness.final.source import resolve_source
     from harness.final.train import FinalConfig, train_final
@@ -30,10 +29,7 @@ def cmd_train(args: argparse.Namespace, argv: Sequence[str]) -> int:
     elif args.epochs is not None:
         changes["seconds"] = None  # --epochs replaces a ranking's time budget
     train = dataclasses.replace(source.train, **changes)
-    options = data_options(args)
-    data = load_dataset(dataset, data_dir=options.data_dir, download=options.download, image_size=options.image_size,
-                        val_fraction=options.val_fraction, strict=options.strict, verify=options.verify,
-                        progress=True)
+    data = data_options(args).load(dataset, progress=True)
     device = resolve_device(args.device)
     data, _ = place_dataset(data, device, args.data_memory)
     folder = args.out or f"results/models/{_folder_name(source.origin)}"

@@ -178,13 +178,7 @@ def evaluate_spec(
             robust = _evaluate_shifted(model, data, shifted, attempt, device, overheads) if shifted else None
             break
         except RuntimeError as err:  # torch.OutOfMemoryError is one
-            kind = classify_error(err)
-            if kind == "sticky":
-                raise DeviceBrokenError(f"{device} failed and cannot run anything more in this process: "
-                                        f"{str(err).splitlines()[0]}") from err
-            if kind != "oom":
-                raise
-            oom = str(err).splitlines()[0] if str(err) else "out of memory"
+            oom = _out_of_memory(err, device)
         # Out of the except block, the exception's frames (and the tensors they hold) are gone.
         del model
         free_device_memory()
@@ -202,6 +196,19 @@ def evaluate_spec(
     return dataclasses.replace(evaluation, test=tested)
 
 
+def _out_of_memory(err: RuntimeError, device: torch.device) -> str:
+    """The first line of an out-of-memory error (cuDNN's and cuBLAS's ALLOC_FAILED count); an error
+    that broke the CUDA context raises DeviceBrokenError, any other is raised again. Call it in
+    the `except`."""
+    kind = classify_error(err)
+    if kind == "sticky":
+        raise DeviceBrokenError(f"{device} failed and cannot run anything more in this process: "
+                                f"{str(err).splitlines()[0]}") from err
+    if kind != "oom":
+        raise err
+    return str(err).splitlines()[0] if str(err) else "out of memory"
+
+
 def _with_speed(costs: Costs, model: torch.nn.Module, data: ImageData, config: TrainConfig, device: torch.device,
                 precision: str, overheads: Overheads) -> Costs:
     """`costs` with the measured latency, throughput and training memory (timed as overheads.speed)."""
@@ -211,18 +218,13 @@ def _with_speed(costs: Costs, model: torch.nn.Module, data: ImageData, config: T
                               train_batch=max(1, min(config.batch_size, len(data.train_y))),
                               make_optimizer=lambda m: make_optimizer(m, config, device))
     except RuntimeError as err:  # torch.OutOfMemoryError is one
-        kind = classify_error(err)
-        if kind == "sticky":
-            raise DeviceBrokenError(f"{device} failed and cannot run anything more in this process: "
-                                    f"{str(err).splitlines()[0]}") from err
-        if kind != "oom":
-            raise
+        _out_of_memory(err, device)
         # Out of memory at the trial's batch: left unmeasured; training meets the same limit and
         # retries at half the batch (see evaluate_spec).
         free_device_memory()
-        overheads.speed = time.perf_counter() - start
         return costs
-    overheads.speed = time.perf_counter() - start
+    finally:
+        overheads.speed = time.perf_counter() - start
     return dataclasses.replace(costs, latency_ms=speed.latency_ms, throughput=speed.throughput, memory=speed.memory)
 
 
