@@ -42,6 +42,7 @@ def trials(n: int = 40, seed: int = 0) -> pd.DataFrame:
                "train.lr": float(10 ** rng.uniform(-4, -1)), "accuracy": acc, "val_loss": 2 - acc,
                "params": k * k * 1000, "flops": flops, "receptive_field": 1 + (k - 1) * d, "train_seconds": 3.0,
                "epochs": epochs, "label": f"k{k}d{d}", "seed": i,
+               "latency_ms": flops * 2e-6 * float(rng.uniform(0.7, 1.4)),
                "history": json.dumps([acc * (j + 1) / epochs for j in range(epochs)]),
                "curve": _curve([acc * (j + 1) / epochs for j in range(epochs)])}
         if i % 9 == 4:  # pruned after two epochs
@@ -49,7 +50,7 @@ def trials(n: int = 40, seed: int = 0) -> pd.DataFrame:
                        curve=_curve([acc * 0.25, acc * 0.5]), pruned_reason="pruned after epoch 2")
         elif i % 13 == 6:  # broke a hard constraint: never trained, accuracy unknown
             row.update(accuracy=np.nan, val_loss=np.nan, history=np.nan, curve=np.nan, epochs=np.nan,
-                       infeasible="flops 5M > max 4M")
+                       infeasible="flops 5M > max 4M", latency_ms=np.nan)
         elif i % 11 == 10:  # failed (costs were recorded before training)
             row.update(state="FAIL", accuracy=np.nan, val_loss=np.nan, history=np.nan, curve=np.nan,
                        failure_reason="non-finite loss")
@@ -145,6 +146,7 @@ GOOD: dict[str, Callable[[pd.DataFrame, Path], bool]] = {
     "robustness": lambda f, p: plots.plot_robustness(
         f.assign(robust_accuracy=f["accuracy"] * 0.8, **{"robust.noise": f["accuracy"] * 0.7,
                                                         "robust.blur": f["accuracy"] * 0.9}), p, by="dilation"),
+    "latency_vs_flops": lambda f, p: plots.plot_latency_vs_flops(f, p),
 }
 
 
@@ -163,7 +165,7 @@ def test_every_figure_is_exercised() -> None:
     figures = {name for name in plots.__all__ if name.startswith("plot_")}
     assert figures == {"plot_accuracy_vs_cost", "plot_accuracy_vs_flops", "plot_param_effect", "plot_error_edf",
                        "plot_importance", "plot_history", "plot_learning_curves", "plot_heatmap",
-                       "plot_robustness"}
+                       "plot_robustness", "plot_latency_vs_flops"}
     assert all(callable(getattr(plots, name)) for name in figures)
     drawn = {name for draw in GOOD.values() for name in draw.__code__.co_names}
     assert figures - {"plot_accuracy_vs_flops"} <= drawn
@@ -185,6 +187,18 @@ FRAME_PLOTS: dict[str, Callable[[pd.DataFrame, Path], bool]] = {
 }
 # One completed trial still makes an accuracy-vs-cost point, a history point and a learning curve.
 DRAWS_ONE_TRIAL = {"accuracy_vs_cost", "history", "learning_curves"}
+
+
+def test_latency_vs_flops_needs_two_measured_untrained_once_trials(frame: pd.DataFrame, tmp_path: Path) -> None:
+    path = tmp_path / "out.png"
+    table, tau, _ = plots.latency_flops_table(frame)
+    # every measured trial once: not the infeasible ones (never measured), not the reused copies
+    assert set(table["number"]) == set(frame.loc[frame["latency_ms"].notna() & frame["reused_from"].isna(), "number"])
+    assert tau > 0.5  # latency was made proportional to FLOPs, within a factor of 2
+    for case in (frame.drop(columns="latency_ms"), frame.assign(latency_ms=np.nan), one_trial(), empty(),
+                 frame.head(1)):
+        assert plots.plot_latency_vs_flops(case, path) is False
+        assert not path.exists()
 
 
 def test_a_table_read_back_from_csv_draws_too(frame: pd.DataFrame, tmp_path: Path) -> None:

@@ -149,15 +149,14 @@ def _kill_one_mid_trial(storage: str, space: Path, results: Path) -> None:
     victim = None
     deadline = time.monotonic() + 300
     while victim is None and time.monotonic() < deadline:
-        time.sleep(0.3)
+        time.sleep(0.1)
         try:
             study = _study(storage, results)
         except (KeyError, Exception):  # not created yet
             continue
-        trials = study.get_trials(deepcopy=False)
-        if not any(t.state == TrialState.COMPLETE for t in trials):
-            continue
-        for t in trials:
+        # Any running trial will do, the workers' first ones included: waiting for a first COMPLETE
+        # left, on a fast CI machine, only the last short trials to catch, and none was caught.
+        for t in study.get_trials(deepcopy=False):
             pid = (t.user_attrs.get("worker") or {}).get("pid")
             # Early in its 3 epochs (on a quiet machine an epoch of the tiny space can end between
             # two polls, so "no epoch yet" alone is missed): at most 1 epoch done, 2 to go.
