@@ -10,37 +10,45 @@ Ctrl-C stops after saving what finished and exits with 130.
 from __future__ import annotations
 
 import argparse
+import importlib
 import sys
 from collections.abc import Callable, Sequence
 
-from harness.cli import data, model, rank, study, train, zoo
 from harness.cli.console import EXIT_USAGE, show_dataset_warnings_as_lines
-from harness.cli.parser import build_parser
+from harness.cli.parser import build_parser, command_of
 from harness.errors import HarnessError
 
-# Command name -> its function, called with the parsed arguments and the command line (which a
-# search or a ranking records in run.json and hands to its workers).
-COMMANDS: dict[str, Callable[[argparse.Namespace, Sequence[str]], int]] = {
-    "search": study.cmd_search,
-    "show": study.cmd_show,
-    "export": study.cmd_export,
-    "report": study.cmd_report,
-    "predict": model.cmd_predict,
-    "profile": zoo.cmd_profile,
-    "presets": zoo.cmd_presets,
-    "datasets": data.cmd_datasets,
-    "rank": rank.cmd_rank,
-    "train": train.cmd_train,
+# Command name -> "module:function", called with the parsed arguments and the command line (which
+# a search or a ranking records in run.json and hands to its workers). Imported when run, so that a
+# command loads only its own family (and `harness --help` none).
+COMMANDS: dict[str, str] = {
+    "search": "harness.cli.study:cmd_search",
+    "show": "harness.cli.study:cmd_show",
+    "export": "harness.cli.study:cmd_export",
+    "report": "harness.cli.study:cmd_report",
+    "predict": "harness.cli.model:cmd_predict",
+    "profile": "harness.cli.zoo:cmd_profile",
+    "presets": "harness.cli.zoo:cmd_presets",
+    "datasets": "harness.cli.data:cmd_datasets",
+    "rank": "harness.cli.rank:cmd_rank",
+    "train": "harness.cli.train:cmd_train",
 }
+
+
+def command(name: str) -> Callable[[argparse.Namespace, Sequence[str]], int]:
+    """The function that runs the command `name`."""
+    module, function = COMMANDS[name].split(":")
+    return getattr(importlib.import_module(module), function)
 
 
 def main(argv: Sequence[str] | None = None) -> int:
     """Entry point of the `harness` console script: the command's exit status."""
     argv = list(sys.argv[1:] if argv is None else argv)
-    args = build_parser().parse_args(argv)
+    name = command_of(argv)
+    args = build_parser([name] if name else []).parse_args(argv)
     show_dataset_warnings_as_lines()
     try:
-        return COMMANDS[args.command](args, argv)
+        return command(args.command)(args, argv)
     except HarnessError as err:
         print(f"harness: error: {err}", file=sys.stderr)
         return EXIT_USAGE

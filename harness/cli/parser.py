@@ -9,6 +9,7 @@ is cheap."""
 from __future__ import annotations
 
 import argparse
+from collections.abc import Collection
 from typing import TYPE_CHECKING
 
 from harness.cli.args import (
@@ -27,23 +28,46 @@ if TYPE_CHECKING:
     from harness.data import DataOptions
 
 
-def build_parser() -> argparse.ArgumentParser:
-    """The argument parser for every subcommand."""
+# Command name -> its one-line help (what `harness --help` lists). Only the command being run gets
+# its whole parser (`PARSERS`): the others' options import the API (choices, defaults), which a
+# `harness --help` must not pay for.
+HELP = {
+    "search": "run (or resume) a search over a space file",
+    "show": "print a space's parameters, its size, and one sampled network",
+    "datasets": "list the datasets, or describe one",
+    "profile": "params, FLOPs and receptive field of a preset or spec file",
+    "presets": "list the preset networks (torchvision's classic models)",
+    "export": "print a trial's architecture as a spec file, or write a model as ONNX",
+    "predict": "classify image files with a trained model folder",
+    "report": "tables, plots and one HTML page of a study (no training)",
+    "rank": "re-train the best architectures with several seeds and rank them with error bars",
+    "train": "train one architecture to the end: weights, metrics, plots, a page",
+}
+
+
+def build_parser(commands: Collection[str] | None = None) -> argparse.ArgumentParser:
+    """The argument parser: every subcommand with its options, or (`commands` given) those with
+    their options and the others by name and help only, which is all `harness --help` shows."""
     parser = argparse.ArgumentParser(
         prog="harness", description="Architecture search and benchmarking for CNNs."
     )
     sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
-    add_search_parser(sub)
-    add_show_parser(sub)
-    add_datasets_parser(sub)
-    add_profile_parser(sub)
-    sub.add_parser("presets", help="list the preset networks (torchvision's classic models)")
-    add_export_parser(sub)
-    add_predict_parser(sub)
-    add_report_parser(sub)
-    add_rank_parser(sub)
-    add_train_parser(sub)
+    for name, add in PARSERS.items():
+        if commands is None or name in commands:
+            add(sub)
+        else:
+            sub.add_parser(name, help=HELP[name], add_help=False)
     return parser
+
+
+def command_of(argv: list[str]) -> str | None:
+    """The subcommand a command line names (its first word that is one), else None."""
+    return next((a for a in argv if a in PARSERS), None)
+
+
+def add_presets_parser(sub: argparse._SubParsersAction) -> None:
+    """`harness presets`: no options."""
+    sub.add_parser("presets", help=HELP["presets"])
 
 
 # ------------------------------------------------------------------ harness search
@@ -52,7 +76,7 @@ def add_search_parser(sub: argparse._SubParsersAction) -> None:
     from harness.search.samplers import PRUNERS, SAMPLERS
     from harness.search.space import OBJECTIVES
 
-    search = sub.add_parser("search", help="run (or resume) a search over a space file",
+    search = sub.add_parser("search", help=HELP["search"],
                             description="Run a study over SPACE until it has N ended trials; "
                             "running the same command again resumes it.")
     search.add_argument("space", metavar="SPACE.yaml", help="search-space file")
@@ -147,7 +171,7 @@ def add_worker_arguments(parser: argparse.ArgumentParser) -> None:
 # ------------------------------------------------------------------ show, datasets, profile, export, report
 def add_show_parser(sub: argparse._SubParsersAction) -> None:
     """`harness show`: a space file, a seed and the data options."""
-    show = sub.add_parser("show", help="print a space's parameters, its size, and one sampled network")
+    show = sub.add_parser("show", help=HELP["show"])
     show.add_argument("space", metavar="SPACE.yaml", help="search-space file")
     show.add_argument("--seed", type=whole_number, default=0, help="which sample to show (default 0)")
     add_data_arguments(show, what="dataset whose input size and classes to build for")
@@ -155,7 +179,7 @@ def add_show_parser(sub: argparse._SubParsersAction) -> None:
 
 def add_datasets_parser(sub: argparse._SubParsersAction) -> None:
     """`harness datasets [NAME[:PATH]]` with the data options."""
-    datasets = sub.add_parser("datasets", help="list the datasets, or describe one",
+    datasets = sub.add_parser("datasets", help=HELP["datasets"],
                               description="Without an argument, list the datasets and what each needs; "
                               "with NAME[:PATH], read it and print its splits, image size and classes.")
     datasets.add_argument("dataset", nargs="?", metavar="NAME[:PATH]", help="a dataset to read and describe")
@@ -164,7 +188,7 @@ def add_datasets_parser(sub: argparse._SubParsersAction) -> None:
 
 def add_profile_parser(sub: argparse._SubParsersAction) -> None:
     """`harness profile NAME_OR_SPEC_FILE` with the input's shape and the classes."""
-    profile = sub.add_parser("profile", help="params, FLOPs and receptive field of a preset or spec file",
+    profile = sub.add_parser("profile", help=HELP["profile"],
                              description="Build a preset (see `harness presets`) or a spec file (YAML "
                              "or JSON, as `ArchSpec.to_dict` writes it) and measure it before training.")
     profile.add_argument("spec", metavar="NAME_OR_SPEC_FILE", help="preset name or spec file")
@@ -179,7 +203,7 @@ def add_profile_parser(sub: argparse._SubParsersAction) -> None:
 
 def add_export_parser(sub: argparse._SubParsersAction) -> None:
     """`harness export FOLDER --trial N` (a study's trial as a spec) or `--onnx FILE` (a model folder as ONNX)."""
-    export = sub.add_parser("export", help="print a trial's architecture as a spec file, or write a model as ONNX",
+    export = sub.add_parser("export", help=HELP["export"],
                             description="Print the spec of one trial of a study (YAML, defaults left out; "
                             "or --json, complete): `harness export results/kernel_size --trial 9 > spec.yaml`, "
                             "then `harness profile spec.yaml`. Or, with --onnx, write a trained model folder as "
@@ -201,7 +225,7 @@ def add_export_parser(sub: argparse._SubParsersAction) -> None:
 
 def add_predict_parser(sub: argparse._SubParsersAction) -> None:
     """`harness predict MODEL_FOLDER IMAGE...` with --top K."""
-    predict = sub.add_parser("predict", help="classify image files with a trained model folder",
+    predict = sub.add_parser("predict", help=HELP["predict"],
                              description="Print one line per image: path, class and probability (tab-separated). "
                              "Images are read as the folder datasets read them (EXIF orientation, transparency "
                              "onto white, shorter side scaled to the model's size and the centre cropped).")
@@ -215,7 +239,7 @@ def add_predict_parser(sub: argparse._SubParsersAction) -> None:
 
 def add_report_parser(sub: argparse._SubParsersAction) -> None:
     """`harness report FOLDER` with where the study is and the leaderboard's length."""
-    report = sub.add_parser("report", help="tables, plots and one HTML page of a study (no training)",
+    report = sub.add_parser("report", help=HELP["report"],
                             description="Write into FOLDER: trials.csv, leaderboard.md, pareto.csv, "
                             "importance.csv, plots/*.png and report.html (one self-contained page). "
                             "Reads the study from FOLDER/study.db (or --storage), else FOLDER/trials.csv; "
@@ -236,7 +260,7 @@ def add_rank_parser(sub: argparse._SubParsersAction) -> None:
     from harness.rank.ranking import DEFAULT_MAX_SEEDS, DEFAULT_SEEDS
 
     rank = sub.add_parser(
-        "rank", help="re-train the best architectures with several seeds and rank them with error bars",
+        "rank", help=HELP["rank"],
         description="Train each candidate S times with different seeds and rank them: mean, sd and 95% "
         "interval of validation (and test) accuracy, the probability of being the best, and the groups the "
         "data cannot tell apart (Welch tests, Holm-corrected). Candidates: a study's top K or Pareto set "
@@ -278,7 +302,7 @@ def add_rank_parser(sub: argparse._SubParsersAction) -> None:
 def add_train_parser(sub: argparse._SubParsersAction) -> None:
     """`harness train`: what to train (--from with --candidate or --trial, --spec, --preset), budget, where."""
     train = sub.add_parser(
-        "train", help="train one architecture to the end: weights, metrics, plots, a page",
+        "train", help=HELP["train"],
         description="Train a ranking's winner (or --candidate), a study's best trial (or --trial), a spec file "
         "or a preset on the whole training split, validating every epoch (the best epoch's weights are kept), "
         "then evaluate the test split once. Writes model.safetensors, spec.yaml, model.json, metrics.json, "
@@ -419,3 +443,18 @@ def data_options(args: argparse.Namespace) -> DataOptions:
     return DataOptions(data_dir=args.data_dir, download=args.download, image_size=args.image_size,
                        val_fraction=args.val_fraction, strict=args.strict, verify=args.verify,
                        train_images=args.train_images)
+
+
+# Command name -> the function that adds its subparser, in `harness --help` order.
+PARSERS = {
+    "search": add_search_parser,
+    "show": add_show_parser,
+    "datasets": add_datasets_parser,
+    "profile": add_profile_parser,
+    "presets": add_presets_parser,
+    "export": add_export_parser,
+    "predict": add_predict_parser,
+    "report": add_report_parser,
+    "rank": add_rank_parser,
+    "train": add_train_parser,
+}
