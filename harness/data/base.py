@@ -17,11 +17,13 @@ from collections.abc import Callable
 from dataclasses import dataclass, field, replace
 from functools import cached_property
 from pathlib import Path
-
-import torch
+from typing import TYPE_CHECKING
 
 from harness.errors import DatasetError, DatasetWarning
 from harness.registry import Registry
+
+if TYPE_CHECKING:  # torch is imported where tensors are made: listing the datasets needs none
+    import torch
 
 # The dataset a search uses when none is named.
 DEFAULT_DATASET = "default"
@@ -77,6 +79,8 @@ class ImageData:
     @cached_property
     def _stats(self) -> tuple[torch.Tensor, torch.Tensor]:
         # Chunked: a float copy of a large training set would need 4x its memory at once.
+        import torch
+
         c = self.train_x.shape[1]
         total = torch.zeros(c, dtype=torch.float64)
         squares = torch.zeros(c, dtype=torch.float64)
@@ -99,11 +103,15 @@ class ImageData:
         y = getattr(self, f"{split}_y")
         if y is None:
             return []
+        import torch
+
         return torch.bincount(y.cpu(), minlength=self.num_classes).tolist()
 
     def to(self, device: torch.device | str, *, test: bool = False) -> ImageData:
         """The same data with the training and validation tensors (and the test ones when `test`)
         on `device`; the same object when already there."""
+        import torch
+
         device = torch.device(device)
         names = ["train_x", "train_y", "val_x", "val_y"] + (["test_x", "test_y"] if test else [])
         tensors = {n: getattr(self, n) for n in names if getattr(self, n) is not None}
@@ -250,6 +258,8 @@ def warn(message: str) -> None:
 
 def fingerprint(*parts: object) -> str:
     """A short stable hash (12 hex digits) of `parts` (tensors hashed by their bytes)."""
+    import torch
+
     digest = hashlib.sha256()
     for part in parts:
         if isinstance(part, torch.Tensor):

@@ -14,8 +14,6 @@ import os
 from pathlib import Path
 from typing import Any
 
-import torch
-
 from harness.data.base import cache_dir, warn
 
 
@@ -27,6 +25,8 @@ def cache_path(kind: str, prefix: str, key: str) -> Path:
 def read_cache(path: Path, version: int, tensors: tuple[str, ...]) -> dict[str, Any] | None:
     """The entry at `path` when it is of `version` and holds tensors under every name in
     `tensors`; None otherwise (missing, truncated, older or foreign: the caller decodes again)."""
+    import torch  # here: the cache module is loaded by listing the datasets, which needs no torch
+
     try:
         blob = torch.load(path, weights_only=True)
     except Exception:  # any unreadable file is a cache miss, never an error
@@ -39,6 +39,8 @@ def read_cache(path: Path, version: int, tensors: tuple[str, ...]) -> dict[str, 
 def write_cache(path: Path, blob: dict[str, Any]) -> None:
     """Write `blob` to `path` atomically and delete the other entries with its prefix; a failure
     (read-only or full disk) is one warning: the data was decoded and the run goes on."""
+    import torch
+
     prefix = path.name.rsplit("-", 1)[0]
     tmp = path.with_name(f"{path.name}.{os.getpid()}.tmp")
     try:

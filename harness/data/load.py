@@ -19,7 +19,6 @@ from harness.data.base import (
     parse_dataset,
     verifiable_datasets,
 )
-from harness.data.splits import make_splits, resize_images, train_subset
 from harness.errors import DatasetError
 
 
@@ -92,6 +91,8 @@ def load_dataset(
     request = DataRequest(path=path, data_dir=Path(data_dir).expanduser() if data_dir else default_data_dir(),
                           download=download, image_size=image_size, strict=strict, progress=progress,
                           verify=verify)
+    from harness.data.splits import make_splits, resize_images, train_subset  # torch: not for a listing
+
     raw = DATASETS.get(name).read(request)
     if image_size is not None:
         raw = resize_images(raw, image_size)

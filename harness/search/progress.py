@@ -9,7 +9,7 @@ import pandas as pd
 
 from harness.numbers import human
 from harness.store.trials import INTERRUPTED, leaderboard, pareto_front, state_counts
-from harness.train.loop import OVERHEAD_COLUMNS
+from harness.train.overheads import OVERHEAD_COLUMNS
 
 if TYPE_CHECKING:
     from optuna.trial import FrozenTrial

@@ -10,7 +10,7 @@ from typing import TYPE_CHECKING, Any
 import pandas as pd
 
 from harness.pareto import front_indices
-from harness.train.loop import OVERHEAD_COLUMNS
+from harness.train.overheads import OVERHEAD_COLUMNS
 
 if TYPE_CHECKING:
     import optuna

@@ -6,8 +6,6 @@ recognition of handwritten digits data; shipped inside scikit-learn, so it loads
 
 from __future__ import annotations
 
-import torch
-
 from harness.data.base import Augment, DataRequest, DatasetSource, RawData, register_dataset
 from harness.errors import DatasetError
 
@@ -18,6 +16,8 @@ def read_digits(request: DataRequest) -> RawData:
         from sklearn.datasets import load_digits
     except ImportError:
         raise DatasetError("dataset 'digits' needs scikit-learn: pip install scikit-learn") from None
+    import torch
+
     bunch = load_digits()
     # 0..16 grey levels -> 0..255, so the images are uint8 like every other dataset.
     x = torch.from_numpy(bunch.images).mul_(255.0 / 16.0).round_().to(torch.uint8).unsqueeze(1)

@@ -35,16 +35,18 @@ from collections.abc import Callable, Iterator, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
-from typing import TypeVar
+from typing import TYPE_CHECKING, TypeVar
 
 import numpy as np
-import torch
 from PIL import Image, ImageOps
 from tqdm import tqdm
 
 from harness.data.base import Augment, DataRequest, DatasetSource, RawData, fingerprint, register_dataset, warn
 from harness.data.cache import cache_path, read_cache, write_cache
 from harness.errors import DatasetError
+
+if TYPE_CHECKING:  # imported where tensors are made: listing the datasets needs no torch
+    import torch
 
 CACHE_VERSION = 1  # bump whenever decoding changes, so older cache files are not reused
 MAX_DEFAULT_SIZE = 64  # cap of the default image size (see the module docstring)
@@ -157,6 +159,8 @@ def load_images(root: Path, classes: Sequence[str], size: int | None = None, *, 
     """The images in the class folders of `root`, labelled by their index in `classes`, as
     size x size (None: the default size), from the cache when no file changed. `files`: the
     listing when already made (list_images)."""
+    import torch
+
     root = Path(root).expanduser().resolve()
     files = list_images(root, classes)[0] if files is None else files
     token = size if size is not None else "auto"  # the default size is a function of the files listed
@@ -280,6 +284,8 @@ def read_folder(request: DataRequest) -> RawData:
                            "fix or remove them, or run without strict to skip them")
     if skipped:
         warn(f"skipped {len(skipped)} unreadable image file(s): {_names(skipped, 3)}")
+
+    import torch
 
     counts = torch.bincount(got["train"].y, minlength=len(classes)).tolist()
     unread = [repr(c) for c, n in zip(classes, counts, strict=True) if n == 0]

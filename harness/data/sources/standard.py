@@ -25,7 +25,6 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
-import torch
 
 from harness.data.base import Augment, DataRequest, DatasetSource, RawData, fingerprint, register_dataset
 from harness.data.cache import cache_path, read_cache, write_cache
@@ -262,6 +261,8 @@ def read_benchmark(benchmark: Benchmark, request: DataRequest) -> RawData:
                       fingerprint(CACHE_VERSION, benchmark.name, key))
     blob = read_cache(path, CACHE_VERSION, ("train_x", "train_y", "test_x", "test_y"))
     if blob is None or not isinstance(blob.get("classes"), list):
+        import torch
+
         arrays = decode()
         blob = {"version": CACHE_VERSION, "classes": list(arrays["classes"])}
         for split in ("train", "test"):

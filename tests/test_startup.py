@@ -1,0 +1,72 @@
+"""What each command imports: `harness --help`, `presets` and the dataset list start without the
+heavy libraries (torch, torchvision, fvcore, seaborn, matplotlib, pandas, optuna, scikit-learn,
+scipy); a report from a trials table loads no torch; a command's own --help loads what its options
+need and nothing of the others'. Checked in a fresh interpreter (sys.modules), not by timing."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+HEAVY = ("torch", "torchvision", "fvcore", "seaborn", "matplotlib", "pandas", "optuna", "sklearn", "scipy",
+         "mlflow", "optuna_dashboard", "onnx", "onnxruntime")
+
+PROBE = """
+import contextlib, io, json, sys
+from harness.cli.main import main
+out = io.StringIO()
+with contextlib.redirect_stdout(out):
+    try:
+        status = main(sys.argv[1:])
+    except SystemExit as exit:  # argparse's --help
+        status = exit.code
+print(json.dumps({"status": status, "printed": out.getvalue(),
+                  "loaded": sorted({m.split('.')[0] for m in sys.modules})}))
+"""
+
+
+def _loaded(*args: str, cwd: Path | None = None) -> tuple[int, str, set[str]]:
+    done = subprocess.run([sys.executable, "-c", PROBE, *args], capture_output=True, text=True, timeout=120,
+                          cwd=cwd)
+    assert done.returncode == 0, done.stderr
+    got = json.loads(done.stdout.splitlines()[-1])
+    return got["status"], got["printed"], set(got["loaded"]) & set(HEAVY)
+
+
+@pytest.mark.parametrize("args", [["--help"], ["presets"], ["datasets"]])
+def test_help_presets_and_the_dataset_list_load_no_heavy_library(args: list[str]) -> None:
+    status, printed, heavy = _loaded(*args)
+    assert status == 0 and printed.strip()
+    assert heavy == set(), f"harness {' '.join(args)} imported {sorted(heavy)}"
+
+
+def test_help_still_lists_every_command() -> None:
+    from harness.cli.main import COMMANDS
+    from harness.cli.parser import HELP, PARSERS
+
+    _, printed, _ = _loaded("--help")
+    assert set(COMMANDS) == set(HELP) == set(PARSERS)
+    for name, words in HELP.items():
+        assert name in printed and words.split()[0] in printed
+
+
+def test_a_report_from_a_trials_table_loads_no_torch(tmp_path: Path) -> None:
+    folder = tmp_path / "study"
+    folder.mkdir()
+    rows = ["number,state,accuracy,flops,params,label,s1.kernel_size",
+            *(f"{i},COMPLETE,{0.5 + i / 100},{(i + 1) * 1000},{(i + 1) * 10},k{3 + 2 * (i % 3)},{3 + 2 * (i % 3)}"
+              for i in range(6))]
+    (folder / "trials.csv").write_text("\n".join(rows) + "\n")
+    status, _, heavy = _loaded("report", str(folder))
+    assert status == 0 and (folder / "report.html").is_file()
+    assert "torch" not in heavy and "fvcore" not in heavy and "torchvision" not in heavy
+
+
+def test_a_commands_help_loads_only_what_its_options_need() -> None:
+    status, printed, heavy = _loaded("report", "--help")
+    assert status == 0 and "--storage" in printed
+    assert not heavy & {"torch", "torchvision", "fvcore", "seaborn", "matplotlib"}, sorted(heavy)
