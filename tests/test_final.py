@@ -1,9 +1,10 @@
 """Final training, measured cost and per-class metrics: `harness train` (checkpoints, resume after
-SIGKILL, the model folder), latency and memory per trial with their constraints and objectives,
-and the metrics against scikit-learn's on the same predictions."""
+SIGKILL, the model folder and model.html, opened in a headless browser), latency and memory per trial
+with their constraints and objectives, and the metrics against scikit-learn's on the same predictions."""
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import os
 import subprocess
@@ -14,6 +15,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 import torch
+from browser import check_reads_well, open_page
 from sklearn import metrics as skm
 from torch.optim.optimizer import register_optimizer_step_pre_hook
 
@@ -195,9 +197,20 @@ def test_train_resumes_after_sigkill_with_the_result_of_an_uninterrupted_run(tmp
     assert all(torch.equal(a[k], b[k]) for k in a)
 
 
-def test_the_model_folder_holds_weights_spec_metrics_plots_and_page(tmp_path: Path, spec_file: Path, digits) -> None:
-    result = _train(tmp_path / "m", spec_file, digits)
-    folder = tmp_path / "m"
+@pytest.fixture(scope="module")
+def model(tmp_path_factory: pytest.TempPathFactory, digits) -> tuple[Path, object]:
+    """(the folder, train_final's result) of SPEC trained on digits, with its last 180 training images
+    held out as a test split (digits has none), so that the page shows test figures too."""
+    spec_file = tmp_path_factory.mktemp("spec") / "small.yaml"
+    spec_file.write_text(SPEC)
+    data = dataclasses.replace(digits, train_x=digits.train_x[:-180], train_y=digits.train_y[:-180],
+                               test_x=digits.train_x[-180:], test_y=digits.train_y[-180:])
+    folder = tmp_path_factory.mktemp("model") / "m"
+    return folder, _train(folder, spec_file, data)
+
+
+def test_the_model_folder_holds_weights_spec_metrics_plots_and_page(model: tuple[Path, object], digits) -> None:
+    folder, result = model
     for name in ("model.safetensors", "spec.yaml", "model.json", "metrics.json", "confusion.png", "curves.png",
                  "model.html"):
         assert (folder / name).is_file() and (folder / name).stat().st_size > 0, name
@@ -217,8 +230,30 @@ def test_the_model_folder_holds_weights_spec_metrics_plots_and_page(tmp_path: Pa
     assert np.allclose([r["f1"] for r in metrics["val"]["per_class"]], want["f1"])
     assert metrics["val"]["accuracy"] > 0.8  # digits are easy: it learned
     assert "top5_accuracy" in metrics["val"] and "ece" in metrics["val"]
+    assert metrics["test"]["images"] == 180
     html = (folder / "model.html").read_text()
     assert "Confusion matrix" in html and "balanced accuracy" in html and "data:image/png;base64" in html
+
+
+def test_the_model_page_reads_well_in_a_headless_browser(model: tuple[Path, object], tmp_path: Path) -> None:
+    folder, _ = model
+    facts = open_page(folder / "model.html", tmp_path, ("#best", "#metrics", "#per-class", "#record"))
+    check_reads_well(facts)
+    assert facts.images == 2  # the confusion matrix, the learning curves
+    # The text holds the table values as printed: the test accuracy first, each split, each class.
+    metrics = json.loads((folder / "metrics.json").read_text())
+    test, val = metrics["test"], metrics["val"]
+    assert (f"Test accuracy {test['accuracy']:.2%} (balanced {test['balanced_accuracy']:.2%}, macro F1 "
+            f"{test['macro_f1']:.4f}) on 180 images; validation accuracy {val['accuracy']:.2%}.") in facts.text
+    assert f"test\t180\t{test['accuracy']:.2%}\t{test['balanced_accuracy']:.2%}" in facts.text
+    assert f"val\t{val['images']}\t{val['accuracy']:.2%}" in facts.text
+    assert "Per class (test split)" in facts.text and len(test["per_class"]) == 10
+    for r in test["per_class"]:
+        row = [str(r["class"]), f"{r['precision']:.3f}", f"{r['recall']:.3f}", f"{r['f1']:.3f}", str(r["support"])]
+        assert "\t".join(row) in facts.text, row
+    # The answer first (the accuracy, the metrics, the figures); the per-class table, then the record last.
+    assert facts.top("#best") < facts.top("#metrics") < facts.top("img")
+    assert facts.images_bottom is not None and facts.images_bottom < facts.top("#per-class") < facts.top("#record")
 
 
 def test_harness_train_from_a_study_by_trial_and_its_bad_inputs(tmp_path: Path, capsys, digits) -> None:

@@ -1,4 +1,5 @@
-"""`harness rank`: candidates re-trained over seeds as a resumable study, honest statistics, files.
+"""`harness rank`: candidates re-trained over seeds as a resumable study, honest statistics, files,
+and rank.html opened in a headless browser.
 
 The data is an image folder written here (train/, val/ and test/ PNGs: noisy colour classes, so a
 network learns them partly and seeds differ), read through the real folder loader.
@@ -21,13 +22,15 @@ import numpy as np
 import pandas as pd
 import pytest
 import yaml
+from browser import check_reads_well, open_page
 from PIL import Image
 from scipy import stats
 
 from harness.cli.main import main
 from harness.data import DataOptions
 from harness.rank.candidates import Candidate, combine, from_presets, from_study, with_budget
-from harness.rank.ranking import RankConfig
+from harness.rank.ranking import RankConfig, Ranking
+from harness.rank.report import summary_line, table_rows, write_ranking
 from harness.rank.run import plan_runs, run_rank
 from harness.rank.stats import kendall
 from harness.rank.tables import fidelity_table, loss_over_first, rank_table, runs_frame
@@ -396,3 +399,48 @@ def test_rank_config_refuses_bad_values(tmp_path: Path) -> None:
             run_rank(_cands(1), RankConfig(results_dir=str(tmp_path), **bad), progress=None)
     with pytest.raises(HarnessError, match="nothing to rank"):
         run_rank([], RankConfig(results_dir=str(tmp_path), data_options=DataOptions()), progress=None)
+
+
+# ------------------------------------------------------------------------------------------ the page
+
+
+@pytest.fixture(scope="module")
+def written_ranking(tmp_path_factory: pytest.TempPathFactory) -> Ranking:
+    """Four candidates of a study over three seeds each, with made-up runs (nothing trained), written as
+    `harness rank` writes them: rank.html and its three figures."""
+    cands = [Candidate(name=f"trial {i}", spec=spec(4 * 2 ** (i % 3), 3 + 2 * i), train=TrainConfig(epochs=2),
+                       origin="kernels trial", search_accuracy=0.5 + 0.05 * i, search_trial=i) for i in range(4)]
+    ended = {c.key: {s: {"state": "COMPLETE", "accuracy": 0.6 + 0.08 * i + 0.01 * s, "test_accuracy": 0.58 + 0.08 * i,
+                         "params": 1000 * 4 ** (i % 3), "flops": 2e5 * 4 ** (i % 3) * (1 + i), "epochs": 2,
+                         "images_per_second": 900.0 - 100 * i, "train_seconds": 1.5,
+                         "curve": [{"train_loss": 2.0 - 0.1 * i}, {"train_loss": 1.0 - 0.1 * i}]}
+                     for s in range(3)} for i, c in enumerate(cands)}
+    runs = runs_frame(cands, ended)
+    table, pairwise = rank_table(runs, cands)
+    info = {"command": ["harness", "rank", "--from", "results/kernels", "--top", "4"], "budget": "2 epochs",
+            "dataset": {"ref": "default", "summary": "default: 5000 train / 1000 val / 1000 test images"},
+            "seeds": 3, "race": False, "alpha": 0.05, "confidence": 0.95, "study": "results/kernels",
+            "device": {"type": "cpu", "name": "x86_64"}, "versions": {"python": "3.11", "torch": "2.4.0"}}
+    folder = tmp_path_factory.mktemp("ranking") / "kernels-rank"
+    ranking = Ranking(folder=folder, candidates=cands, runs=runs, table=table, pairwise=pairwise,
+                      fidelity=fidelity_table(table), info=info,
+                      notes=["the search trained each trial on a 600-image subset; these runs train on 5000 images"])
+    write_ranking(ranking)
+    return ranking
+
+
+def test_the_ranking_page_reads_well_in_a_headless_browser(written_ranking: Ranking, tmp_path: Path) -> None:
+    facts = open_page(written_ranking.folder / "rank.html", tmp_path, ("#best", "#ranking", "#record", "#versions"))
+    check_reads_well(facts)
+    assert facts.images == 3  # accuracy per candidate, accuracy vs FLOPs, brief search vs ranking
+    # The text holds the table values: the summary, and every candidate's row with its mean as printed.
+    assert summary_line(written_ranking) in facts.text
+    assert "Best by mean validation accuracy: trial 3 (85.00% ± 1.00, P(best) 100%)" in facts.text
+    header, rows = table_rows(written_ranking.table)
+    assert "\t".join(header) in facts.text and [r[1] for r in rows] == ["trial 3", "trial 2", "trial 1", "trial 0"]
+    for row in rows:
+        assert "\t".join(row) in facts.text, row
+    assert "600-image subset" in facts.text and "torch 2.4.0" in facts.text
+    # The answer first (the summary, the ranking, then its figures); the record with the versions last.
+    assert facts.top("#best") < facts.top("#ranking") < facts.top("img")
+    assert facts.images_bottom is not None and facts.images_bottom < facts.top("#record") <= facts.top("#versions")

@@ -8,7 +8,6 @@ import dataclasses
 import io
 import json
 import re
-import shutil
 import subprocess
 import sys
 import warnings
@@ -19,6 +18,7 @@ import numpy as np
 import optuna
 import pandas as pd
 import pytest
+from browser import check_reads_well, open_page, screenshot
 from PIL import Image
 
 import harness
@@ -27,12 +27,10 @@ from harness.cli.main import main
 from harness.report.build import build_report
 from harness.report.figures import heatmap_pairs
 from harness.report.result import Report
+from harness.report.tables import leaderboard_rows
 from harness.search.config import SearchConfig
 from harness.search.study import run_search
 from harness.store.trials import METRIC_COLUMNS
-
-BROWSERS = ("chromium", "chromium-browser", "google-chrome", "google-chrome-stable")
-
 
 # --- tables made here ------------------------------------------------------------------------
 
@@ -128,9 +126,31 @@ def report_cli(folder: Path, capsys: pytest.CaptureFixture[str], *extra: str,
 # --- reports from tables ---------------------------------------------------------------------
 
 
+SPACE_YAML = """# Kernel size and dilation of a 2-stage plain CNN.
+name: kernels
+stages:
+  count: 2
+  width: {each: [8, 16]}
+  kernel_size: [3, 5, 7]
+  dilation: [1, 2]
+train: {epochs: 3, batch_size: 128}
+"""
+RUN = {"started": "2025-01-01T00:00:00+00:00", "study": "kernels", "trials": 26, "epochs": 3, "seed": 0,
+       "command": ["harness", "search", "search_spaces/kernels.yaml", "--trials", "26", "--results",
+                   "/a/rather/long/path/to/the/results/folder/of/a/user/who/keeps/things/deep/in/folders"],
+       "objectives": "accuracy", "pruner": "median",
+       "dataset": {"ref": "default", "summary": "default: 5000 train / 1000 val images, 3x32x32, 10 classes",
+                   "source": "generated", "augment": {"crop_padding": 0, "flip": False}},
+       "device": {"type": "cpu", "name": "x86_64", "cores": 2},
+       "versions": {"python": "3.11", "torch": "2.4.0", "optuna": "5.0.0", "pandas": "2.2.0"}}
+
+
 @pytest.fixture(scope="module")
 def full_report(tmp_path_factory: pytest.TempPathFactory) -> Report:
-    folder = write_table(tmp_path_factory.mktemp("full") / "kernels", many_trials(), ["kernel_size", "dilation"])
+    """26 trials (`many_trials`) with a run.json and a space.yaml, as a search leaves them: every table and plot."""
+    folder = write_table(tmp_path_factory.mktemp("full") / "kernels", many_trials(), ["kernel_size", "dilation"],
+                         RUN)
+    (folder / "space.yaml").write_text(SPACE_YAML)
     return build_report(folder)
 
 
@@ -348,43 +368,33 @@ def test_report_from_a_storage_url_and_errors(tiny_study: Path, tmp_path: Path,
 # --- a real browser --------------------------------------------------------------------------
 
 
-def _browser() -> str | None:
-    return next((path for name in BROWSERS if (path := shutil.which(name))), None)
+def test_the_report_reads_well_in_a_headless_browser(full_report: Report, tmp_path: Path) -> None:
+    facts = open_page(full_report.html, tmp_path, ("#best", "#accuracy_vs_flops", "#leaderboard", "#record",
+                                                   "#space", "#versions"))
+    check_reads_well(facts)
+    assert facts.images == len(full_report.drawn)
+    # The text holds the table values as the page prints them: the best trial and the front, each
+    # leaderboard row.
+    assert "Best: trial 17, 93.00% validation accuracy at 9.8M FLOPs and 24.7k params (plain w8-16 k7-7 d2-2)." \
+        in facts.text
+    assert ("Pareto front, accuracy vs FLOPs: trial 12 (74.00% at 900k), trial 9 (76.00% at 1.8M), trial 4 (84.00% at "
+            "2.5M), trial 8 (87.00% at 4.9M), trial 17 (93.00% at 9.8M).") in facts.text
+    header, rows = leaderboard_rows(full_report.frame)
+    assert len(rows) == 10 and "\t".join(header) in facts.text
+    for row in rows:
+        assert "\t".join(row) in facts.text, row
+    assert "sampler\ttpe (the default)" in facts.text and "name: kernels" in facts.text  # the record, the space
+    # The answer first: the best trial, then the accuracy-vs-FLOPs figure (the first image), the leaderboard;
+    # the study's record, its space and the versions after every figure, at the end.
+    assert facts.top("#best") < facts.top("img") == facts.top("#accuracy_vs_flops") < facts.top("#leaderboard")
+    assert facts.images_bottom is not None and facts.images_bottom < facts.top("#record")
+    assert facts.top("#record") < facts.top("#space") < facts.top("#versions")
 
-
-@pytest.mark.skipif(_browser() is None, reason="no headless browser on PATH (install one: "
-                    "apt-get install chromium); the page is checked without one by the other tests")
-def test_the_page_renders_in_a_headless_browser(full_report: Report, tmp_path: Path) -> None:
-    browser = _browser()
-    assert browser is not None
-    page = full_report.html.read_text(encoding="utf-8")
-    n_images = page.count("<img ")
-    # In a copy only: a script that writes, once loaded, how many images decoded with a size.
-    probe = ("<script>window.addEventListener('load', function () { var imgs = Array.from(document.images);"
-             " var ok = imgs.filter(function (i) { return i.complete && i.naturalWidth > 0; }).length;"
-             " var out = document.createElement('pre'); out.id = 'probe';"
-             " out.textContent = 'images ' + imgs.length + ' rendered ' + ok; document.body.appendChild(out);"
-             " });</script>")
-    probed = tmp_path / "probed.html"
-    probed.write_text(page.replace("</body>", probe + "</body>"), encoding="utf-8")
-    common = [browser, "--headless", "--disable-gpu", "--no-sandbox", f"--user-data-dir={tmp_path / 'profile'}",
-              "--enable-logging=stderr", "--v=0", "--hide-scrollbars", "--run-all-compositor-stages-before-draw",
-              "--virtual-time-budget=5000"]
-    dom = subprocess.run([*common, "--dump-dom", probed.as_uri()], capture_output=True, text=True, timeout=120)
-    assert dom.returncode == 0, dom.stderr[-2000:]
-    assert f"images {n_images} rendered {n_images}" in dom.stdout, dom.stdout[-500:]
-
-    shot = tmp_path / "shot.png"
-    original = tmp_path / "report.html"  # the page as written, without the probe
-    shutil.copyfile(full_report.html, original)
-    run = subprocess.run([*common, "--window-size=1200,5000", f"--screenshot={shot}", original.as_uri()],
-                         capture_output=True, text=True, timeout=120)
-    assert run.returncode == 0 and shot.is_file(), run.stderr[-2000:]
-    for log in (dom.stderr, run.stderr):
-        console = [line for line in log.splitlines() if ":CONSOLE" in line or "Uncaught" in line]
-        assert not console, console
+    # Drawn as it is written (no probe): the figures' colours (text and tables are grey) show that the
+    # images were painted, not only decoded.
+    shot, console = screenshot(full_report.html, tmp_path / "shot")
+    assert not console, console
     check_png(shot.read_bytes())
-    # The figures' colours (text and tables are grey): many saturated pixels means images were drawn.
     pixels = np.asarray(Image.open(shot).convert("RGB")).astype(int)
     saturated = int(((pixels.max(axis=2) - pixels.min(axis=2)) > 60).sum())
     assert saturated > 20_000, saturated

@@ -64,32 +64,55 @@ def _split_rows(metrics: dict[str, Any]) -> list[list[str]]:
     return rows
 
 
+def _best(metrics: dict[str, Any], split: str) -> str:
+    """The answer, as the page's first box: the held-out accuracy (test split, else validation) and which
+    weights were kept."""
+    m = metrics[split]
+    which = {"test": "Test", "val": "Validation"}[split]
+    text = (f"{which} accuracy {m['accuracy']:.2%} (balanced {m['balanced_accuracy']:.2%}, macro F1 "
+            f"{m['macro_f1']:.4f}) on {m['images']} images")
+    if split == "test" and metrics.get("val"):
+        text += f"; validation accuracy {metrics['val']['accuracy']:.2%}"
+    text += (f".<br>Weights of epoch {metrics['best_epoch']} of {metrics['epochs']} (the best validation "
+             f"{escape(metrics['metric'])}), after {metrics['train_seconds']:.0f} s of training.")
+    return f"<p class=\"best\" id=\"best\">{text}</p>"
+
+
 def write_pages(folder: Path, spec: ArchSpec, info: ModelInfo, metrics: dict[str, Any]) -> list[Path]:
-    """Write confusion.png, curves.png and model.html into `folder`; the paths written."""
+    """Write confusion.png, curves.png and model.html into `folder`; the paths written.
+
+    The page leads with the answer (the held-out accuracy, the metrics per split, the two figures), then
+    the per-class table, and ends with the model's record (origin, data, input, training, spec_id)."""
     split = "test" if "test" in metrics else "val"
     which = {"test": "test split", "val": "validation split"}[split]
     confusion, curves = folder / "confusion.png", folder / "curves.png"
     plot_confusion(metrics[split]["confusion"], info.classes, confusion, f"confusion matrix, {which}")
     plot_curves(metrics["history"], metrics["best_epoch"], curves)
-    per_class = [[escape(r["class"]), f"{r['precision']:.3f}", f"{r['recall']:.3f}", f"{r['f1']:.3f}",
+    per_class = [[str(r["class"]), f"{r['precision']:.3f}", f"{r['recall']:.3f}", f"{r['f1']:.3f}",
                   str(r["support"])] for r in metrics[split]["per_class"]]
+    where = " on ".join(escape(w) for w in (info.origin, info.dataset) if w)
     body = [
         f"<h1>{escape(spec.label)}</h1>",
+        *([f"<p class=\"sub\">A trained model: {where}.</p>"] if where else []),
+        _best(metrics, split),
+        "<h2>Metrics</h2>",
+        html_table(["split", "images", "accuracy", "balanced accuracy", "macro F1", "top-5", "ECE", "loss"],
+                   _split_rows(metrics), numeric={"images", "accuracy", "balanced accuracy", "macro F1", "top-5",
+                                                  "ECE", "loss"}, name="metrics"),
+        "<div class=\"plots\">",
+        figure(confusion, "Confusion matrix", f"{which}; each row is one true class, in % of its images."),
+        figure(curves, "Learning curves", "losses and validation accuracy per epoch; the dotted line is the "
+               "epoch whose weights were kept."),
+        "</div>",
+        f"<h2>Per class ({escape(which)})</h2>",
+        html_table(["class", "precision", "recall", "F1", "images"], per_class,
+                   numeric={"precision", "recall", "F1", "images"}, name="per-class"),
+        "<h2 id=\"record\">The model's record</h2>",
         info_table([("origin", info.origin), ("dataset", info.dataset), ("input", f"{info.in_channels}x"
                     f"{info.input_size[0]}x{info.input_size[1]}"), ("classes", info.num_classes),
                     ("epochs trained", metrics["epochs"]), ("weights kept", f"epoch {metrics['best_epoch']} "
                     f"(best validation {metrics['metric']})"), ("training time", f"{metrics['train_seconds']:.0f} s"),
                     ("spec_id", spec.spec_id)]),
-        "<h2>Metrics</h2>",
-        html_table(["split", "images", "accuracy", "balanced accuracy", "macro F1", "top-5", "ECE", "loss"],
-                   _split_rows(metrics), numeric={"images", "accuracy", "balanced accuracy", "macro F1", "top-5",
-                                                  "ECE", "loss"}),
-        f"<h2>Per class ({escape(which)})</h2>",
-        html_table(["class", "precision", "recall", "F1", "images"], per_class,
-                   numeric={"precision", "recall", "F1", "images"}),
-        figure(confusion, "Confusion matrix", f"{which}; each row is one true class, in % of its images."),
-        figure(curves, "Learning curves", "losses and validation accuracy per epoch; the dotted line is the "
-               "epoch whose weights were kept."),
     ]
     html = folder / "model.html"
     atomic_write(html, lambda tmp: tmp.write_text(html_page(f"model: {spec.label}", body)))

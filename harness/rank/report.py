@@ -18,7 +18,7 @@ from harness.files import atomic_write
 from harness.numbers import MISSING, human, is_missing, percent, plural
 from harness.rank.plots import plot_fidelity, plot_rank_accuracy, plot_rank_vs_flops
 from harness.rank.stats import MIN_RUNS
-from harness.report.html import bullets, escape, figure, html_page, html_table, info_table
+from harness.report.html import bullets, escape, figure, html_page, html_table, info_table, words
 from harness.report.tables import markdown_table
 
 if TYPE_CHECKING:
@@ -205,23 +205,38 @@ def _items(info: dict[str, Any]) -> list[tuple[str, Any]]:
     ]
 
 
+def _best(ranking: Ranking) -> str:
+    """The summary line and the best candidate's architecture and costs, as the page's first box."""
+    ranked = ranking.table[ranking.table["rank"].notna()]
+    text = escape(summary_line(ranking))
+    if not ranked.empty:
+        best = ranked.iloc[0]
+        text += (f"<br>Its architecture: <code>{words(best['label'])}</code>, {escape(human(best['params']))} params, "
+                 f"{escape(human(best['flops']))} FLOPs.")
+    return f"<p class=\"best\" id=\"best\">{text}</p>"
+
+
 def ranking_html(ranking: Ranking, drawn: list[tuple[str, Path]]) -> str:
-    """rank.html: the summary, the ranking's record and tables, the figures (embedded), method, notes."""
+    """rank.html, the answer first: the summary and the best candidate, notes, the ranking table, the
+    figures (embedded), fidelity, method, and the ranking's record (command, data, versions) at the end."""
     name = ranking.folder.name
+    info = ranking.info
     now = datetime.now(timezone.utc).isoformat(timespec="seconds")
+    data = (info.get("dataset") or {}).get("summary") or (info.get("dataset") or {}).get("ref")
+    context = "; ".join(str(w) for w in (data, info.get("budget") and f"{info.get('budget')} per run") if w)
     parts = [f"<h1>Ranking {escape(name)}</h1>",
              f"<p class=\"sub\">Drawn {escape(now)} from {escape(ranking.folder / 'rank.db')}; "
-             f"{len(ranking.runs)} runs.</p>",
-             f"<p>{escape(summary_line(ranking))}</p>",
-             "<h2>The ranking</h2>", info_table(_items(ranking.info)),
-             html_table(*table_rows(ranking.table), NUMERIC_COLUMNS)]
-    if not ranking.fidelity.empty:
-        parts += ["<h2>Fidelity</h2>", html_table(*fidelity_rows(ranking.fidelity), {"n", "Kendall's tau", "p"})]
+             f"{len(ranking.runs)} runs.{escape(f' On {context}.' if context else '')}</p>", _best(ranking)]
+    if ranking.notes:
+        parts.append(bullets((escape(n) for n in ranking.notes), "notes"))
+    parts += ["<h2>The ranking</h2>", html_table(*table_rows(ranking.table), NUMERIC_COLUMNS, name="ranking")]
     parts.append("<h2>Plots</h2><div class=\"plots\">")
     parts += [figure(path, title) for title, path in drawn]
-    parts.append("</div><h2>Method</h2>" + "".join(f"<p>{escape(p)}</p>" for p in method_text(ranking.info)))
-    if ranking.notes:
-        parts.append("<h2>Notes</h2>" + bullets((escape(n) for n in ranking.notes), "notes"))
+    parts.append("</div>")
+    if not ranking.fidelity.empty:
+        parts += ["<h2>Fidelity</h2>", html_table(*fidelity_rows(ranking.fidelity), {"n", "Kendall's tau", "p"})]
+    parts.append("<h2>Method</h2>" + "".join(f"<p>{escape(p)}</p>" for p in method_text(info)))
+    parts += ["<h2 id=\"record\">The ranking's record</h2>", info_table(_items(info), name="versions")]
     return html_page(f"{name}: harness ranking", parts)
 
 

@@ -6,9 +6,10 @@ at hand, trials.csv) and writes into the folder, module by module:
 - `trials.csv` (every trial; left as it is when it is the source), `leaderboard.md`, `pareto.csv`
   (harness.report.tables), `importance.csv` when importance can be computed (harness.report.importance);
 - `plots/*.png` (harness.report.figures choosing, harness.report.plots drawing, one function per figure);
-- `report.html` (harness.report.page, from the pieces in harness.report.html): one page with the
-  study's record (run.json, space.yaml), the tables and every plot embedded as a data URI, so the
-  page is a single file that reads offline and needs no JavaScript.
+- `report.html` (harness.report.page, from the pieces in harness.report.html): one page, the answer
+  first (the best trial, the accuracy-vs-FLOPs plot), then the tables and every other plot, each
+  embedded as a data URI, and the study's record (run.json, space.yaml) at the end, so the page is a
+  single file that reads offline and needs no JavaScript.
 
 Nothing is trained; a study that is still running gets a report of what has ended so far.
 """

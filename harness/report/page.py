@@ -1,5 +1,6 @@
-"""report.html of a study, section by section: the headline (best trial, still running, all
-failed), the study's record (run.json, space.yaml), the tables, the figures, the files."""
+"""report.html of a study, section by section, the answer first: the headline (the best trial, or
+why there is none; still running), the accuracy-vs-FLOPs figure, the tables, the other figures,
+then the study's record (run.json, space.yaml) and the files and versions at the end."""
 
 from __future__ import annotations
 
@@ -9,7 +10,7 @@ from typing import TYPE_CHECKING, Any
 import pandas as pd
 
 from harness.numbers import human, percent, plural
-from harness.report.html import bullets, escape, figure, html_page, html_table, info_table
+from harness.report.html import bullets, escape, figure, html_page, html_table, info_table, words
 from harness.report.result import PLOTS_DIR, Report
 from harness.report.tables import (
     COSTS,
@@ -25,6 +26,9 @@ from harness.store.trials import trained_trials
 
 if TYPE_CHECKING:
     import optuna
+
+LEAD_PLOT = "accuracy_vs_flops"  # the figure shown under the best trial, before the tables
+FRONT_POINTS = 6  # trials of the accuracy-vs-FLOPs front named under the best trial; the table has them all
 
 
 def flag(command: list[str], name: str) -> str | None:
@@ -127,24 +131,50 @@ def study_items(run: dict[str, Any], study: optuna.Study | None, frame: pd.DataF
     return items
 
 
-def _headline(report: Report) -> list[str]:
-    """The title, where the trials came from, and the best trial (or why there is none)."""
+def _context(run: dict[str, Any], study: optuna.Study | None) -> str:
+    """' On <dataset>; <budget>.' from run.json and the study's fingerprint; '' when neither says."""
+    latest = run.get("latest") or {}
+    fingerprint = dict(study.user_attrs.get("fingerprint") or {}) if study is not None else {}
+    command = [str(w) for w in latest.get("command") or []]
+    data = dict(_data_items(latest, fingerprint)).get("dataset")
+    said = [str(w) for w in (data, _budget(latest, fingerprint, command)) if w]
+    return f" On {'; '.join(said)}." if said else ""
+
+
+def _best(frame: pd.DataFrame) -> str:
+    """The best trial by validation accuracy and the accuracy-vs-FLOPs front, in words ('' without one)."""
+    done = trained_trials(frame)
+    if done.empty:
+        return ""
+    best = done.sort_values(["accuracy", "number"], ascending=[False, True]).iloc[0]
+    text = (f"Best: trial {int(best['number'])}, {percent(best['accuracy'], 2)} validation accuracy at "
+            f"{escape(human(best['flops']))} FLOPs and {escape(human(best['params']))} params "
+            f"(<code>{words(best['label'])}</code>).")
+    pareto = pareto_table(frame)
+    front = pareto[pareto["front"] == "flops"]
+    if len(front) > 1:
+        points = [f"trial {int(r['number'])} ({percent(r['accuracy'], 2)} at {escape(human(r['flops']))})"
+                  for _, r in front.head(FRONT_POINTS).iterrows()]
+        more = f" and {len(front) - FRONT_POINTS} more (under Pareto fronts)" if len(front) > FRONT_POINTS else ""
+        text += f"<br>Pareto front, accuracy vs FLOPs: {', '.join(points)}{more}."
+    return f"<p class=\"best\" id=\"best\">{text}</p>"
+
+
+def _headline(report: Report, run: dict[str, Any], study: optuna.Study | None) -> list[str]:
+    """The title, where the trials came from and on what data, and the best trial (or why there is none)."""
     frame = report.frame
     now = datetime.now(timezone.utc).isoformat(timespec="seconds")
     parts = [f"<h1>Study {escape(report.study_name)}</h1>",
              f"<p class=\"sub\">Report drawn {escape(now)} from {escape(report.source)}; "
-             f"{escape(state_words(frame))}.</p>"]
+             f"{escape(state_words(frame))}.{escape(_context(run, study))}</p>"]
     running = int((frame["state"] == "RUNNING").sum()) if not frame.empty else 0
     if running:
         parts.append(f"<p class=\"banner\">The study is still running ({plural(running, 'trial')} in progress): "
                      "this report shows the trials ended so far; run <code>harness report</code> again for a newer "
                      "one.</p>")
-    done = trained_trials(frame)
-    if not done.empty:
-        best = done.sort_values(["accuracy", "number"], ascending=[False, True]).iloc[0]
-        parts.append(f"<p>Best: trial {int(best['number'])}, {percent(best['accuracy'], 2)} validation accuracy at "
-                     f"{escape(human(best['flops']))} FLOPs and {escape(human(best['params']))} params "
-                     f"(<code>{escape(best['label'])}</code>).</p>")
+    best = _best(frame)
+    if best:
+        parts.append(best)
     elif not frame.empty and (frame["state"] == "FAIL").all():
         reasons = frame["failure_reason"].dropna().astype(str).value_counts()
         listed = bullets(f"{escape(r)} ({plural(n, 'trial')})" for r, n in reasons.items())
@@ -153,12 +183,12 @@ def _headline(report: Report) -> list[str]:
 
 
 def _study_section(report: Report, run: dict[str, Any], study: optuna.Study | None) -> list[str]:
-    """The study's record and its search space."""
-    parts = ["<h2>The study</h2>", info_table(study_items(run, study, report.frame))]
+    """The study's record and its search space (at the end: what a reader checks, not what they came for)."""
+    parts = ["<h2 id=\"record\">The study</h2>", info_table(study_items(run, study, report.frame))]
     space = report.folder / "space.yaml"
     if space.is_file():
         parts.append("<h3>Search space (space.yaml)</h3>")
-        parts.append(f"<pre>{escape(space.read_text(errors='replace'))}</pre>")
+        parts.append(f"<pre id=\"space\">{escape(space.read_text(errors='replace'))}</pre>")
     else:
         latest = run.get("latest") or {}
         parts.append(f"<p>Search space: {escape(latest.get('space') or 'not recorded (no space.yaml here)')}.</p>")
@@ -174,7 +204,7 @@ def _tables_section(report: Report, top: int) -> list[str]:
         parts.append(f"<p>Top {len(rows)} by validation accuracy; each architecture once (trials that reused "
                      "its result under \"reused by\"), infeasible trials left out. acc/GFLOP: accuracy "
                      "(fraction) per 10<sup>9</sup> multiply-adds per image.</p>")
-        parts.append(html_table(header, rows, NUMERIC_COLUMNS))
+        parts.append(html_table(header, rows, NUMERIC_COLUMNS, name="leaderboard"))
     else:
         parts.append("<p>No trial has completed yet.</p>")
     parts.append("<h2>Pareto fronts</h2>")
@@ -194,12 +224,19 @@ def _tables_section(report: Report, top: int) -> list[str]:
     return parts
 
 
+def _lead_figure(report: Report) -> list[str]:
+    """The accuracy-vs-FLOPs figure, right under the best trial: the answer in one picture."""
+    return [f"<div class=\"lead\">{figure(p.path, p.title, p.caption, p.name)}</div>" for p in report.drawn
+            if p.name == LEAD_PLOT and p.path is not None]
+
+
 def _plots_section(report: Report) -> list[str]:
-    """Every drawn figure, embedded, and why the others are not."""
+    """Every other drawn figure, embedded, and why the others are not."""
     parts = ["<h2>Plots</h2>"]
-    if report.drawn:
+    others = [p for p in report.drawn if p.path is not None and p.name != LEAD_PLOT]
+    if others:
         parts.append("<div class=\"plots\">")
-        parts += [figure(p.path, p.title, p.caption, p.name) for p in report.drawn if p.path is not None]
+        parts += [figure(p.path, p.title, p.caption, p.name) for p in others if p.path is not None]
         parts.append("</div>")
     if report.not_drawn:
         parts.append("<h3>Not drawn</h3><ul class=\"notes\">")
@@ -213,13 +250,14 @@ def _files_section(report: Report) -> str:
     mine = versions()
     names = ", ".join(f"<code>{escape(f.relative_to(report.folder))}</code>" for f in report.files
                       if f.parent == report.folder)
-    return (f"<h2>Files</h2><p>In this folder: {names}; the plots as PNG under <code>{PLOTS_DIR}/</code>. Drawn "
-            f"with harness {escape(mine.get('harness'))}, optuna {escape(mine.get('optuna'))}, pandas "
-            f"{escape(mine.get('pandas'))}.</p>")
+    return (f"<h2>Files and versions</h2><p id=\"versions\">In this folder: {names}; the plots as PNG under "
+            f"<code>{PLOTS_DIR}/</code>. Drawn with harness {escape(mine.get('harness'))}, optuna "
+            f"{escape(mine.get('optuna'))}, pandas {escape(mine.get('pandas'))}.</p>")
 
 
 def render_html(report: Report, run: dict[str, Any], study: optuna.Study | None, top: int) -> str:
-    """The page: the study, the tables, the plots (embedded), and why any plot is missing."""
-    body = [*_headline(report), *_study_section(report, run, study), *_tables_section(report, top),
-            *_plots_section(report), _files_section(report)]
+    """The page, the answer first: the best trial and the accuracy-vs-FLOPs figure, the tables, the other
+    figures (all embedded) and why any is missing; then the study's record, the space, the files and versions."""
+    body = [*_headline(report, run, study), *_lead_figure(report), *_tables_section(report, top),
+            *_plots_section(report), *_study_section(report, run, study), _files_section(report)]
     return html_page(f"{report.study_name}: harness report", body)
