@@ -41,3 +41,8 @@ class DatasetError(HarnessError):
 class DatasetWarning(UserWarning):
     """Something about a dataset the user should know (skipped files, imbalanced classes); the
     CLI prints it as one line."""
+
+
+class TrackerWarning(UserWarning):
+    """An experiment tracker (MLflow) that stopped answering mid-run: the trials go on without it;
+    the CLI prints it as one line."""

@@ -1,6 +1,6 @@
 """How the commands talk to the terminal: the exit statuses, `say` (one flushed line, the progress
 callback the API takes), `quiet_optuna`, `interrupted` (the Ctrl-C line) and the one-line form of
-dataset warnings."""
+dataset and tracker warnings."""
 
 from __future__ import annotations
 
@@ -30,15 +30,16 @@ def interrupted(what: str) -> int:
 
 
 def show_dataset_warnings_as_lines() -> None:
-    """Print a DatasetWarning as one "harness: warning: ..." line (not Python's file:line form)."""
+    """Print a DatasetWarning or TrackerWarning as one "harness: warning: ..." line (not Python's
+    file:line form)."""
     import warnings
 
-    from harness.errors import DatasetWarning
+    from harness.errors import DatasetWarning, TrackerWarning
 
     shown = warnings.showwarning
 
     def show(message, category, filename, lineno, file=None, line=None):  # noqa: ANN001
-        if issubclass(category, DatasetWarning):
+        if issubclass(category, (DatasetWarning, TrackerWarning)):
             print(f"harness: warning: {message}", file=sys.stderr)
         else:
             shown(message, category, filename, lineno, file, line)

@@ -1,7 +1,7 @@
 """The `harness` console script (also `python -m harness`): `main` parses the command line, runs
 the command's function from its family's module (study: search, show, export, report; model:
-export --onnx, predict; zoo: profile, presets; data: datasets; rank) and turns a user's mistake
-into one line.
+export --onnx, predict; zoo: profile, presets; data: datasets; rank; train; dashboard) and turns
+a user's mistake into one line.
 
 A user's mistake (a bad file, key, value or name) prints one line and exits with status 2;
 Ctrl-C stops after saving what finished and exits with 130.
@@ -32,6 +32,7 @@ COMMANDS: dict[str, str] = {
     "datasets": "harness.cli.data:cmd_datasets",
     "rank": "harness.cli.rank:cmd_rank",
     "train": "harness.cli.train:cmd_train",
+    "dashboard": "harness.cli.dashboard:cmd_dashboard",
 }
 
 

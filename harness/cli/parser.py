@@ -1,7 +1,7 @@
 """The argument parser: `build_parser` adds one subparser per command (search, show, datasets,
-profile, presets, export, predict, report, rank); the option groups several commands share (data, device,
-storage, budget, augmentation) each have one `add_*_arguments` function, and `data_options`
-turns the parsed data options into a DataOptions.
+profile, presets, export, predict, report, rank, train, dashboard); the option groups several
+commands share (data, device, storage, budget, augmentation) each have one `add_*_arguments`
+function, and `data_options` turns the parsed data options into a DataOptions.
 
 Defaults and choices come from the API, imported inside the functions, so importing this module
 is cheap."""
@@ -42,6 +42,7 @@ HELP = {
     "report": "tables, plots and one HTML page of a study (no training)",
     "rank": "re-train the best architectures with several seeds and rank them with error bars",
     "train": "train one architecture to the end: weights, metrics, plots, a page",
+    "dashboard": "serve optuna-dashboard on a study's storage (harness[dashboard])",
 }
 
 
@@ -90,6 +91,7 @@ def add_search_parser(sub: argparse._SubParsersAction) -> None:
     search.add_argument("--timeout", type=positive_float, default=None, metavar="S",
                         help="start no new trial after S seconds of this run (a resumed run gets its own)")
     add_device_arguments(search, "trial")
+    add_quiet_argument(search, "trial")
     add_robustness_arguments(search, "trial")
     search.add_argument("--seed", type=whole_number, default=0, help="seed for sampling and training (default 0)")
     search.add_argument("--study", default=None, metavar="NAME",
@@ -118,6 +120,7 @@ def add_search_parser(sub: argparse._SubParsersAction) -> None:
                           memory="the most device memory the dataset may take before it is streamed from "
                           "host memory instead (default: half the device's free memory)")
     add_worker_arguments(search)
+    add_mlflow_argument(search, "study", "trial")
 
 
 def add_pareto_arguments(parser: argparse.ArgumentParser) -> None:
@@ -135,7 +138,7 @@ def add_pareto_arguments(parser: argparse.ArgumentParser) -> None:
 
 
 def add_limit_arguments(parser: argparse.ArgumentParser) -> None:
-    """--max-flops and --max-params (the hard constraints), then --repeat."""
+    """--max-flops and --max-params (the hard constraints), then --repeat, --warm-start and --warm-top."""
     limits = parser.add_argument_group("hard constraints, checked on the built model before training")
     limits.add_argument("--max-flops", type=count, default=None, metavar="N",
                         help="refuse networks over N multiply-adds per image (5e6, 5M); they are "
@@ -151,6 +154,13 @@ def add_limit_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--repeat", action="store_true",
                         help="train an architecture again even when the study already trained it at "
                         "this budget (default: reuse that result, marked as reused)")
+    warm = parser.add_argument_group("warm start")
+    warm.add_argument("--warm-start", default=None, metavar="FOLDER",
+                      help="begin with the best trials of an earlier study's results folder: copied as "
+                      "finished when they ran on the same data and budget (not trained again), else "
+                      "queued to run first; only the parameters this space has are kept")
+    warm.add_argument("--warm-top", type=positive_int, default=None, metavar="K",
+                      help="how many of its best trials (default 5)")
 
 
 def add_worker_arguments(parser: argparse.ArgumentParser) -> None:
@@ -254,6 +264,24 @@ def add_report_parser(sub: argparse._SubParsersAction) -> None:
                         help="trials in the leaderboard (default 10)")
 
 
+def add_dashboard_parser(sub: argparse._SubParsersAction) -> None:
+    """`harness dashboard FOLDER` with where the study is and where to serve it."""
+    from harness.store.dashboard import DEFAULT_HOST, DEFAULT_PORT
+
+    dashboard = sub.add_parser("dashboard", help=HELP["dashboard"],
+                               description="Serve optuna-dashboard (pip install 'harness[dashboard]') on the "
+                               "storage of FOLDER (study.db or study.journal there, or --storage) and print its "
+                               "URL; it shows every study there, its trials, parameters, values and user "
+                               "attributes (accuracy, params, flops, ...), also while a search runs. Ctrl-C stops it.")
+    dashboard.add_argument("folder", metavar="FOLDER", help="the study's results folder (results/<study>)")
+    add_storage_argument(dashboard)
+    dashboard.add_argument("--host", default=DEFAULT_HOST, metavar="HOST",
+                           help=f"address to listen on (default {DEFAULT_HOST}: this machine only; "
+                           "0.0.0.0 shows it to the network, which may then edit the study)")
+    dashboard.add_argument("--port", type=whole_number, default=DEFAULT_PORT, metavar="PORT",
+                           help=f"port to listen on (default {DEFAULT_PORT}; 0: any free port)")
+
+
 # ------------------------------------------------------------------ harness rank
 def add_rank_parser(sub: argparse._SubParsersAction) -> None:
     """`harness rank`: candidates, data, seeds and budget, racing, device, where to write, augmentation."""
@@ -281,6 +309,7 @@ def add_rank_parser(sub: argparse._SubParsersAction) -> None:
     rank.add_argument("--alpha", type=fraction, default=0.05, metavar="A",
                       help="family-wise error rate of the pairwise tests (default 0.05)")
     add_device_arguments(rank, "run")
+    add_quiet_argument(rank, "run")
     add_robustness_arguments(rank, "run")
     rank.add_argument("--metric", default="accuracy",
                       choices=["accuracy", "balanced_accuracy", "macro_f1", "robust_accuracy"],
@@ -296,6 +325,7 @@ def add_rank_parser(sub: argparse._SubParsersAction) -> None:
                           crop="random-crop padding (px)", flip="random flips",
                           memory="the most device memory the dataset may take before it is streamed")
     add_storage_argument(rank)
+    add_mlflow_argument(rank, "ranking", "run")
 
 
 # ------------------------------------------------------------------ harness train
@@ -318,6 +348,7 @@ def add_train_parser(sub: argparse._SubParsersAction) -> None:
     add_data_arguments(train, default="the ranking's or study's, else 'default'")
     add_budget_arguments(train, epochs="training epochs (default: the architecture's training config)",
                          metavar="T", seconds="training time instead of epochs")
+    add_quiet_argument(train, "epoch")
     train.add_argument("--patience", type=positive_int, default=None, metavar="N",
                        help="stop when the validation metric has not improved for N epochs (default: never)")
     train.add_argument("--metric", default="accuracy", choices=["accuracy", "balanced_accuracy", "macro_f1"],
@@ -399,12 +430,28 @@ def add_device_arguments(parser: argparse.ArgumentParser, per: str) -> None:
                         f"minute per {per} (reported as the warm-up); pays off for longer ones")
 
 
+def add_quiet_argument(parser: argparse.ArgumentParser, per: str) -> None:
+    """--quiet, on the commands that train (`per`: what one training is called)."""
+    parser.add_argument("--quiet", action="store_true",
+                        help=f"no progress while a {per} trains (default: one updating line on a terminal: "
+                        "epoch, batch, images/s, accuracy, time left; elsewhere a plain line every 30 s)")
+
+
 def add_storage_argument(parser: argparse.ArgumentParser | argparse._ArgumentGroup) -> None:
     """--storage, on every command that reads or writes a study."""
     parser.add_argument("--storage", default=None, metavar="URL",
                         help="where the study lives: sqlite:///PATH (default: study.db in its folder), "
                         "journal (a journal file there; several processes on one machine), journal:PATH, "
                         "or postgresql://USER:PASSWORD@HOST/DB (several machines); default $HARNESS_STORAGE")
+
+
+def add_mlflow_argument(parser: argparse.ArgumentParser, whole: str, part: str) -> None:
+    """--mlflow [URI], on search and rank: `whole` (study, ranking) is a parent run, each `part` (trial,
+    run) a child run; without a URI, the store in the results folder (harness.store.tracking.IN_FOLDER)."""
+    parser.add_argument("--mlflow", nargs="?", const="folder", default=None, metavar="URI",
+                        help=f"log the {whole} to MLflow (pip install 'harness[mlflow]'): a parent run, and a child "
+                        f"run per {part} as it ends; URI: a tracking server (http://HOST:PORT) or database "
+                        "(sqlite:///PATH); without one, sqlite:///<its results folder>/mlflow.db")
 
 
 def add_data_arguments(parser: argparse.ArgumentParser, what: str = "dataset to train and validate on",
@@ -457,4 +504,5 @@ PARSERS = {
     "report": add_report_parser,
     "rank": add_rank_parser,
     "train": add_train_parser,
+    "dashboard": add_dashboard_parser,
 }

@@ -33,8 +33,9 @@ def cmd_rank(args: argparse.Namespace, argv: Sequence[str]) -> int:
         budget_factor=args.budget_factor, device=args.device, seed=args.seed, name=args.name,
         results_dir=args.results, race=args.race, max_seeds=args.max_seeds, alpha=args.alpha,
         data_options=options, data_memory=args.data_memory, crop_padding=args.crop_padding, flip=args.flip,
-        storage=args.storage, compile=args.compile, precision=args.precision,
+        storage=args.storage, mlflow=args.mlflow, compile=args.compile, precision=args.precision,
         deterministic=args.deterministic, robustness=robustness_from(args), metric=args.metric,
+        live=not args.quiet,
     )
     quiet_optuna()
     try:

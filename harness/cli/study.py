@@ -50,10 +50,11 @@ def config_from_args(space: SearchSpace, args: argparse.Namespace) -> SearchConf
         pareto=ParetoPruner(margin=args.prune_margin, warmup=args.prune_warmup, min_trials=args.prune_min_trials),
         constraints=Constraints(max_flops=args.max_flops, max_params=args.max_params, max_latency=args.max_latency,
                                 max_memory=args.max_memory), repeat=args.repeat,
+        warm_start=args.warm_start, warm_top=args.warm_top,
         data_options=data_options(args), data_memory=args.data_memory, crop_padding=args.crop_padding,
-        flip=args.flip, storage=args.storage, heartbeat=args.heartbeat, worker=args.worker_index,
+        flip=args.flip, storage=args.storage, mlflow=args.mlflow, heartbeat=args.heartbeat, worker=args.worker_index,
         report=not args.no_report, compile=args.compile, precision=args.precision,
-        deterministic=args.deterministic, robustness=robustness_from(args),
+        deterministic=args.deterministic, robustness=robustness_from(args), live=not args.quiet,
     )
 
 
@@ -73,8 +74,9 @@ def search_with_workers(args: argparse.Namespace, argv: Sequence[str], space: Se
     from pathlib import Path
 
     from harness.report.build import build_report
-    from harness.search.config import study_name_for
+    from harness.search.config import epochs_for, study_name_for
     from harness.search.progress import print_leaderboard
+    from harness.search.tracking import finish_workers, open_tracker
     from harness.search.workers import parse_gpus, run_workers
     from harness.store.storage import resolve_storage
 
@@ -87,11 +89,15 @@ def search_with_workers(args: argparse.Namespace, argv: Sequence[str], space: Se
         raise HarnessError(f"--workers {args.workers} needs a storage that several processes can share: "
                            f"{ref.display} is SQLite (one process). Use --storage journal (a journal file in "
                            "the study's folder, one machine) or --storage postgresql://... (several machines)")
+    # The parent run is made here, before the workers start, so that they all find the same one.
+    tracker = open_tracker(space, config, folder, ref.display, epochs_for(space, config.epochs))
     say(f"starting {args.workers} worker(s) on {ref.display}" + (f", GPUs {args.gpus}" if gpus else ""))
     try:
         code = run_workers(argv, args.workers, ref.url, gpus, say=say)
     except KeyboardInterrupt:
+        finish_workers(tracker, ref, folder.name, folder, "KILLED")
         return interrupted("trials")
+    finish_workers(tracker, ref, folder.name, folder, "FINISHED" if code == 0 else "FAILED")
     if code != 0:
         print(f"harness: error: a worker exited with status {code} (its lines above say why)", file=sys.stderr)
         return code

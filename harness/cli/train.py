@@ -37,7 +37,7 @@ def cmd_train(args: argparse.Namespace, argv: Sequence[str]) -> int:
     say(f"training {source.spec.label} ({source.origin}) on {dataset}: {len(data.train_y)} train / "
         f"{len(data.val_y)} val images, {budget}, device {device}, into {folder}")
     final = FinalConfig(seed=args.seed, device=str(device), precision=args.precision, metric=args.metric,
-                        patience=args.patience, dataset=dataset, origin=source.origin)
+                        patience=args.patience, dataset=dataset, origin=source.origin, live=not args.quiet)
     try:
         result = train_final(source.spec, data, train, folder, final, progress=say)
     except KeyboardInterrupt:

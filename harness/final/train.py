@@ -17,7 +17,6 @@ import dataclasses
 import hashlib
 import json
 import math
-import sys
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -32,6 +31,7 @@ from harness.errors import HarnessError
 from harness.files import atomic_write
 from harness.final.folder import INFO, ModelInfo, load_state, write_json, write_model
 from harness.train.device import resolve_device, resolve_precision
+from harness.train.live import LiveProgress
 from harness.train.loop import (
     NonFiniteLossError,
     Overheads,
@@ -64,6 +64,7 @@ class FinalConfig:
     patience: int | None = None
     dataset: str = ""  # the dataset reference, for the record
     origin: str = ""  # where the architecture came from, for the record
+    live: bool = True  # show each epoch's progress as it trains (harness.train.live); --quiet: not
 
 
 @dataclass
@@ -118,13 +119,6 @@ def predict_logits(model: torch.nn.Module, x: torch.Tensor, normalize: Normalize
     return torch.cat([model(xb).float().cpu() for xb, _ in eval_batches(x, dummy, normalize, device, batch)])
 
 
-def _progress_bar(batches: TrainBatches, epoch: int, total: str) -> Any:
-    from tqdm import tqdm
-
-    return tqdm(batches, total=len(batches), desc=f"epoch {epoch}/{total}", unit="step", file=sys.stderr,
-                leave=False, disable=not sys.stderr.isatty())
-
-
 def train_final(spec: ArchSpec, data: ImageData, config: TrainConfig, folder: str | Path,
                 final: FinalConfig = FinalConfig(), *, progress: Callable[[str], None] | None = print,
                 on_epoch: Callable[[int], None] | None = None) -> FinalResult:
@@ -171,11 +165,14 @@ def train_final(spec: ArchSpec, data: ImageData, config: TrainConfig, folder: st
     done = bool(state and state.get("finished"))
     normalize, eval_batch = batches.normalize, eval_batch_size(config, device)
     total = "?" if timed else str(config.epochs)
+    live = LiveProgress("training", None if timed else config.epochs, config.seconds, enabled=final.live,
+                        first_epoch=start_epoch)
     epoch = start_epoch
     last_epoch = 100_000 if timed else config.epochs
     while not done and epoch <= last_epoch:
         start = time.perf_counter()
-        train_loss, out_of_time = loop.epoch(_progress_bar(batches, epoch, total), epoch)
+        with live:  # cleared before the epoch's own line is printed
+            train_loss, out_of_time = loop.epoch(live.batches(batches, epoch), epoch)
         if train_loss is None:
             break
         if not math.isfinite(train_loss):

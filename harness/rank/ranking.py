@@ -47,8 +47,10 @@ class RankConfig:
     crop_padding: int | None = None
     flip: bool | None = None
     storage: str | None = None  # None: $HARNESS_STORAGE, else <folder>/rank.db (see harness.store.storage)
+    mlflow: str | None = None  # MLflow tracking URI, or "folder" (harness.store.tracking.IN_FOLDER); None: none
     compile: bool = False  # train through torch.compile (its start-up is each run's warm-up)
     precision: str = "auto"  # auto | fp32 | bf16 (harness.train.device.resolve_precision); run_rank resolves it
+    live: bool = True  # show each run's progress as it trains (harness.train.live); --quiet: not
     deterministic: bool = False  # deterministic kernels (CUDA runs vary from run to run otherwise)
     robustness: Robustness | None = None  # evaluate every run on shifted validation copies (harness.data.shifts)
     metric: str = "accuracy"  # what the ranking ranks by: accuracy, balanced_accuracy, macro_f1 or robust_accuracy
@@ -97,6 +99,33 @@ class Ranking:
     info: dict[str, Any] = field(default_factory=dict)
     notes: list[str] = field(default_factory=list)
     files: list[Path] = field(default_factory=list)
+
+    def _repr_html_(self) -> str:
+        """Jupyter's view: the folder and seeds, then the ranked table in short (mean ± sd and
+        interval of validation accuracy in percent, P(best), group, costs, architecture), then the
+        notes; rank.html in the folder has all of it."""
+        from harness.numbers import MISSING, human, is_missing, percent
+        from harness.report.html import bullets, escape, html_table
+
+        def pm(mean: Any, std: Any) -> str:
+            return MISSING if is_missing(mean) else percent(mean, 2) + ("" if is_missing(std) else
+                                                                        f" ± {100 * float(std):.2f}")
+
+        rows = [[MISSING if is_missing(r["rank"]) else str(int(r["rank"])), str(r["candidate"]),
+                 str(r["n"]) + (f" (+{r['failed']} failed)" if r["failed"] else ""), pm(r["mean"], r["std"]),
+                 MISSING if is_missing(r["ci_low"]) else f"{100 * r['ci_low']:.2f} to {100 * r['ci_high']:.2f}",
+                 percent(r["prob_best"]), r["group"] if isinstance(r["group"], str) else MISSING,
+                 human(r["params"]), human(r["flops"]),
+                 str(r["label"]) if not is_missing(r["rank"]) else f"{r['label']} (failed: {r['failure_reason']})"]
+                for _, r in self.table.iterrows()]
+        header = ["rank", "candidate", "runs", "val acc (mean ± sd)", "val CI", "P(best)", "group", "params",
+                  "FLOPs", "architecture"]
+        seeds = self.info.get("seeds")
+        head = (f"<p><b>Ranking {escape(self.folder.name)}</b>: {len(self.table)} candidates"
+                + (f", {escape(seeds)} seeds each" if seeds is not None else "")
+                + f"; the full report is {escape(self.folder / 'rank.html')}</p>")
+        notes = bullets([escape(n) for n in self.notes]) if self.notes else ""
+        return head + html_table(header, rows, numeric=("runs", "params", "FLOPs")) + notes
 
 
 # ---------------------------------------------------------------------------------------------

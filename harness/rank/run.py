@@ -20,7 +20,7 @@ import sys
 from collections.abc import Callable, Sequence
 from datetime import datetime, timezone
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import optuna
 import torch
@@ -34,13 +34,19 @@ from harness.numbers import human
 from harness.rank.candidates import Candidate, StudyInfo, combine, with_budget
 from harness.rank.ranking import RankConfig, Ranking, run_seed
 from harness.rank.stats import top_group
+from harness.rank.tracking import open_rank_tracker
+from harness.search.tracking import tracking
 from harness.signals import StopOnSignal
 from harness.store.provenance import append_run_record, describe_device, safe_command, versions
 from harness.store.storage import ENV_STORAGE, SQLiteLock, fail_orphans, open_storage, resolve_storage
 from harness.train.device import configure_cuda_allocator, resolve_device, resolve_precision, set_deterministic
 from harness.train.evaluate import describe_failure, evaluate_spec
+from harness.train.live import LiveProgress
 from harness.train.loop import EpochMetrics
 from harness.zoo.model import validate_spec
+
+if TYPE_CHECKING:
+    from harness.store.tracking import Tracker
 
 # Which runs are missing
 
@@ -130,10 +136,14 @@ class _RunObjective:
             curve.append(dataclasses.asdict(m))  # epoch, train_loss, val_loss, val_accuracy, seconds
             trial.set_user_attr("curve", curve)
 
+        train = candidate.train
+        live = LiveProgress(f"{candidate.name} seed {index + 1}", None if train.seconds else train.epochs,
+                            train.seconds, enabled=self.config.live)
         try:
-            ev = evaluate_spec(candidate.spec, self.data, candidate.train, device=self.device, seed=seed,
-                               on_epoch=on_epoch, stream=self.stream, test=True, compile=self.config.compile,
-                               precision=self.config.precision, shifted=self.shifted)
+            with live:  # cleared before the run's own line is printed
+                ev = evaluate_spec(candidate.spec, self.data, candidate.train, device=self.device, seed=seed,
+                                   on_epoch=on_epoch, stream=self.stream, test=True, compile=self.config.compile,
+                                   precision=self.config.precision, shifted=self.shifted, live=live)
         except Exception as err:  # recorded with its reason; the ranking goes on
             reason, trace = describe_failure(err)
             if trace is not None:
@@ -234,6 +244,11 @@ def run_rank(candidates: Sequence[Candidate], config: RankConfig = RankConfig(),
                                        sampler=optuna.samplers.RandomSampler(seed=config.seed), load_if_exists=True)
     if ref.kind == "sqlite":
         fail_orphans(optuna_study)
+    try:
+        tracker = open_rank_tracker(config, folder, ref.display, cands, study, dataset, str(device))
+    except HarnessError:  # a URI MLflow cannot write: refused before any run, the folder free again
+        lock.release()
+        raise
     # Runs on another kind of device or in another precision are other experiments: not reused.
     key = f"{data_key(data)}|{device.type}|{config.precision}"
     if config.robustness is not None:  # runs without the shifted evaluation cannot be ranked by it
@@ -245,11 +260,12 @@ def run_rank(candidates: Sequence[Candidate], config: RankConfig = RankConfig(),
     say(f"ranking {len(cands)} candidate(s) in {folder}: {data.describe()}, device {device} in {config.precision} "
         f"({placement.describe()}), {config.seeds} seed(s) each{' (racing)' if config.race else ''}")
 
-    _run_pending(optuna_study, cands, key, data, device, placement.resident, config, say)
-    lock.release()
-    ranking = collect(folder, cands, ended_runs(optuna_study, key), config, info, notes)
-    with contextlib.suppress(OSError):  # a full disk must not fail a finished ranking; rank.db has it
-        write_ranking(ranking)
+    with tracking(tracker, optuna_study, [folder / "rank.csv", folder / "runs.csv"]):
+        _run_pending(optuna_study, cands, key, data, device, placement.resident, config, say, tracker)
+        lock.release()
+        ranking = collect(folder, cands, ended_runs(optuna_study, key), config, info, notes)
+        with contextlib.suppress(OSError):  # a full disk must not fail a finished ranking; rank.db has it
+            write_ranking(ranking)
     return ranking
 
 
@@ -267,9 +283,11 @@ def _data_notes(study: StudyInfo | None, data: ImageData, config: RankConfig) ->
 
 
 def _run_pending(optuna_study: optuna.Study, cands: list[Candidate], key: str, data: ImageData,
-                 device: torch.device, resident: bool, config: RankConfig, say: Callable[[str], None]) -> None:
+                 device: torch.device, resident: bool, config: RankConfig, say: Callable[[str], None],
+                 tracker: Tracker | None = None) -> None:
     """Run what the plan says is missing, one Optuna trial a run, until nothing is (racing may add
-    seeds after each round); Ctrl-C or kill stops between runs."""
+    seeds after each round), each handed to the MLflow tracker as it ends; Ctrl-C or kill stops
+    between runs."""
     level = optuna.logging.get_verbosity()
     # Our line per run replaces Optuna's (and its warning per failed run, whose reason is in ours).
     optuna.logging.set_verbosity(optuna.logging.ERROR)
@@ -291,6 +309,8 @@ def _run_pending(optuna_study: optuna.Study, cands: list[Candidate], key: str, d
             def after_run(st: optuna.Study, trial: FrozenTrial, counter: dict[str, int] = counter) -> None:
                 counter["done"] += 1
                 say(_run_line(trial, counter["done"], counter["total"]))
+                if tracker is not None:
+                    tracker.log(trial)  # queued: never waits for MLflow, never fails the run
                 stop.check()
 
             objective = _RunObjective(pending, data, device, not resident, key, config, stop.check, shifted)

@@ -52,17 +52,21 @@ class SearchConfig:
     pareto: ParetoPruner = ParetoPruner()  # the two-objective pruning policy's options
     constraints: Constraints = Constraints()  # over the space file's `constraints:`
     repeat: bool = False  # train an architecture again even when the study already trained it
+    warm_start: str | None = None  # an earlier study's results folder: its best trials first (harness.search.warm)
+    warm_top: int = 5  # how many of its best trials
     data_options: DataOptions = DataOptions()
     data_memory: float | None = None  # bytes the data may take on the device; None: half its free memory
     crop_padding: int | None = None  # overrides the space's train.crop_padding (None: keep it)
     flip: bool | None = None  # overrides the space's train.flip (None: keep it)
     storage: str | None = None  # None: $HARNESS_STORAGE, else results/<study>/study.db (see harness.store.storage)
+    mlflow: str | None = None  # MLflow tracking URI, or "folder" (harness.store.tracking.IN_FOLDER); None: none
     heartbeat: int = HEARTBEAT_INTERVAL_S  # seconds between a running trial's heartbeats
     worker: int = 0  # this process's index among the study's workers (varies the sampler's seed)
     report: bool = True  # write the report at the end (workers leave it to the process that started them)
     compile: bool = False  # train through torch.compile (its start-up is each trial's warm-up)
     precision: str = "auto"  # auto | fp32 | bf16 (harness.train.device.resolve_precision); run_search resolves it
     deterministic: bool = False  # deterministic kernels (CUDA runs vary from run to run otherwise)
+    live: bool = True  # show each trial's progress as it trains (harness.train.live); --quiet: not
     robustness: Robustness | None = None  # evaluate every trial on shifted validation copies (harness.data.shifts)
 
     def validate(self) -> str:
@@ -110,6 +114,15 @@ def study_name_for(space: SearchSpace, name: str | None) -> str:
     if name:
         return name
     return Path(space.path).stem if space.path else space.name
+
+
+def epochs_for(space: SearchSpace, epochs: int | None) -> int | None:
+    """The epochs per trial: the ones given, else the space's fixed train.epochs (None when the
+    space searches them)."""
+    from harness.search.space import Fixed
+
+    fixed = space.params["train.epochs"]
+    return epochs or (fixed.value if isinstance(fixed, Fixed) else None)
 
 
 def dataset_for(space: SearchSpace, dataset: str | None) -> str:

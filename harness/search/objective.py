@@ -21,6 +21,7 @@ from harness.search.pruning import Curve
 from harness.search.space import SearchSpace
 from harness.train.device import DeviceBrokenError
 from harness.train.evaluate import budget_key, describe_failure, evaluate_spec, metrics_row, robust_columns
+from harness.train.live import LiveProgress
 from harness.train.loop import EpochMetrics, Overheads, TrainConfig
 from harness.zoo.measure import Costs
 from harness.zoo.spec import ArchSpec
@@ -51,7 +52,8 @@ class TrialObjective:
                           "accuracy,memory": "memory"}.get(config.objectives)
         self.pareto = config.pareto if config.pruner_name() == "pareto" and multi else None
 
-    def _train_config(self, train_config: TrainConfig) -> TrainConfig:
+    def train_config(self, train_config: TrainConfig) -> TrainConfig:
+        """The space's training config with this search's overrides (--epochs, --seconds, augmentation)."""
         changes: dict[str, Any] = {}
         if self.epochs is not None:
             changes["epochs"] = self.epochs
@@ -68,6 +70,10 @@ class TrialObjective:
             return accuracy
         # An infeasible trial refused before its speed was measured: no good on the cost either.
         return accuracy, float(costs.get(self.cost_name, math.inf))
+
+    def values_from_attrs(self, attrs: dict[str, Any]) -> float | tuple[float, float]:
+        """The objective values of a trial from its recorded attributes (a warm start's copies)."""
+        return self._values(float(attrs[self.config.metric]), attrs, attrs.get("robust_accuracy"))
 
     def _reuse(self, trial: optuna.Trial, key: str) -> float | tuple[float, float] | None:
         """The result of a completed trial of the same experiment, copied into `trial`; None when
@@ -106,7 +112,7 @@ class TrialObjective:
             trial.set_user_attr("surplus", True)
             raise SurplusTrialError(f"trial {trial.number}: the study's {self.config.trials} places are taken")
         spec, train_config = self.space.suggest(trial)
-        train_config = self._train_config(train_config)
+        train_config = self.train_config(train_config)
         seed = self.config.seed * 100_003 + trial.number  # distinct per trial, reproducible
         key = budget_key(spec.spec_id, train_config, self.device.type, self.config.precision)
         trial.set_user_attr("spec", spec.to_dict())
@@ -120,11 +126,14 @@ class TrialObjective:
             return reused
         recorder = _TrialRecorder(self, trial, spec, train_config)
         overheads = Overheads()
+        live = LiveProgress(f"trial {trial.number}", None if train_config.seconds else train_config.epochs,
+                            train_config.seconds, enabled=self.config.live)
         try:
-            ev = evaluate_spec(spec, self.data, train_config, device=self.device, seed=seed,
-                               on_costs=recorder.on_costs, on_epoch=recorder.on_epoch, stream=self.stream,
-                               compile=self.config.compile, overheads=overheads, precision=self.config.precision,
-                               shifted=self.shifted)
+            with live:  # the line is cleared before the trial's own line is printed
+                ev = evaluate_spec(spec, self.data, train_config, device=self.device, seed=seed,
+                                   on_costs=recorder.on_costs, on_epoch=recorder.on_epoch, stream=self.stream,
+                                   compile=self.config.compile, overheads=overheads,
+                                   precision=self.config.precision, shifted=self.shifted, live=live)
         except optuna.TrialPruned:
             self._record_overheads(trial, overheads)
             raise

@@ -42,6 +42,8 @@ def overhead_line(frame: pd.DataFrame, write_seconds: Sequence[float] = ()) -> s
     if "warmup_seconds" not in frame:
         return None
     ran = frame[frame["warmup_seconds"].notna() & frame["reused_from"].isna()]
+    if "copied_from" in ran:  # a warm start's copies trained in the other study
+        ran = ran[ran["copied_from"].isna()]
     if ran.empty:
         return None
     labels = ("build", "count", "speed", "warm-up", "evaluation", "robustness")

@@ -28,11 +28,20 @@ from harness.data.loader import Placement, place_dataset
 from harness.data.shifts import shifted_copies
 from harness.errors import HarnessError
 from harness.report.build import build_report
-from harness.search.config import SearchConfig, SurplusTrialError, TrialFailedError, counted, study_name_for, taken
+from harness.search.config import (
+    SearchConfig,
+    SurplusTrialError,
+    TrialFailedError,
+    counted,
+    epochs_for,
+    study_name_for,
+    taken,
+)
 from harness.search.objective import TrialObjective
 from harness.search.progress import overhead_line, print_leaderboard
 from harness.search.samplers import grid_size, grid_trials, make_pruner, make_sampler
-from harness.search.space import Fixed, SearchSpace
+from harness.search.space import SearchSpace
+from harness.search.tracking import open_tracker, tracking
 from harness.search.writer import ResultsWriter, write_results, write_run_info
 from harness.signals import StopOnSignal
 from harness.store.storage import (
@@ -47,6 +56,8 @@ from harness.train.device import configure_cuda_allocator, resolve_device, resol
 
 if TYPE_CHECKING:
     import torch
+
+    from harness.store.tracking import Tracker
 
 POLL_S = 1.0  # a worker with nothing to start waits this long before looking again (s)
 
@@ -119,15 +130,23 @@ def run_search(
     data, placement = place_dataset(data, device, config.data_memory)
     name = study_name_for(space, config.study_name)
     folder = Path(config.results_dir) / name
-    space_epochs = space.params["train.epochs"]
-    epochs = config.epochs or (space_epochs.value if isinstance(space_epochs, Fixed) else None)
+    epochs = epochs_for(space, config.epochs)
     multi = config.objectives != "accuracy"
 
+    warm = None  # the earlier study a warm start reads (once: not by every worker)
+    if config.warm_start is not None and config.worker <= 1:  # read first: a bad folder changes nothing
+        from harness.search.warm import read_source
+
+        warm = read_source(config.warm_start, config.warm_top, folder)
     folder.mkdir(parents=True, exist_ok=True)
     ref = resolve_storage(config.storage, folder)
-    with SQLiteLock(ref):
+    with SQLiteLock(ref), contextlib.ExitStack() as stack:
         study, storage_text = _open_study(space, config, ref, name, folder, multi, pruner_name, epochs)
-        _check_resumable(study, _fingerprint(space, config, epochs or 0, data, device), folder)
+        fingerprint = _fingerprint(space, config, epochs or 0, data, device)
+        _check_resumable(study, fingerprint, folder)
+        # Not part of the fingerprint: where the runs are tracked does not change what they measure.
+        tracker = open_tracker(space, config, folder, ref.display, epochs, str(device))
+        stack.enter_context(tracking(tracker, study, [folder / "trials.csv"]))
         write_run_info(folder, space, config, data, device, argv=argv if argv is not None else sys.argv,
                        placement=placement, storage=ref.display)
         ended_before = sum(counted(t) for t in study.get_trials(deepcopy=False))
@@ -138,7 +157,8 @@ def run_search(
         if ended_before:
             say(f"resuming: {ended_before} trial(s) already ended, {max(0, remaining)} to run")
         if remaining > 0:
-            frame = _run_missing(study, space, data, device, config, epochs, multi, placement, folder, say)
+            frame = _run_missing(study, space, data, device, config, epochs, multi, placement, folder, say,
+                                 fingerprint, tracker, warm)
         else:
             frame = write_results(study, folder)
     if config.report:
@@ -148,7 +168,8 @@ def run_search(
 
 def _run_missing(study: optuna.Study, space: SearchSpace, data: ImageData, device: torch.device,
                  config: SearchConfig, epochs: int | None, multi: bool, placement: Placement, folder: Path,
-                 say: Callable[[str], None]) -> pd.DataFrame:
+                 say: Callable[[str], None], fingerprint: dict[str, Any], tracker: Tracker | None = None,
+                 warm: optuna.Study | None = None) -> pd.DataFrame:
     """Run the trials the study still lacks (stoppable by Ctrl-C or kill), rewriting the folder
     after each; the trials table, and the line on where the time went."""
     with StopOnSignal() as stop:
@@ -156,7 +177,11 @@ def _run_missing(study: optuna.Study, space: SearchSpace, data: ImageData, devic
         shifted = shifted_copies(data.val_x, config.robustness) if config.robustness else None
         objective = TrialObjective(space, data, device, config, epochs, multi, stop.check,
                                    stream=not placement.resident, constraints=constraints, shifted=shifted)
-        on_trial_end = ResultsWriter(folder, config.trials, say, stop.check)
+        if warm is not None:
+            from harness.search.warm import warm_start
+
+            warm_start(study, warm, str(config.warm_start), space, config.warm_top, objective, fingerprint, say)
+        on_trial_end = ResultsWriter(folder, config.trials, say, stop.check, tracker)
         try:
             run_trials(study, objective, config.trials, on_trial_end, stop.check, config.timeout)
         finally:

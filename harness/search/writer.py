@@ -34,6 +34,7 @@ if TYPE_CHECKING:
     from harness.data.loader import Placement
     from harness.search.config import SearchConfig
     from harness.search.space import SearchSpace
+    from harness.store.tracking import Tracker
 
 
 def write_results(study: optuna.Study, folder: Path, plot: bool = True) -> pd.DataFrame:
@@ -88,12 +89,13 @@ def write_run_info(folder: Path, space: SearchSpace, config: SearchConfig, data:
 
 class ResultsWriter:
     """After each trial: print its line and rewrite the results folder (trials.csv each time, the
-    plot at most every PLOT_EVERY_S), so an interrupted run still leaves usable files; `finish`
-    brings the plot up to date."""
+    plot at most every PLOT_EVERY_S), so an interrupted run still leaves usable files, and hand the
+    trial to the MLflow tracker (which logs it in the background); `finish` brings the plot up to date."""
 
     def __init__(self, folder: Path, total: int, say: Callable[[str], None],
-                 check_stop: Callable[[], None]) -> None:
+                 check_stop: Callable[[], None], tracker: Tracker | None = None) -> None:
         self.folder, self.total, self.say, self.check_stop = folder, total, say, check_stop
+        self.tracker = tracker
         self.write_seconds: list[float] = []  # per trial: rewriting the results folder (s)
         self.plotted_at: float | None = None  # time.monotonic() of the last drawing
         self.plot_stale = False
@@ -117,5 +119,7 @@ class ResultsWriter:
         if plot:
             self.plotted_at = now
         self.plot_stale = not plot
+        if self.tracker is not None:
+            self.tracker.log(trial)  # queued: never waits for MLflow, never fails the trial
         self.write_seconds.append(time.perf_counter() - start)
         self.check_stop()

@@ -18,13 +18,15 @@ if TYPE_CHECKING:
 # Metric columns, in the order trials.csv shows them after the searched parameters.
 METRIC_COLUMNS = ["accuracy", "balanced_accuracy", "macro_f1", "val_loss", "params", "flops", "receptive_field",
                   "latency_ms", "throughput", "memory", "train_seconds",
-                  "epochs", "failure_reason", "infeasible", "reused_from", "pruned_reason", "train_loss",
+                  "epochs", "failure_reason", "infeasible", "reused_from", "copied_from", "warm_start_from",
+                  "pruned_reason", "train_loss",
                   "label", "spec_id", "seed", "uncounted_ops", "batch_size", "note", "device", "precision",
                   "robust_accuracy", *OVERHEAD_COLUMNS]
 INTERRUPTED = "interrupted (not counted; the next run replaces it)"
 # The order states are counted in, and the notes on trials that did not train.
 STATE_ORDER = ["COMPLETE", "PRUNED", "FAIL", "RUNNING", "WAITING"]
-NOTES = (("infeasible", "infeasible"), ("reused_from", "reused"))
+NOTES = (("infeasible", "infeasible"), ("reused_from", "reused"), ("copied_from", "copied"),
+         ("warm_start_from", "queued by a warm start"))
 
 
 def trials_frame(study: optuna.Study) -> pd.DataFrame:
@@ -108,7 +110,8 @@ def first_runs(frame: pd.DataFrame) -> pd.DataFrame:
 
 def state_counts(frame: pd.DataFrame) -> dict[str, int]:
     """Trials per state (COMPLETE, PRUNED, FAIL, RUNNING, WAITING, then any other), then the
-    trials refused by a constraint ("infeasible") and those that reused a result ("reused");
+    trials refused by a constraint ("infeasible"), those that reused a result ("reused"), those a
+    warm start copied from an earlier study ("copied") or queued ("queued by a warm start");
     states and notes with no trial are left out."""
     counts = frame["state"].value_counts() if len(frame) else pd.Series(dtype=int)
     states = sorted(counts.index, key=lambda s: STATE_ORDER.index(s) if s in STATE_ORDER else len(STATE_ORDER))

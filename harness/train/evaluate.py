@@ -21,6 +21,7 @@ from harness.data import ImageData
 from harness.data.loader import Normalize
 from harness.errors import SpecError
 from harness.train.device import DeviceBrokenError, classify_error, resolve_device
+from harness.train.live import LiveProgress
 from harness.train.loop import (
     EpochMetrics,
     NonFiniteLossError,
@@ -61,6 +62,25 @@ class Evaluation:
     def test_accuracy(self) -> float | None:
         """Accuracy on the test split, a fraction (None: not evaluated)."""
         return None if self.test is None else self.test.accuracy
+
+    def _repr_html_(self) -> str:
+        """Jupyter's view: one table row with the architecture, its costs and what training gave
+        (pandas escapes every cell)."""
+        import pandas as pd
+
+        from harness.numbers import human, percent
+
+        cells = {"architecture": self.spec.label, "params": human(self.costs.params),
+                 "FLOPs": human(self.costs.flops), "receptive field": f"{self.costs.receptive_field} px",
+                 "val accuracy": percent(self.result.val_accuracy), "val loss": f"{self.result.val_loss:.4f}",
+                 "epochs": len(self.result.history), "train s": f"{self.result.train_seconds:.1f}"}
+        if self.test is not None:
+            cells["test accuracy"] = percent(self.test.accuracy)
+        if self.costs.latency_ms is not None:
+            cells["latency"] = f"{self.costs.latency_ms:.2f} ms"
+        if self.note:
+            cells["note"] = self.note
+        return pd.DataFrame([cells]).to_html(index=False, escape=True)
 
     def row(self) -> dict[str, Any]:
         """Flat metrics (accuracy as a fraction, flops per image, seconds) for one table row."""
@@ -110,6 +130,7 @@ def evaluate_spec(
     precision: str = "auto",
     shifted: dict[str, torch.Tensor] | None = None,
     speed: bool = True,
+    live: LiveProgress | None = None,
 ) -> Evaluation:
     """Validate `spec` for `data`, build it (weights seeded by `seed`), measure, then train; with
     `test`, also evaluate the trained model on the dataset's test split (when it has one).
@@ -124,7 +145,8 @@ def evaluate_spec(
     autocast.
 
     `shifted` (name -> uint8 images: the validation split's shifted copies, harness.data.shifts)
-    adds the trained model's accuracy on each, in `robust`.
+    adds the trained model's accuracy on each, in `robust`. `live` shows the training's progress
+    (harness.train.live).
 
     The costs are counted on the CPU copy of the model, before it moves to the device: fvcore's
     trace at batch 1 on CUDA would autotune every convolution (cuDNN benchmark) and the first
@@ -173,7 +195,7 @@ def evaluate_spec(
         oom: str | None = None
         try:
             result = train_model(model, data, attempt, device=device, seed=seed, on_epoch=seen, stream=stream,
-                                 compile=compile, overheads=overheads, precision=precision)
+                                 compile=compile, overheads=overheads, precision=precision, live=live)
             tested = evaluate_test(model, data, attempt, device) if test else None
             robust = _evaluate_shifted(model, data, shifted, attempt, device, overheads) if shifted else None
             break

@@ -30,6 +30,7 @@ from harness.checks import Check, check_choice, check_float, check_int, check_op
 from harness.data import Augment, ImageData
 from harness.data.loader import Normalize, TrainBatches, eval_batches
 from harness.train.device import autocast, resolve_precision
+from harness.train.live import LiveProgress
 from harness.train.metrics import Scores, confusion_counts
 from harness.train.overheads import OVERHEAD_COLUMNS, Overheads  # noqa: F401  (also imported from here)
 
@@ -270,6 +271,7 @@ def train_model(
     compile: bool = False,
     overheads: Overheads | None = None,
     precision: str = "auto",
+    live: LiveProgress | None = None,
 ) -> TrainResult:
     """Train `model` on `data` for `config.epochs` epochs, or for `config.seconds` of training
     time when that is set (epochs until the time is spent; the last one may be cut short), and
@@ -284,7 +286,7 @@ def train_model(
     a NaN or infinite training loss raises NonFiniteLossError. `overheads`, when given, gets the
     warm-up and evaluation seconds as they happen. `precision` (auto, fp32 or bf16; auto:
     harness.train.device.resolve_precision) is the training steps' autocast; evaluation always
-    runs in fp32.
+    runs in fp32. `live` shows the run's progress as it trains (harness.train.live).
     """
     device = torch.device(device)
     precision = resolve_precision(precision, device)
@@ -306,7 +308,7 @@ def train_model(
     eval_batch = eval_batch_size(config, device)
     history: list[EpochMetrics] = []
     for epoch in range(1, (_MAX_TIMED_EPOCHS if timed else config.epochs) + 1):
-        train_loss, out_of_time = loop.epoch(batches, epoch)
+        train_loss, out_of_time = loop.epoch(live.batches(batches, epoch) if live else batches, epoch)
         if train_loss is None:  # the budget ran out exactly at an epoch boundary
             break
         if not math.isfinite(train_loss):
@@ -321,6 +323,8 @@ def train_model(
         metrics = EpochMetrics(epoch, train_loss, val.loss, val.accuracy, loop.train_seconds,
                                val.balanced_accuracy, val.macro_f1)
         history.append(metrics)
+        if live is not None:
+            live.epoch_done(val.accuracy)
         if on_epoch is not None:
             on_epoch(metrics)
         if out_of_time or (timed and loop.train_seconds >= config.seconds):

@@ -1,0 +1,114 @@
+"""A search in MLflow (harness.store.tracking): the study's parent run with the search's settings,
+one child run per ended trial (its searched parameters and seed, metrics, curve, spec.yaml);
+`tracking`, which backfills what the store lacks and ends the parent run with the search, and
+`finish_workers`, the same for the process that started `--workers N` (each worker logs its own
+trials into the parent run that process made before starting them)."""
+
+from __future__ import annotations
+
+import contextlib
+from collections.abc import Iterable, Iterator
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+from harness.search.config import SearchConfig, study_name_for
+from harness.search.export import spec_text
+from harness.store.tracking import ParentRun, RunRecord, Tracker, trial_record
+from harness.zoo.spec import ArchSpec
+
+if TYPE_CHECKING:
+    import optuna
+    from optuna.trial import FrozenTrial
+
+    from harness.search.space import SearchSpace
+    from harness.store.storage import StorageRef
+
+STOP_WAIT_S = 5.0  # after Ctrl-C or kill, how long the queued logging may still take (s)
+
+
+def open_tracker(space: SearchSpace, config: SearchConfig, folder: Path, storage: str, epochs: int | None,
+                 device: str | None = None) -> Tracker | None:
+    """The study's tracker when `config.mlflow` asks for one (None otherwise): experiment = the study
+    name, the parent run found by `storage` (as shown, password hidden) and the name; a worker
+    (config.worker > 0) logs its own trials into the parent run its starting process made. A
+    HarnessError when the URI cannot be written."""
+    if config.mlflow is None:
+        return None
+    name = study_name_for(space, config.study_name)
+    parent = ParentRun(experiment=name, kind="search", source=f"{storage}#{name}",
+                       params=search_params(space, config, epochs, device),
+                       tags={"harness.study": name, "harness.folder": str(folder.resolve())})
+    return Tracker.open(config.mlflow, folder, parent, trial_run, owner=config.worker == 0)
+
+
+def search_params(space: SearchSpace, config: SearchConfig, epochs: int | None, device: str | None = None
+                  ) -> dict[str, Any]:
+    """The parent run's params: what the search was asked (space, data, budget, objectives,
+    sampler, pruner, seed, constraints, device and precision)."""
+    constraints = space.constraints.merged(config.constraints).as_dict()
+    return {
+        "space": space.path or space.name, "dataset": config.dataset, "trials": config.trials,
+        "epochs": epochs, "seconds": config.seconds, "timeout": config.timeout,
+        "train_images": config.data_options.train_images, "objectives": config.objectives,
+        "metric": config.metric, "sampler": config.sampler, "pruner": config.pruner_name(), "seed": config.seed,
+        "constraints": ", ".join(f"{k} {v}" for k, v in constraints.items() if v is not None) or None,
+        "repeat": config.repeat, "device": device or config.device, "precision": config.precision,
+        "compile": config.compile, "robustness": config.robustness.describe() if config.robustness else None,
+        "architectures": space.architecture_count(),
+    }
+
+
+def trial_run(trial: FrozenTrial) -> RunRecord:
+    """A trial's child run: "trial N", its searched parameters and seed, the spec as YAML."""
+    params = {**trial.params, "seed": trial.user_attrs.get("seed")}
+    return trial_record(trial, f"trial {trial.number}", params, spec_yaml(trial.user_attrs.get("spec")))
+
+
+def spec_yaml(spec: dict[str, Any] | None) -> str | None:
+    """A recorded spec (ArchSpec.to_dict) as the YAML `harness export` prints; None without one (a
+    trial that failed before its architecture was sampled)."""
+    if spec is None:
+        return None
+    try:
+        return spec_text(ArchSpec.from_dict(spec))
+    except Exception:  # noqa: BLE001  (a spec recorded by another version: the run is logged without it)
+        return None
+
+
+@contextlib.contextmanager
+def tracking(tracker: Tracker | None, study: optuna.Study, files: Iterable[Path] = ()) -> Iterator[None]:
+    """Around the trials: the starting process backfills the ended trials the store lacks (earlier
+    runs', or missed while it was down); at the end the parent run gets `files` and ends FINISHED,
+    KILLED (Ctrl-C, kill) or FAILED."""
+    if tracker is None:
+        yield
+        return
+    if tracker.owner:
+        tracker.backfill(study.get_trials(deepcopy=False))
+    status = "FAILED"
+    try:
+        yield
+        status = "FINISHED"
+    except KeyboardInterrupt:
+        status = "KILLED"
+        raise
+    finally:
+        tracker.close(status, files, wait_s=None if status == "FINISHED" else STOP_WAIT_S)
+
+
+def finish_workers(tracker: Tracker | None, ref: StorageRef, name: str, folder: Path, status: str) -> None:
+    """After the workers of study `name` (in `ref`) ended: log the ended trials they could not
+    (from the storage) and end the parent run with `status`."""
+    if tracker is None:
+        return
+    import optuna
+
+    from harness.store.storage import open_storage
+
+    try:
+        study = optuna.load_study(study_name=name, storage=open_storage(ref, heartbeat=None))
+    except KeyError:  # no worker got as far as making the study
+        pass
+    else:
+        tracker.backfill(study.get_trials(deepcopy=False))
+    tracker.close(status, [folder / "trials.csv"], wait_s=None if status == "FINISHED" else STOP_WAIT_S)
