@@ -48,12 +48,7 @@ TOKENS = {"attention", "mlp"}
 POOLS = ("maxpool", "avgpool")
 
 
-@pytest.fixture(autouse=True, scope="module")
-def one_thread() -> Iterator[None]:
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(threads)
+pytestmark = pytest.mark.usefixtures("one_thread")  # tests/conftest.py
 
 
 def two_stage(block: str, norm: str = "batch", activation: str = "relu", kernel_size: int = 3, stride: int = 1,

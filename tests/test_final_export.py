@@ -7,7 +7,6 @@ from __future__ import annotations
 
 import json
 import shutil
-from collections.abc import Iterator
 from pathlib import Path
 
 import numpy as np
@@ -35,12 +34,7 @@ ATTENTION = ArchSpec(stem=StemSpec(width=8), stages=(StageSpec(block="residual",
                      head=HeadSpec(pool="avg", norm="post"), norm="layer", activation="gelu")
 
 
-@pytest.fixture(autouse=True, scope="module")
-def one_thread() -> Iterator[None]:
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(threads)
+pytestmark = pytest.mark.usefixtures("one_thread")  # tests/conftest.py
 
 
 def make_folder(folder: Path, spec: ArchSpec, channels: int, classes: tuple[str, ...],

@@ -26,12 +26,7 @@ from harness.zoo.spec import ATTENTIONS, DOWNSAMPLE_MODES, HEAD_CLASSIFIERS, HEA
 SIZE = (16, 16)
 
 
-@pytest.fixture(autouse=True, scope="module")
-def one_thread() -> Iterator[None]:
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(threads)
+pytestmark = pytest.mark.usefixtures("one_thread")  # tests/conftest.py
 
 
 # ------------------------------------------------------------------ padding rule

@@ -21,7 +21,7 @@ from wsgiref.simple_server import WSGIRequestHandler, WSGIServer, make_server
 import optuna
 
 from harness.errors import HarnessError, InvalidValueError
-from harness.store.storage import ENV_STORAGE, StorageRef, open_storage, resolve_storage, scrub
+from harness.store.storage import ENV_STORAGE, StorageRef, open_storage, scrub
 
 INSTALL = "pip install 'harness[dashboard]'"
 DEFAULT_HOST = "127.0.0.1"  # loopback: the dashboard can change a study (notes, tell), so not on the network
@@ -48,21 +48,16 @@ def dashboard_source(folder: str | Path, storage: str | None = None) -> Dashboar
     """The storage of results folder `folder`: `storage` (a --storage value) when given, else
     $HARNESS_STORAGE, else folder/study.db, else folder/study.journal. HarnessError (one line,
     no password) when there is none, it cannot be opened, or it holds no study."""
+    from harness.store.folder import folder_storage
+
     folder = Path(folder)
-    given = storage is not None or bool(os.environ.get(ENV_STORAGE))
-    if not given:
-        if not folder.is_dir():
-            raise HarnessError(f"{folder}: no such results folder")
-        if (folder / "study.db").is_file():
-            storage = f"sqlite:///{(folder / 'study.db').resolve()}"
-        elif (folder / "study.journal").is_file():
-            storage = "journal"
-        else:
-            raise HarnessError(f"{folder}: no study.db or study.journal here, so no study to show "
-                               "(trials.csv alone is not a storage); give --storage URL if it lives elsewhere")
-    ref = resolve_storage(storage, folder)
-    if ref.path is not None and not ref.path.is_file():  # SQLite or the journal would create it
-        raise HarnessError(f"--storage {ref.display}: no such file {ref.path}")
+    storage = storage if storage is not None else os.environ.get(ENV_STORAGE) or None
+    if storage is None and not folder.is_dir():
+        raise HarnessError(f"{folder}: no such results folder")
+    ref = folder_storage(folder, storage)
+    if ref is None:
+        raise HarnessError(f"{folder}: no study.db or study.journal here, so no study to show "
+                           "(trials.csv alone is not a storage); give --storage URL if it lives elsewhere")
     try:
         opened = open_storage(ref, heartbeat=None)  # the dashboard runs no trials: no heartbeats
         studies = {s.study_name: s.n_trials

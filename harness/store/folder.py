@@ -19,6 +19,8 @@ from harness.store.trials import trials_frame
 if TYPE_CHECKING:
     import optuna
 
+    from harness.store.storage import StorageRef
+
 NOT_A_RESULTS_FOLDER = "no study.db or trials.csv here; is this a results folder?"
 
 
@@ -82,17 +84,12 @@ def quiet_optuna() -> Iterator[None]:
         optuna.logging.set_verbosity(level)
 
 
-def open_study(folder: str | Path, storage: str | None = None, study_name: str | None = None) -> optuna.Study | None:
-    """The study of a results folder: from `storage` (a --storage value: URL, journal:PATH, ...)
-    when given, else from folder/study.db or folder/study.journal; None when there is no storage
-    (the caller then reads trials.csv). Raises HarnessError for a storage that cannot be opened or
-    a study it does not hold (a password never appears in the message)."""
-    import optuna
+def folder_storage(folder: Path, storage: str | None) -> StorageRef | None:
+    """The storage of results folder `folder`: `storage` (a --storage value) when given, else
+    folder/study.db, else folder/study.journal; None when there is neither. HarnessError when the
+    file a storage names is missing (SQLite or the journal would create it)."""
+    from harness.store.storage import resolve_storage
 
-    from harness.store.storage import open_storage, resolve_storage, scrub
-
-    folder = Path(folder)
-    given = storage is not None
     if storage is None:
         if (folder / "study.db").is_file():
             storage = f"sqlite:///{(folder / 'study.db').resolve()}"
@@ -101,9 +98,26 @@ def open_study(folder: str | Path, storage: str | None = None, study_name: str |
         else:
             return None
     ref = resolve_storage(storage, folder)
+    if ref.path is not None and not ref.path.is_file():
+        raise HarnessError(f"--storage {ref.display}: no such file {ref.path}")
+    return ref
+
+
+def open_study(folder: str | Path, storage: str | None = None, study_name: str | None = None) -> optuna.Study | None:
+    """The study of a results folder: from `storage` (a --storage value: URL, journal:PATH, ...)
+    when given, else from folder/study.db or folder/study.journal; None when there is no storage
+    (the caller then reads trials.csv). Raises HarnessError for a storage that cannot be opened or
+    a study it does not hold (a password never appears in the message)."""
+    import optuna
+
+    from harness.store.storage import open_storage, scrub
+
+    folder = Path(folder)
+    given = storage is not None
+    ref = folder_storage(folder, storage)
+    if ref is None:
+        return None
     url = ref.display
-    if ref.path is not None and not ref.path.is_file():  # SQLite or the journal would create it
-        raise HarnessError(f"--storage {url}: no such file {ref.path}")
     try:
         with quiet_optuna():
             rdb = open_storage(ref, heartbeat=None)
