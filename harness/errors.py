@@ -46,3 +46,8 @@ class DatasetWarning(UserWarning):
 class TrackerWarning(UserWarning):
     """An experiment tracker (MLflow) that stopped answering mid-run: the trials go on without it;
     the CLI prints it as one line."""
+
+
+class StorageWarning(UserWarning):
+    """Something about a study's storage the user should know, that stops nothing (a journal whose
+    last record a crash cut off, read up to it or moved aside); the CLI prints it as one line."""

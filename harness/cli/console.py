@@ -1,6 +1,6 @@
 """How the commands talk to the terminal: the exit statuses, `say` (one flushed line, the progress
 callback the API takes), `quiet_optuna`, `interrupted` (the Ctrl-C line) and the one-line form of
-dataset and tracker warnings."""
+dataset, tracker and storage warnings."""
 
 from __future__ import annotations
 
@@ -11,8 +11,11 @@ EXIT_INTERRUPTED = 130  # Ctrl-C, after saving what finished
 
 
 def say(line: str) -> None:
-    """Print `line` at once (a search or ranking prints while it runs)."""
-    print(line, flush=True)
+    """Print `line` at once (a search or ranking prints while it runs); bytes of a file name that are
+    not UTF-8 as `\\xNN` (harness.names.stored_name): a terminal cannot print them as they are."""
+    from harness.names import stored_name
+
+    print(stored_name(line), flush=True)
 
 
 def quiet_optuna() -> None:
@@ -30,16 +33,16 @@ def interrupted(what: str) -> int:
 
 
 def show_dataset_warnings_as_lines() -> None:
-    """Print a DatasetWarning or TrackerWarning as one "harness: warning: ..." line (not Python's
-    file:line form)."""
+    """Print a DatasetWarning, TrackerWarning or StorageWarning as one "harness: warning: ..." line
+    (not Python's file:line form)."""
     import warnings
 
-    from harness.errors import DatasetWarning, TrackerWarning
+    from harness.errors import DatasetWarning, StorageWarning, TrackerWarning
 
     shown = warnings.showwarning
 
     def show(message, category, filename, lineno, file=None, line=None):  # noqa: ANN001
-        if issubclass(category, (DatasetWarning, TrackerWarning)):
+        if issubclass(category, (DatasetWarning, TrackerWarning, StorageWarning)):
             print(f"harness: warning: {message}", file=sys.stderr)
         else:
             shown(message, category, filename, lineno, file, line)

@@ -40,6 +40,8 @@ def describe_dataset(args: argparse.Namespace) -> None:
     with verify=True would check the same files again without saying so, hence verify=False then."""
     from dataclasses import replace
 
+    from harness.names import printable
+
     options = data_options(args)
     if options.verify:
         from harness.data.sources.standard import verify_dataset
@@ -49,10 +51,10 @@ def describe_dataset(args: argparse.Namespace) -> None:
         options = replace(options, verify=False)  # just checked
     data = options.load(args.dataset, progress=True)
     print(data.describe())
-    print(f"  source: {data.source}")
+    print(f"  source: {printable(data.source)}")
     print(f"  split id: {data.split_id}")
     aug = data.augment
     print(f"  default augmentation: crop padding {aug.crop_padding} px, flips {'on' if aug.flip else 'off'}")
     counts = data.class_counts("train")
-    shown = ", ".join(f"{name} {n}" for name, n in zip(data.classes, counts, strict=True))
+    shown = ", ".join(f"{printable(name)} {n}" for name, n in zip(data.classes, counts, strict=True))  # one line
     print(f"  training images per class: {shown if len(counts) <= 20 else f'{min(counts)} to {max(counts)}'}")

@@ -3,8 +3,9 @@ the command's function from its family's module (study: search, show, export, re
 export --onnx, predict; zoo: profile, presets; data: datasets; rank; train; dashboard) and turns
 a user's mistake into one line.
 
-A user's mistake (a bad file, key, value or name) prints one line and exits with status 2;
-Ctrl-C stops after saving what finished and exits with 130.
+A user's mistake (a bad file, key, value or name) prints one line and exits with status 2, and so
+does a fault of the machine (a full disk, a read-only or foreign folder, a damaged storage: see
+harness.store.faults) or any other OSError; Ctrl-C stops after saving what finished and exits with 130.
 """
 
 from __future__ import annotations
@@ -53,6 +54,24 @@ def main(argv: Sequence[str] | None = None) -> int:
     except HarnessError as err:
         print(f"harness: error: {err}", file=sys.stderr)
         return EXIT_USAGE
+    except Exception as err:  # a full disk, a folder not ours: one line, not a traceback
+        line = _fault_line(err)
+        if line is None:
+            raise
+        print(f"harness: error: {line}", file=sys.stderr)
+        return EXIT_USAGE
+
+
+def _fault_line(err: Exception) -> str | None:
+    """One line for a fault of the machine that no command turned into a HarnessError (naming the
+    file it met), or for any OSError; None for anything else (a bug: its traceback is wanted)."""
+    from harness.store.faults import describe
+
+    line = describe(err)
+    if line is None and isinstance(err, OSError):
+        name = f": {err.filename}" if err.filename else ""
+        line = f"{err.strerror or err}{name}"
+    return line
 
 
 if __name__ == "__main__":

@@ -32,7 +32,9 @@ def cmd_predict(args: argparse.Namespace, argv: Sequence[str]) -> int:
     """`harness predict FOLDER IMAGE... [--top K]`: one tab-separated line per image, path then
     (class, probability) pairs, best first."""
     from harness.final.predict import predict
+    from harness.names import printable
 
+    # printable: a name with a tab or newline (or bytes that are not UTF-8) keeps one line per image.
     for p in predict(args.folder, args.images, top=args.top):
-        print("\t".join([str(p.path), *(f"{label}\t{prob:.3f}" for label, prob in p.top)]))
+        print("\t".join([printable(str(p.path)), *(f"{printable(label)}\t{prob:.3f}" for label, prob in p.top)]))
     return 0

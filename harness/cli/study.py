@@ -21,8 +21,12 @@ if TYPE_CHECKING:
 
 def cmd_search(args: argparse.Namespace, argv: Sequence[str]) -> int:
     """`harness search`: run the study, print a line per trial and a leaderboard."""
+    from pathlib import Path
+
+    from harness.search.config import study_name_for
     from harness.search.space import load_space
     from harness.search.study import run_search
+    from harness.store.faults import in_folder
 
     space = load_space(args.space)
     config = config_from_args(space, args)
@@ -30,7 +34,8 @@ def cmd_search(args: argparse.Namespace, argv: Sequence[str]) -> int:
         return search_with_workers(args, argv, space, config)
     quiet_optuna()
     try:
-        run_search(space, config, progress=say, argv=["harness", *argv])
+        with in_folder(Path(config.results_dir) / study_name_for(space, config.study_name)):
+            run_search(space, config, progress=say, argv=["harness", *argv])
     except KeyboardInterrupt:
         return interrupted("trials")
     return 0
@@ -177,9 +182,11 @@ def cmd_export(args: argparse.Namespace, argv: Sequence[str]) -> int:
 def cmd_report(args: argparse.Namespace, argv: Sequence[str]) -> int:
     """`harness report`: write the tables, plots and report.html of a study; say what was written."""
     from harness.report.build import build_report
+    from harness.store.faults import in_folder
 
     quiet_optuna()
-    report = build_report(args.folder, storage=args.storage, study_name=args.study, top=args.top)
+    with in_folder(args.folder):
+        report = build_report(args.folder, storage=args.storage, study_name=args.study, top=args.top)
     print(f"report of study {report.study_name!r} from {report.source} "
           f"({len(report.frame)} trial{'s' if len(report.frame) != 1 else ''})")
     for path in report.files:

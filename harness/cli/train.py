@@ -58,4 +58,5 @@ def cmd_train(args: argparse.Namespace, argv: Sequence[str]) -> int:
 def _folder_name(origin: str) -> str:
     import re
 
-    return re.sub(r"[^A-Za-z0-9_.-]+", "-", origin.split(" (rank")[0]).strip("-")[:80] or "model"
+    # Leading and trailing dots go too: an origin from a storage's study name could be "..".
+    return re.sub(r"[^A-Za-z0-9_.-]+", "-", origin.split(" (rank")[0]).strip("-.")[:80] or "model"

@@ -10,11 +10,11 @@ key and the older entry of the same prefix is deleted: the cache does not grow w
 
 from __future__ import annotations
 
-import os
 from pathlib import Path
 from typing import Any
 
 from harness.data.base import cache_dir, warn
+from harness.files import atomic_write
 
 
 def cache_path(kind: str, prefix: str, key: str) -> Path:
@@ -42,14 +42,11 @@ def write_cache(path: Path, blob: dict[str, Any]) -> None:
     import torch
 
     prefix = path.name.rsplit("-", 1)[0]
-    tmp = path.with_name(f"{path.name}.{os.getpid()}.tmp")
     try:
         path.parent.mkdir(parents=True, exist_ok=True)
-        torch.save(blob, tmp)
-        os.replace(tmp, path)  # atomic: a concurrent reader never sees half a file
+        atomic_write(path, lambda tmp: torch.save(blob, tmp))  # a concurrent reader never sees half a file
         for old in path.parent.glob(f"{prefix}-*.pt"):  # earlier versions for the same source
             if old != path:
                 old.unlink(missing_ok=True)
     except OSError as err:
-        tmp.unlink(missing_ok=True)
         warn(f"could not cache the decoded images in {path.parent}: {err}")

@@ -34,6 +34,7 @@ import torch
 from torch import nn
 
 from harness.errors import HarnessError
+from harness.files import write_bytes
 from harness.final.folder import TrainedModel, load_model
 
 if TYPE_CHECKING:
@@ -230,11 +231,8 @@ def _add_metadata(proto: onnx.ModelProto, trained: TrainedModel) -> None:
 
 def _write(path: Path, data: bytes) -> None:
     """`data` at `path` through a temporary file beside it, renamed over it: never half a file."""
-    tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
     try:
         path.parent.mkdir(parents=True, exist_ok=True)
-        tmp.write_bytes(data)
-        os.replace(tmp, path)
+        write_bytes(path, data)
     except OSError as err:
-        tmp.unlink(missing_ok=True)
         raise HarnessError(f"{path}: cannot write ({err.strerror or err})") from None

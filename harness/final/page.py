@@ -1,5 +1,6 @@
-"""A trained model's figures and page: confusion.png (test split, else validation; row-normalised),
-curves.png (losses and validation accuracy per epoch) and model.html (one self-contained file)."""
+"""A trained model's figures, table and page: confusion.png (test split, else validation;
+row-normalised), curves.png (losses and validation accuracy per epoch), per_class.csv (precision,
+recall, F1 and images per class and split) and model.html (one self-contained file)."""
 
 from __future__ import annotations
 
@@ -8,8 +9,11 @@ from typing import Any
 
 from harness.files import atomic_write
 from harness.final.folder import ModelInfo
+from harness.names import printable
 from harness.report.html import escape, figure, html_page, html_table, info_table
 from harness.zoo.spec import ArchSpec
+
+TICK_CHARS = 24  # a class name's characters on the confusion matrix's axes
 
 
 def plot_confusion(confusion: list[list[int]], classes: tuple[str, ...], path: Path, title: str) -> None:
@@ -20,12 +24,15 @@ def plot_confusion(confusion: list[list[int]], classes: tuple[str, ...], path: P
     from harness.report.plots.style import save_figure, styled_figure
 
     cm = np.asarray(confusion, dtype=float)
+    # One short line per class: a 255-byte folder name would squeeze the matrix to nothing (the
+    # per-class table of the page has the names in full).
+    ticks = [t if len(t := printable(c)) <= TICK_CHARS else t[: TICK_CHARS - 1] + "\u2026" for c in classes]
     share = cm / np.maximum(cm.sum(1, keepdims=True), 1)
     with styled_figure() as (fig, ax):
         size = max(4.5, 0.5 * len(classes) + 2)
         fig.set_size_inches(size + 1, size)
         sns.heatmap(share * 100, annot=len(classes) <= 15, fmt=".0f", cmap="Blues", vmin=0, vmax=100, ax=ax,
-                    xticklabels=classes, yticklabels=classes, cbar_kws={"label": "% of the true class"})
+                    xticklabels=ticks, yticklabels=ticks, cbar_kws={"label": "% of the true class"})
         ax.set_xlabel("predicted class")
         ax.set_ylabel("true class")
         ax.set_title(title)
@@ -78,8 +85,20 @@ def _best(metrics: dict[str, Any], split: str) -> str:
     return f"<p class=\"best\" id=\"best\">{text}</p>"
 
 
+def write_per_class(path: Path, metrics: dict[str, Any]) -> None:
+    """per_class.csv: a row per split and class (split, class, precision, recall, f1, images), the class
+    names as the folders give them; pandas quotes a name with a comma, quote or newline."""
+    import pandas as pd
+
+    rows = [{"split": split, "class": r["class"], "precision": r["precision"], "recall": r["recall"], "f1": r["f1"],
+             "images": r["support"]} for split in ("val", "test") if metrics.get(split)
+            for r in metrics[split]["per_class"]]
+    table = pd.DataFrame(rows, columns=["split", "class", "precision", "recall", "f1", "images"])
+    atomic_write(path, lambda tmp: table.to_csv(tmp, index=False))
+
+
 def write_pages(folder: Path, spec: ArchSpec, info: ModelInfo, metrics: dict[str, Any]) -> list[Path]:
-    """Write confusion.png, curves.png and model.html into `folder`; the paths written.
+    """Write confusion.png, curves.png, per_class.csv and model.html into `folder`; the paths written.
 
     The page leads with the answer (the held-out accuracy, the metrics per split, the two figures), then
     the per-class table, and ends with the model's record (origin, data, input, training, spec_id)."""
@@ -88,6 +107,7 @@ def write_pages(folder: Path, spec: ArchSpec, info: ModelInfo, metrics: dict[str
     confusion, curves = folder / "confusion.png", folder / "curves.png"
     plot_confusion(metrics[split]["confusion"], info.classes, confusion, f"confusion matrix, {which}")
     plot_curves(metrics["history"], metrics["best_epoch"], curves)
+    write_per_class(folder / "per_class.csv", metrics)
     per_class = [[str(r["class"]), f"{r['precision']:.3f}", f"{r['recall']:.3f}", f"{r['f1']:.3f}",
                   str(r["support"])] for r in metrics[split]["per_class"]]
     where = " on ".join(escape(w) for w in (info.origin, info.dataset) if w)
@@ -115,5 +135,5 @@ def write_pages(folder: Path, spec: ArchSpec, info: ModelInfo, metrics: dict[str
                     ("spec_id", spec.spec_id)]),
     ]
     html = folder / "model.html"
-    atomic_write(html, lambda tmp: tmp.write_text(html_page(f"model: {spec.label}", body)))
-    return [confusion, curves, html]
+    atomic_write(html, lambda tmp: tmp.write_text(html_page(f"model: {spec.label}", body), encoding="utf-8"))
+    return [confusion, curves, folder / "per_class.csv", html]

@@ -24,6 +24,7 @@ import numpy as np
 import torch
 
 from harness.data.sources.folder import decode_image, image_extensions
+from harness.data.sources.tree import Walked, walk_images
 from harness.errors import HarnessError
 from harness.final.folder import TrainedModel, load_model
 
@@ -99,12 +100,11 @@ def image_files(inputs: Sequence[str | Path]) -> list[Path]:
 
 
 def _walk(root: Path) -> Iterator[Path]:
-    """The image files under `root`, as the folder datasets list them: any depth, links followed,
-    hidden files and folders skipped, torchvision's image extensions (any case)."""
-    extensions = image_extensions()
-    for here, dirs, names in os.walk(root, followlinks=True):
-        dirs[:] = [d for d in dirs if not d.startswith(".")]
-        yield from (Path(here, n) for n in names if not n.startswith(".") and n.lower().endswith(extensions))
+    """The image files under `root`, as the folder datasets list them (harness.data.sources.tree): any
+    depth, links followed but each real folder once (a loop ends), hidden files and folders skipped,
+    torchvision's image extensions (any case), regular files only (a pipe would never end)."""
+    for path, _ in walk_images(root, Walked()):
+        yield path
 
 
 def _read(path: Path, pixels: np.ndarray | None) -> torch.Tensor:

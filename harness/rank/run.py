@@ -30,6 +30,7 @@ from harness.data import DEFAULT_DATASET, ImageData
 from harness.data.loader import place_dataset
 from harness.data.shifts import shifted_copies
 from harness.errors import HarnessError, SpecError
+from harness.names import check_folder_name
 from harness.numbers import human
 from harness.rank.candidates import Candidate, StudyInfo, combine, with_budget
 from harness.rank.ranking import RankConfig, Ranking, run_seed
@@ -185,7 +186,10 @@ def data_key(data: ImageData) -> str:
 def ranking_folder(config: RankConfig, study: StudyInfo | None) -> Path:
     """results_dir/name: the name given, else "<study>-rank" for a study's candidates, else "rank";
     results_dir defaults to the folder that holds the study's folder, else "results"."""
-    name = config.name or (f"{study.name}-rank" if study is not None else "rank")
+    if config.name is not None:
+        name = check_folder_name(config.name, "ranking name", "--name")
+    else:  # a study's name comes from its storage, which anyone may have written
+        name = check_folder_name(f"{study.name}-rank" if study is not None else "rank", "ranking name", "--name")
     parent = config.results_dir or (str(study.folder.parent) if study is not None else "results")
     return Path(parent) / name
 
@@ -214,6 +218,7 @@ def run_rank(candidates: Sequence[Candidate], config: RankConfig = RankConfig(),
 
     say = progress or (lambda _: None)
     config.check()
+    folder = ranking_folder(config, study)  # a bad name is refused before anything is read or written
     if not candidates:
         raise HarnessError("nothing to rank: give --from FOLDER, --presets NAME,... or --spec FILE")
     adjusted = [with_budget(c, epochs=config.epochs, seconds=config.seconds, factor=config.budget_factor,
@@ -233,7 +238,6 @@ def run_rank(candidates: Sequence[Candidate], config: RankConfig = RankConfig(),
         notes.append(f"ranked by robust accuracy: the mean validation accuracy on shifted copies "
                      f"({config.robustness.describe()}); mean, CI and P(best) are of it")
     data, placement = place_dataset(data, device, config.data_memory)
-    folder = ranking_folder(config, study)
     folder.mkdir(parents=True, exist_ok=True)
     default = f"sqlite:///{(folder / 'rank.db').resolve()}"
     ref = resolve_storage(config.storage or os.environ.get(ENV_STORAGE) or default, folder)

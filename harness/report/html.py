@@ -11,6 +11,8 @@ from collections.abc import Iterable
 from pathlib import Path
 from typing import Any
 
+from harness.names import stored_name
+
 CSS = """
 body { font-family: -apple-system, "Segoe UI", Helvetica, Arial, sans-serif; margin: 0 auto; max-width: 1100px;
        padding: 1em 2em 3em; color: #222; line-height: 1.45; }
@@ -31,12 +33,14 @@ pre { background: #f7f7f7; border: 1px solid #e3e3e3; padding: 0.6em; overflow-x
 figure { margin: 0; } figure img { width: 100%; height: auto; border: 1px solid #eee; }
 figcaption { color: #444; font-size: 0.9em; margin-top: 0.3em; }
 .notes li { color: #8a4b00; }
+p, li, figcaption, code { overflow-wrap: break-word; }  /* a 255-byte file name must not widen the page */
 """
 
 
 def escape(value: Any) -> str:
-    """Any value as HTML text (quotes escaped too, so it may stand in an attribute)."""
-    return html.escape(str(value), quote=True)
+    """Any value as HTML text (quotes escaped too, so it may stand in an attribute); bytes of a file
+    name that are not UTF-8 as `\\xNN` (harness.names.stored_name), which a UTF-8 page can hold."""
+    return html.escape(stored_name(str(value)), quote=True)
 
 
 def _header_cell(text: str) -> str:

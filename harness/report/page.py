@@ -29,6 +29,7 @@ if TYPE_CHECKING:
 
 LEAD_PLOT = "accuracy_vs_flops"  # the figure shown under the best trial, before the tables
 FRONT_POINTS = 6  # trials of the accuracy-vs-FLOPs front named under the best trial; the table has them all
+CLASSES_SHOWN = 30  # class names listed in the study's record; run.json has them all
 
 
 def flag(command: list[str], name: str) -> str | None:
@@ -49,6 +50,10 @@ def _data_items(latest: dict[str, Any], fingerprint: dict[str, Any]) -> list[tup
             return [("dataset", f"{fingerprint['dataset']} ({fingerprint.get('image_size', '?')})")]
         return []
     items = [("dataset", data.get("summary") or data.get("ref")), ("dataset source", data.get("source"))]
+    classes = [str(c) for c in data.get("classes") or []]
+    if classes:  # names from a folder of someone else's: escaped like every value of the page
+        more = f" and {len(classes) - CLASSES_SHOWN} more" if len(classes) > CLASSES_SHOWN else ""
+        items.append(("classes", ", ".join(classes[:CLASSES_SHOWN]) + more))
     aug = data.get("augment") or {}
     if aug:
         items.append(("augmentation", f"crop padding {aug.get('crop_padding')} px, flips "

@@ -12,6 +12,7 @@ from optuna.trial import FrozenTrial, TrialState
 from harness.data import DEFAULT_DATASET, DataOptions
 from harness.data.shifts import Robustness
 from harness.errors import HarnessError
+from harness.names import check_folder_name
 from harness.search.constraints import Constraints
 from harness.search.pruning import ParetoPruner
 from harness.search.samplers import grid_trials
@@ -110,10 +111,13 @@ class SearchConfig:
 
 
 def study_name_for(space: SearchSpace, name: str | None) -> str:
-    """The study name: the one given, else the space file's stem, else the space's name."""
-    if name:
-        return name
-    return Path(space.path).stem if space.path else space.name
+    """The study name: the one given, else the space file's stem, else the space's name; refused
+    (harness.names.check_folder_name) unless it is one folder inside the results folder."""
+    if name is not None:
+        return check_folder_name(name)
+    if space.path:
+        return check_folder_name(Path(space.path).stem, "study name (the space file's stem)")
+    return check_folder_name(space.name, "study name (the space's name:)")
 
 
 def epochs_for(space: SearchSpace, epochs: int | None) -> int | None:

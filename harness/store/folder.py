@@ -54,7 +54,8 @@ def read_folder(folder: str | Path, storage: str | None = None, study_name: str 
     if study is not None:
         from harness.store.storage import redact
 
-        source = f"the storage {redact(storage)}" if storage else f"the storage {folder / 'study.db'}"
+        own = folder / "study.db" if (folder / "study.db").is_file() else folder / "study.journal"
+        source = f"the storage {redact(storage)}" if storage else f"the storage {own}"
         return StudyFolder(folder, study, trials_frame(study), study.study_name, source, run)
     csv = folder / "trials.csv"
     if not csv.is_file():
@@ -71,14 +72,18 @@ def load_trials(folder: str | Path, study_name: str | None = None, storage: str 
 
 @contextlib.contextmanager
 def quiet_optuna() -> Iterator[None]:
-    """Without Optuna's info lines and warnings (an in-memory study, few trials for importance)."""
+    """Without Optuna's info lines and warnings (an in-memory study, few trials for importance);
+    harness's own word on the storage (a StorageWarning: a journal's torn record) still shows."""
     import optuna
+
+    from harness.errors import StorageWarning
 
     level = optuna.logging.get_verbosity()
     optuna.logging.set_verbosity(optuna.logging.ERROR)
     try:
         with warnings.catch_warnings():
             warnings.simplefilter("ignore")
+            warnings.simplefilter("default", StorageWarning)
             yield
     finally:
         optuna.logging.set_verbosity(level)
@@ -124,8 +129,11 @@ def open_study(folder: str | Path, storage: str | None = None, study_name: str |
             names = optuna.study.get_all_study_names(rdb)
     except HarnessError:
         raise
-    except Exception as err:  # a bad URL, a file that is not a database, a missing driver
-        raise HarnessError(f"cannot open the storage {url}: {scrub(str(err).splitlines()[0], ref.url)}") from None
+    except Exception as err:  # a bad URL, a damaged database, a missing driver
+        from harness.store.faults import describe
+
+        line = describe(err, folder, url) or f"cannot open the storage {url}: {str(err).splitlines()[0]}"
+        raise HarnessError(scrub(line, ref.url)) from None
     if study_name is not None:
         if study_name not in names:
             held = ", ".join(names) if names else "no study"

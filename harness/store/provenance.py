@@ -11,17 +11,19 @@ from importlib import metadata
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from harness.files import atomic_write
+from harness.files import atomic_write, open_lock
 
 if TYPE_CHECKING:
     import torch
 
 
 def safe_command(argv: list[str]) -> list[str]:
-    """The command line with any password in a URL (a --storage value) replaced by ***."""
+    """The command line with any password in a URL (a --storage value) replaced by ***, and bytes that
+    are not UTF-8 (a folder's name) as `\\xNN` (harness.names.stored_name)."""
+    from harness.names import stored_name
     from harness.store.storage import redact
 
-    return [redact(word) if "://" in word else word for word in argv]
+    return [stored_name(redact(word) if "://" in word else word) for word in argv]
 
 
 def append_run_record(path: Path, record: dict[str, Any]) -> None:
@@ -29,7 +31,7 @@ def append_run_record(path: Path, record: dict[str, Any]) -> None:
     several workers may start at once."""
     import fcntl
 
-    with open(path.with_name(f".{path.name}.lock"), "a") as lock:  # hidden: not a result to look at
+    with open_lock(path.with_name(f".{path.name}.lock")) as lock:  # hidden: not a result to look at
         fcntl.flock(lock, fcntl.LOCK_EX)
         info: dict[str, Any] = {"runs": []}
         if path.exists():

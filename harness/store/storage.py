@@ -13,6 +13,11 @@ whose process died (no heartbeat for `grace` seconds) is marked failed and queue
 same parameters (Optuna's RetryHeartbeatStaleTrialCallback). RDBStorage has heartbeats built in;
 for the journal, `HeartbeatJournalStorage` adds them through Optuna's own heartbeat interface.
 
+A storage file is checked before it is opened, or anything is made beside it (harness.store.damage):
+a study.db that is no database or is cut short, or a journal damaged in the middle, is one line;
+a journal whose last record a crash cut off is read up to it, and moved aside by the next process
+that appends to it (harness.store.journal).
+
 A password in a URL is never shown: `StorageRef.display` and `redact` replace it with ***.
 """
 
@@ -35,6 +40,8 @@ from optuna.storages._heartbeat import BaseHeartbeat
 from optuna.trial import FrozenTrial, TrialState
 
 from harness.errors import HarnessError
+from harness.files import open_lock
+from harness.store.damage import check_sqlite, journal_damage
 
 HEARTBEAT_INTERVAL_S = 10  # a running trial records a heartbeat this often (s)
 GRACE_FACTOR = 3  # a trial with no heartbeat for GRACE_FACTOR intervals is dead
@@ -121,7 +128,7 @@ class HeartbeatJournalStorage(JournalStorage, BaseHeartbeat):
 
     def __init__(self, path: Path, interval: int, grace: int,
                  stale_callback: Callable[[optuna.Study, FrozenTrial], None] | None) -> None:
-        super().__init__(_journal_backend(path))
+        super().__init__(_journal_backend(path, mend=True))  # it runs trials: it appends
         self._interval, self._grace, self._stale_callback = interval, grace, stale_callback
 
     def record_heartbeat(self, trial_id: int) -> None:
@@ -150,7 +157,9 @@ def open_storage(ref: StorageRef, heartbeat: int | None = HEARTBEAT_INTERVAL_S,
                  retries: int = MAX_RETRIES) -> optuna.storages.BaseStorage:
     """The Optuna storage for `ref`, with heartbeats every `heartbeat` seconds (None: none) and a
     dead trial queued again up to `retries` times. A missing driver or an unreachable server is a
-    HarnessError (with the password scrubbed)."""
+    HarnessError (with the password scrubbed), and so is a damaged storage file. A storage with
+    heartbeats runs trials, so it appends: a journal's torn last record is moved aside first; one
+    without is read (a report, an export): the torn record is skipped, saying so."""
     grace = None if heartbeat is None else heartbeat * GRACE_FACTOR
     with warnings.catch_warnings():
         # Heartbeats and the retry callback are marked experimental in Optuna 5; they are its
@@ -159,9 +168,14 @@ def open_storage(ref: StorageRef, heartbeat: int | None = HEARTBEAT_INTERVAL_S,
         callback = RetryHeartbeatStaleTrialCallback(max_retry=retries) if heartbeat is not None else None
         if ref.kind == "journal":
             assert ref.path is not None
-            if heartbeat is None:
-                return JournalStorage(_journal_backend(ref.path))
-            return HeartbeatJournalStorage(ref.path, heartbeat, heartbeat * GRACE_FACTOR, callback)
+            try:
+                if heartbeat is None:
+                    return JournalStorage(_journal_backend(ref.path, mend=False))
+                return HeartbeatJournalStorage(ref.path, heartbeat, heartbeat * GRACE_FACTOR, callback)
+            except (ValueError, KeyError, TypeError, IndexError):  # Optuna's replay of a damaged line
+                raise journal_damage(ref.path) from None
+        if ref.kind == "sqlite" and ref.path is not None:
+            check_sqlite(ref.path)
         # SQLite: wait up to 60 s for a lock rather than fail at once; a server: check a pooled
         # connection before use, so that a restarted server does not break a long study.
         engine: dict[str, Any] = ({"connect_args": {"timeout": 60}} if ref.kind == "sqlite"
@@ -175,9 +189,13 @@ def open_storage(ref: StorageRef, heartbeat: int | None = HEARTBEAT_INTERVAL_S,
         except ImportError as err:  # Optuna's word for a missing driver
             raise HarnessError(f"--storage {ref.display}: {err} For PostgreSQL: pip install 'harness[postgres]' "
                                "(psycopg)") from None
-        except Exception as err:  # a server that is down, a wrong password, a bad URL
+        except Exception as err:  # a server that is down, a wrong password, a bad URL, a full disk
+            from harness.store.faults import describe
+
             first = scrub(str(err).strip().splitlines()[0] if str(err).strip() else type(err).__name__, ref.url)
-            raise HarnessError(f"cannot open the storage {ref.display}: {first}") from None
+            fault = describe(err, ref.path.parent if ref.path else None, ref.display)
+            raise HarnessError(scrub(fault, ref.url) if fault else f"cannot open the storage {ref.display}: {first}"
+                               ) from None
 
 
 # Workers started together on an empty database all create Optuna's tables at once; PostgreSQL
@@ -201,11 +219,11 @@ def _rdb_storage(url: str, **kwargs: Any) -> optuna.storages.RDBStorage:
     raise AssertionError("unreachable")
 
 
-def _journal_backend(path: Path) -> Any:
-    from optuna.storages.journal import JournalFileBackend, JournalFileOpenLock
+def _journal_backend(path: Path, mend: bool) -> Any:
+    """The journal file at `path`; `mend`: this process appends (see harness.store.journal)."""
+    from harness.store.journal import MendingJournalBackend
 
-    path.parent.mkdir(parents=True, exist_ok=True)
-    return JournalFileBackend(str(path), lock_obj=JournalFileOpenLock(str(path)))
+    return MendingJournalBackend(path, mend)
 
 
 class SQLiteLock:
@@ -220,9 +238,10 @@ class SQLiteLock:
     def acquire(self) -> SQLiteLock:
         if self.ref.kind != "sqlite" or self.ref.path is None:
             return self
+        check_sqlite(self.ref.path)  # a damaged study.db: refused before the lock is made beside it
         lock = self.ref.path.with_name(f".{self.ref.path.name}.lock")  # hidden: not a result to look at
         lock.parent.mkdir(parents=True, exist_ok=True)
-        self._file = open(lock, "a+")  # noqa: SIM115 - held open for the lifetime of the lock
+        self._file = open_lock(lock)
         try:
             fcntl.flock(self._file, fcntl.LOCK_EX | fcntl.LOCK_NB)
         except BlockingIOError:

@@ -212,8 +212,12 @@ def load_spec(name_or_path: str) -> ArchSpec:
         raise HarnessError(f"{path}: is a folder, not a spec file")
     import yaml
 
+    from harness.yamlfile import YamlLimitError, read_yaml
+
     try:
-        data = yaml.safe_load(path.read_text())  # YAML is a superset of JSON
+        data = read_yaml(path)  # YAML is a superset of JSON; bounded (harness.yamlfile)
+    except YamlLimitError as err:
+        raise HarnessError(f"{path}: refused: {err}") from None
     except (yaml.YAMLError, UnicodeDecodeError) as err:
         raise HarnessError(f"{path}: not a YAML or JSON spec file ({type(err).__name__})") from None
     if isinstance(data, dict) and "spec" in data and isinstance(data["spec"], dict):

@@ -7,6 +7,10 @@ each in that layout (the splits as given; without a validation folder it is carv
 Class indices are the sorted class-folder names of the training folder, as in torchvision;
 validation and test folders may lack classes but not add any. Image files have torchvision's
 extensions (any case); hidden files and folders are skipped, other files ignored with a warning.
+Links are followed, each real folder read once (harness.data.sources.tree): a link back to a folder
+already read is passed over with a warning, so a loop ends. Names are kept as the file system has
+them to open the files; a class's name as stored and shown writes bytes that are not UTF-8 as
+backslash escapes (harness.names), and every message shows names printable, on one line.
 
 Each image is decoded once with PIL: EXIF orientation applied, transparency composited onto white
 (dropping alpha would expose whatever colour the transparent pixels hold), palettes expanded; one
@@ -15,9 +19,10 @@ antialiased) and the centre cropped square, as harness.data.splits.resize does. 
 is the median shorter side of the training images, capped at 64 px: a search trains many networks
 briefly and each costs in proportion to the pixels; pass --image-size (image_size=) to change it.
 
-Images PIL cannot read are skipped with one warning (refused when strict). A class folder without
-readable images is an error, as in torchvision's ImageFolder: that class would still be an output
-and count in the class total, yet never be trained or validated on.
+Images PIL cannot read, and image names that are not regular files (a dangling link, a pipe), are
+skipped with one warning (refused when strict, and when nothing readable is left). A class folder
+without readable images is an error, as in torchvision's ImageFolder: that class would still be an
+output and count in the class total, yet never be trained or validated on.
 
 Decoded tensors are cached in cache_dir()/folders, keyed by the folder, the classes, every image
 file's relative path, byte size and mtime, the size and a format version: a second run reads the
@@ -43,7 +48,9 @@ from tqdm import tqdm
 
 from harness.data.base import Augment, DataRequest, DatasetSource, RawData, fingerprint, register_dataset, warn
 from harness.data.cache import cache_path, read_cache, write_cache
+from harness.data.sources.tree import Files, Listing, class_folders, image_extensions, list_images
 from harness.errors import DatasetError
+from harness.names import printable, quoted, stored_name
 
 if TYPE_CHECKING:  # imported where tensors are made: listing the datasets needs no torch
     import torch
@@ -54,7 +61,6 @@ VAL_NAMES = ("val", "valid", "validation")
 IMBALANCE = 10  # warn when the largest training class has more than this times the smallest's images
 UNREADABLE = (OSError, ValueError, Image.DecompressionBombError, SyntaxError)  # what PIL raises on bad files
 _THREADS = min(8, os.cpu_count() or 1)  # PIL releases the GIL while decoding and resizing
-Files = list[tuple[str, int, int, int]]  # (relative path, label, bytes, mtime_ns), sorted by path
 T = TypeVar("T")
 
 
@@ -67,35 +73,6 @@ class FolderImages:
     y: torch.Tensor
     skipped: tuple[str, ...]
     from_cache: bool
-
-
-def image_extensions() -> tuple[str, ...]:
-    from torchvision.datasets.folder import IMG_EXTENSIONS  # imported here: torchvision is slow to import
-
-    return tuple(ext.lower() for ext in IMG_EXTENSIONS)
-
-
-def class_folders(root: Path) -> list[str]:
-    """Sorted names of the non-hidden sub-folders of `root` (the classes, ordered as torchvision does)."""
-    return sorted(e.name for e in os.scandir(root) if e.is_dir() and not e.name.startswith("."))
-
-
-def list_images(root: Path, classes: Sequence[str]) -> tuple[Files, list[str]]:
-    """(image files, other files ignored) in the class folders of `root`, walked to any depth as
-    ImageFolder does; labels index `classes`."""
-    extensions = image_extensions()
-    files, ignored = [], []
-    for name in class_folders(root):
-        for folder, dirs, names in os.walk(root / name, followlinks=True):
-            dirs[:] = [d for d in dirs if not d.startswith(".")]
-            for file in (f for f in names if not f.startswith(".")):
-                path = Path(folder, file)
-                if not file.lower().endswith(extensions):
-                    ignored.append(str(path))
-                    continue
-                stat = path.stat()
-                files.append((path.relative_to(root).as_posix(), classes.index(name), stat.st_size, stat.st_mtime_ns))
-    return sorted(files), ignored
 
 
 def _map(fn: Callable[[T], object], items: list[T], desc: str, progress: bool) -> Iterator:
@@ -162,7 +139,7 @@ def load_images(root: Path, classes: Sequence[str], size: int | None = None, *, 
     import torch
 
     root = Path(root).expanduser().resolve()
-    files = list_images(root, classes)[0] if files is None else files
+    files = list_images(root, classes).files if files is None else files
     token = size if size is not None else "auto"  # the default size is a function of the files listed
     prefix = fingerprint("folder", str(root), token)
     key = fingerprint(CACHE_VERSION, str(root), tuple(classes), token, files)
@@ -196,13 +173,18 @@ def load_images(root: Path, classes: Sequence[str], size: int | None = None, *, 
     return FolderImages(x, y, tuple(skipped), from_cache=False)
 
 
+def _shown(path: Path | str) -> str:
+    """A path as a message shows it: one printable line (harness.names.printable)."""
+    return printable(str(path))
+
+
 def _folder(text: str) -> Path:
     path = Path(text.strip()).expanduser()
     if not path.exists():
-        raise DatasetError(f"folder dataset: {path} does not exist")
+        raise DatasetError(f"folder dataset: {_shown(path)} does not exist")
     if not path.is_dir():
         archive = path.suffix.lower() in (".zip", ".tar", ".gz", ".tgz", ".xz", ".bz2", ".7z")
-        raise DatasetError(f"folder dataset: {path} is a file, not a folder of class folders"
+        raise DatasetError(f"folder dataset: {_shown(path)} is a file, not a folder of class folders"
                            + ("; unpack the archive first" if archive else ""))
     return path.resolve()
 
@@ -212,7 +194,7 @@ def split_folders(path: str) -> tuple[dict[str, Path], str]:
     if "," in path and not Path(path).expanduser().exists():  # a folder with a comma in its name wins
         parts = path.split(",")
         if len(parts) != 2 or not all(p.strip() for p in parts):
-            raise DatasetError(f"folder dataset: {path!r}: give folder:TRAIN,VAL (two folders, one comma)")
+            raise DatasetError(f"folder dataset: {quoted(path)}: give folder:TRAIN,VAL (two folders, one comma)")
         train, val = _folder(parts[0]), _folder(parts[1])
         return {"train": train, "val": val}, f"{train},{val}"
     root = _folder(path)
@@ -221,34 +203,76 @@ def split_folders(path: str) -> tuple[dict[str, Path], str]:
     # train/ must itself hold folders: classes that happen to be named train and test stay classes.
     if "train" in subs and (vals or "test" in subs) and class_folders(root / "train"):
         if len(vals) > 1:
-            raise DatasetError(f"folder dataset: {root} has {' and '.join(vals)} folders; keep one for validation")
+            raise DatasetError(f"folder dataset: {_shown(root)} has {' and '.join(vals)} folders; "
+                               "keep one for validation")
         roles = {"train": "train", "val": vals[0] if vals else None, "test": "test" if "test" in subs else None}
         return {role: root / sub for role, sub in roles.items() if sub}, str(root)
     return {"train": root}, str(root)
 
 
 def _names(items: Sequence[str], most: int) -> str:
-    return ", ".join(items[:most]) + (f" and {len(items) - most} more" if len(items) > most else "")
+    """The first `most` of `items`, printable, and how many more."""
+    shown = ", ".join(printable(i) for i in items[:most])
+    return shown + (f" and {len(items) - most} more" if len(items) > most else "")
 
 
-def _check_train(root: Path, classes: Sequence[str], files: Files, ignored: list[str]) -> None:
-    where = f"folder dataset: {root}"
+def class_names(folders: Sequence[str], root: Path) -> tuple[str, ...]:
+    """The classes as stored and shown: each folder's name with bytes that are not UTF-8 as `\\xNN`
+    (harness.names.stored_name); refused when two folders would get the same name."""
+    names = tuple(stored_name(f) for f in folders)
+    twins = sorted({n for n in names if names.count(n) > 1})
+    if twins:
+        raise DatasetError(f"folder dataset: {_shown(root)}: class folders {', '.join(map(quoted, twins))} differ "
+                           "only in bytes that are not UTF-8 and an escape of them; rename one")
+    return names
+
+
+def _check_train(root: Path, classes: Sequence[str], listing: Listing) -> None:
+    where = f"folder dataset: {_shown(root)}"
     if not classes:
         entries = [f for f in os.listdir(root) if not f.startswith(".")]
         loose = sum(f.lower().endswith(image_extensions()) for f in entries)
         what = "is empty" if not entries else "has no class folders" + (f" ({loose} images lie in it)" if loose else "")
-        raise DatasetError(f"{where} {what}: expected {root}/<class>/<images>")
-    if not files:
+        raise DatasetError(f"{where} {what}: expected {_shown(root)}/<class>/<images>")
+    if not listing.files:
+        others = [f"{len(listing.ignored)} other files"] if listing.ignored else []
+        if listing.unreadable:
+            others.append(f"{len(listing.unreadable)} unreadable: {_names(listing.unreadable, 3)}")
         raise DatasetError(f"{where} is empty: its class folders hold no {'/'.join(image_extensions())} images"
-                           + (f" ({len(ignored)} other files)" if ignored else ""))
+                           + (f" ({'; '.join(others)})" if others else ""))
     if len(classes) == 1:
         nested = class_folders(root / classes[0])
-        hint = f"; if it holds the class folders, use folder:{root / classes[0]}" if nested else ""
-        raise DatasetError(f"{where} has only one class folder ({classes[0]!r}): a classifier needs at least two{hint}")
-    counts = np.bincount([f[1] for f in files], minlength=len(classes))
-    empty = [repr(c) for c, n in zip(classes, counts, strict=True) if n == 0]
+        hint = f"; if it holds the class folders, use folder:{_shown(root / classes[0])}" if nested else ""
+        raise DatasetError(f"{where} has only one class folder ({quoted(classes[0])}): a classifier needs at least "
+                           f"two{hint}")
+    counts = np.bincount([f[1] for f in listing.files], minlength=len(classes))
+    empty = [quoted(c) for c, n in zip(classes, counts, strict=True) if n == 0]
     if empty:
         raise DatasetError(f"{where}: class folder(s) {', '.join(empty)} hold no images; add some or remove the folder")
+
+
+def _listings(roots: dict[str, Path], folders: tuple[str, ...], source: str) -> dict[str, Listing]:
+    """Each split's Listing, checked (the training folder first: it explains most mistakes); the files
+    passed over said in one warning line per kind."""
+    train_root = roots["train"]
+    listings = {"train": list_images(train_root, folders)}
+    _check_train(train_root, folders, listings["train"])
+    for role in roots.keys() - {"train"}:
+        extra = sorted(set(class_folders(roots[role])) - set(folders))
+        if extra:
+            raise DatasetError(f"folder dataset: {role} folder {_shown(roots[role])} has classes the training folder "
+                               f"{_shown(train_root)} lacks: {', '.join(map(quoted, extra))}")
+        listings[role] = list_images(roots[role], folders)
+        if not listings[role].files:
+            raise DatasetError(f"folder dataset: {role} folder {_shown(roots[role])} holds no images")
+    ignored = [f for listing in listings.values() for f in listing.ignored]
+    if ignored:
+        kinds = sorted({Path(f).suffix.lower() or Path(f).name for f in ignored})
+        warn(f"ignored {len(ignored)} file(s) that are not images ({_names(kinds, 5)}) in {_shown(source)}")
+    loops = [str(roots[role] / rel) for role, listing in listings.items() for rel in listing.loops]
+    if loops:
+        warn(f"did not follow {len(loops)} folder link(s) back to a folder already read (a loop): {_names(loops, 3)}")
+    return listings
 
 
 def read_folder(request: DataRequest) -> RawData:
@@ -257,28 +281,20 @@ def read_folder(request: DataRequest) -> RawData:
         raise DatasetError("folder dataset needs a path: folder:PATH (one sub-folder per class)")
     roots, source = split_folders(request.path)
     train_root = roots["train"]
-    classes = tuple(class_folders(train_root))
-    listings = {"train": list_images(train_root, classes)}
-    _check_train(train_root, classes, *listings["train"])  # first: it explains most mistakes
-    for role in roots.keys() - {"train"}:
-        extra = sorted(set(class_folders(roots[role])) - set(classes))
-        if extra:
-            raise DatasetError(f"folder dataset: {role} folder {roots[role]} has classes the training folder "
-                               f"{train_root} lacks: {', '.join(map(repr, extra))}")
-        listings[role] = list_images(roots[role], classes)
-        if not listings[role][0]:
-            raise DatasetError(f"folder dataset: {role} folder {roots[role]} holds no images")
-    ignored = [f for _, other in listings.values() for f in other]
-    if ignored:
-        kinds = sorted({Path(f).suffix.lower() or Path(f).name for f in ignored})
-        warn(f"ignored {len(ignored)} file(s) that are not images ({_names(kinds, 5)}) in {source}")
+    folders = tuple(class_folders(train_root))  # as the file system names them: to open them
+    classes = class_names(folders, train_root)
+    listings = _listings(roots, folders, source)
 
-    got = {"train": load_images(train_root, classes, request.image_size, progress=request.progress,
-                                files=listings["train"][0])}
+    got = {"train": load_images(train_root, folders, request.image_size, progress=request.progress,
+                                files=listings["train"].files)}
     size = int(got["train"].x.shape[-1])  # validation and test follow the training size
     for role in roots.keys() - {"train"}:
-        got[role] = load_images(roots[role], classes, size, progress=request.progress, files=listings[role][0])
-    skipped = [str(roots[role] / rel) for role, images in got.items() for rel in images.skipped]
+        got[role] = load_images(roots[role], folders, size, progress=request.progress, files=listings[role].files)
+    skipped = sorted(str(roots[role] / rel) for role in got
+                     for rel in (*got[role].skipped, *listings[role].unreadable))
+    if not len(got["train"].y):
+        raise DatasetError(f"folder dataset: {_shown(train_root)}: none of its {len(skipped)} image file(s) is "
+                           f"readable: {_names(skipped, 3)}")
     if skipped and request.strict:
         raise DatasetError(f"folder dataset: {len(skipped)} unreadable image file(s): {_names(skipped, 5)}; "
                            "fix or remove them, or run without strict to skip them")
@@ -288,20 +304,22 @@ def read_folder(request: DataRequest) -> RawData:
     import torch
 
     counts = torch.bincount(got["train"].y, minlength=len(classes)).tolist()
-    unread = [repr(c) for c, n in zip(classes, counts, strict=True) if n == 0]
+    unread = [quoted(c) for c, n in zip(classes, counts, strict=True) if n == 0]
     if unread:
-        raise DatasetError(f"folder dataset: {train_root}: class folder(s) {', '.join(unread)} have no readable images")
+        raise DatasetError(f"folder dataset: {_shown(train_root)}: class folder(s) {', '.join(unread)} have no "
+                           "readable images")
     small, big = counts.index(min(counts)), counts.index(max(counts))
     if counts[big] > IMBALANCE * counts[small]:
-        warn(f"imbalanced classes in {train_root}: {classes[big]!r} has {counts[big]} images, {classes[small]!r} "
-             f"only {counts[small]} (over {IMBALANCE}x); accuracy will mostly reflect the large classes")
+        warn(f"imbalanced classes in {_shown(train_root)}: {quoted(classes[big])} has {counts[big]} images, "
+             f"{quoted(classes[small])} only {counts[small]} (over {IMBALANCE}x); accuracy will mostly reflect the "
+             "large classes")
 
     # A grey split beside a colour one: its channel copied thrice (what PIL's L -> RGB gives).
     channels = max(images.x.shape[1] for images in got.values())
     xs = {role: images.x.expand(-1, channels, -1, -1).contiguous() for role, images in got.items()}
     ys = {role: images.y for role, images in got.items()}
     return RawData(train_x=xs["train"], train_y=ys["train"], classes=classes, val_x=xs.get("val"),
-                   val_y=ys.get("val"), test_x=xs.get("test"), test_y=ys.get("test"), source=source,
+                   val_y=ys.get("val"), test_x=xs.get("test"), test_y=ys.get("test"), source=stored_name(source),
                    augment=Augment(crop_padding=size // 8, flip=True))  # natural images: shifts and mirrors
 
 

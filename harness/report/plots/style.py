@@ -26,6 +26,7 @@ import seaborn as sns  # noqa: E402
 from matplotlib.axes import Axes  # noqa: E402
 from matplotlib.figure import Figure  # noqa: E402
 
+from harness.files import atomic_write  # noqa: E402
 from harness.numbers import plain, plural  # noqa: E402
 
 FIGSIZE = (7.0, 4.5)  # inches
@@ -49,7 +50,10 @@ def apply_style() -> Iterator[None]:
     rc: dict[str, Any] = {**sns.axes_style("whitegrid"), **sns.plotting_context("notebook", font_scale=0.85)}
     rc.update({"figure.figsize": FIGSIZE, "figure.dpi": DPI, "savefig.dpi": DPI,
                "axes.titlesize": 11, "axes.titleweight": "bold", "legend.fontsize": 8,
-               "legend.title_fontsize": 8, "legend.framealpha": 0.9})
+               "legend.title_fontsize": 8, "legend.framealpha": 0.9,
+               # Text as written: a class, study or parameter name with "$" is not TeX (and bad TeX would
+               # fail the drawing).
+               "text.parse_math": False})
     with plt.rc_context(rc):
         yield
 
@@ -75,10 +79,10 @@ def set_titles(fig: Figure, ax: Axes, title: str, subtitle: str = "") -> None:
 
 
 def save_figure(fig: Figure, path: str | Path) -> None:
-    """The figure as a PNG at `path` (its folder made if needed)."""
+    """The figure as a PNG at `path` (its folder made if needed), written atomically."""
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
-    fig.savefig(path, format="png", dpi=DPI)
+    atomic_write(path, lambda tmp: fig.savefig(tmp, format="png", dpi=DPI))
 
 
 def log_limits(ax: Axes, costs: Sequence[float]) -> None:

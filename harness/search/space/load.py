@@ -43,6 +43,7 @@ from harness.search.space.params import Param, Slot
 from harness.search.space.parse import LIST_VALUED, Parser
 from harness.search.space.space import SearchSpace
 from harness.train.loop import TRAIN_CHECKS, TrainConfig
+from harness.yamlfile import YamlLimitError, read_yaml
 from harness.zoo.blocks import BLOCKS
 from harness.zoo.layers import ACTIVATIONS, NORMS
 from harness.zoo.spec import (
@@ -83,7 +84,9 @@ def load_space(path: str | Path) -> SearchSpace:
     if path.is_dir():
         raise SpaceError("is a folder, not a search-space file", str(path))
     try:
-        data = yaml.safe_load(path.read_text())
+        data = read_yaml(path)  # bounded: size, depth and expanded aliases (harness.yamlfile)
+    except YamlLimitError as err:
+        raise SpaceError(f"refused: {err}", str(path)) from None
     except yaml.YAMLError as err:
         mark = getattr(err, "problem_mark", None)
         where = f" (line {mark.line + 1}, column {mark.column + 1})" if mark else ""
