@@ -22,6 +22,7 @@ from harness.search.samplers import (
     make_sampler,
 )
 from harness.search.space import SearchSpace
+from harness.search.window import WindowedTPESampler
 from harness.zoo.spec import ArchSpec
 
 # A block choice with an option only one family reads (expansion: bottleneck), per-stage kernel
@@ -283,7 +284,7 @@ def test_every_pruner_name_is_covered() -> None:
 
 
 @pytest.mark.parametrize(("name", "cls"), [
-    ("tpe", optuna.samplers.TPESampler), ("random", optuna.samplers.RandomSampler),
+    ("tpe", WindowedTPESampler), ("random", optuna.samplers.RandomSampler),
     ("grid", optuna.samplers.BruteForceSampler), ("nsga2", optuna.samplers.NSGAIISampler),
     ("gp", optuna.samplers.GPSampler), ("qmc", optuna.samplers.QMCSampler),
 ])

@@ -14,14 +14,10 @@ binaries are missing the PostgreSQL tests are skipped, saying so, unless HARNESS
 
 from __future__ import annotations
 
-import glob
 import os
-import shutil
 import signal
-import socket
 import subprocess
 import sys
-import tempfile
 import time
 from collections.abc import Iterator
 from pathlib import Path
@@ -30,10 +26,10 @@ import optuna
 import pytest
 from inprocess import run_cli
 from optuna.trial import TrialState
+from pgcluster import PASSWORD, pg_bin, temporary_cluster
 
 from harness.search.config import counted
 
-PASSWORD = "s3cret-Pw-91x"
 SPACE = """
 stem: {width: 8}
 stages:
@@ -45,49 +41,15 @@ train: {epochs: 2, batch_size: 128}
 """
 
 
-def _pg_bin() -> Path | None:
-    for candidate in sorted(glob.glob("/usr/lib/postgresql/*/bin"), reverse=True):
-        if Path(candidate, "initdb").exists() and Path(candidate, "pg_ctl").exists():
-            return Path(candidate)
-    found = shutil.which("initdb")
-    return Path(found).parent if found else None
-
-
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
 @pytest.fixture(scope="module")
 def postgres_url() -> Iterator[str]:
-    bin_dir = _pg_bin()
-    if bin_dir is None:
+    if pg_bin() is None:
         if os.environ.get("HARNESS_REQUIRE_POSTGRES") == "1":
             pytest.fail("PostgreSQL's initdb and pg_ctl were not found, and HARNESS_REQUIRE_POSTGRES=1")
         pytest.skip("PostgreSQL is not installed (apt-get install postgresql); set HARNESS_REQUIRE_POSTGRES=1 "
                     "to make this a failure")
-    # Not under pytest's temporary folder, which only root may enter.
-    root = Path(tempfile.mkdtemp(prefix="harness-pg-"))
-    os.chmod(root, 0o755)
-    data, pwfile = root / "data", root / "pw"
-    pwfile.write_text(PASSWORD + "\n")
-    # initdb refuses to run as root: run the server as the postgres user the package creates.
-    as_user = ["runuser", "-u", "postgres", "--"] if os.geteuid() == 0 else []
-    if as_user:
-        shutil.chown(root, "postgres")
-        shutil.chown(pwfile, "postgres")
-    port = _free_port()
-    subprocess.run([*as_user, str(bin_dir / "initdb"), "-D", str(data), "-U", "harness", "--auth=scram-sha-256",
-                    f"--pwfile={pwfile}", "-E", "UTF8"], check=True, capture_output=True)
-    subprocess.run([*as_user, str(bin_dir / "pg_ctl"), "-D", str(data), "-w", "-l", str(root / "log"), "-o",
-                    f"-p {port} -k {root} -c listen_addresses=127.0.0.1", "start"], check=True, capture_output=True)
-    try:
-        yield f"postgresql://harness:{PASSWORD}@127.0.0.1:{port}/postgres"
-    finally:
-        subprocess.run([*as_user, str(bin_dir / "pg_ctl"), "-D", str(data), "-m", "immediate", "stop"],
-                       capture_output=True)
-        shutil.rmtree(root, ignore_errors=True)
+    with temporary_cluster() as url:
+        yield url
 
 
 @pytest.fixture

@@ -66,7 +66,10 @@ def feasible_copy(study: optuna.Study) -> optuna.Study:
             if "infeasible" not in t.user_attrs and "reused_from" not in t.user_attrs]
     with quiet_optuna():
         copy = optuna.create_study(directions=study.directions)
-        copy.add_trials(keep)
+        # Parameters and values only: what an evaluator reads. Copying each trial's curves and
+        # spec too took 9 s at 10,000 trials.
+        copy.add_trials([optuna.trial.create_trial(params=t.params, distributions=t.distributions, values=t.values)
+                         for t in keep])
     return copy
 
 

@@ -12,13 +12,15 @@ from typing import Any
 
 import optuna
 import torch
-from optuna.trial import TrialState
+from optuna.trial import FrozenTrial, TrialState
 
 from harness.data import ImageData
-from harness.search.config import SearchConfig, SurplusTrialError, TrialFailedError, taken
+from harness.search.config import SearchConfig, SurplusTrialError, TrialFailedError
 from harness.search.constraints import Constraints
 from harness.search.pruning import Curve
 from harness.search.space import SearchSpace
+from harness.search.tally import Tally
+from harness.store.faults import find as disk_fault
 from harness.train.device import DeviceBrokenError
 from harness.train.evaluate import budget_key, describe_failure, evaluate_spec, metrics_row, robust_columns
 from harness.train.live import LiveProgress
@@ -51,6 +53,7 @@ class TrialObjective:
         self.cost_name = {"accuracy,flops": "flops", "accuracy,params": "params", "accuracy,latency": "latency_ms",
                           "accuracy,memory": "memory"}.get(config.objectives)
         self.pareto = config.pareto if config.pruner_name() == "pareto" and multi else None
+        self._tally = Tally()  # the study's finished trials, counted once (surplus check, reuse)
 
     def train_config(self, train_config: TrainConfig) -> TrainConfig:
         """The space's training config with this search's overrides (--epochs, --seconds, augmentation)."""
@@ -75,21 +78,21 @@ class TrialObjective:
         """The objective values of a trial from its recorded attributes (a warm start's copies)."""
         return self._values(float(attrs[self.config.metric]), attrs, attrs.get("robust_accuracy"))
 
-    def _reuse(self, trial: optuna.Trial, key: str) -> float | tuple[float, float] | None:
-        """The result of a completed trial of the same experiment, copied into `trial`; None when
-        there is none (or --repeat)."""
+    def _reuse(self, trial: optuna.Trial, key: str, trials: list[FrozenTrial]) -> float | tuple[float, float] | None:
+        """The result of a completed trial of the same experiment (among `trials`, the study's),
+        copied into `trial`; None when there is none (or --repeat)."""
         if self.config.repeat:
             return None
-        for old in trial.study.get_trials(deepcopy=False, states=(TrialState.COMPLETE,)):
-            if old.user_attrs.get("budget_key") == key and old.values is not None:
-                for name in old.user_attrs:
-                    if name in _REUSED_ATTRS or name.startswith("robust"):
-                        trial.set_user_attr(name, old.user_attrs[name])
-                for name, value in old.constraints.items():
-                    trial.set_constraint(name, value)
-                trial.set_user_attr("reused_from", old.user_attrs.get("reused_from", old.number))
-                return old.values[0] if self.cost_name is None else (old.values[0], old.values[1])
-        return None
+        old = self._tally.completed(trials, key)
+        if old is None:
+            return None
+        for name in old.user_attrs:
+            if name in _REUSED_ATTRS or name.startswith("robust"):
+                trial.set_user_attr(name, old.user_attrs[name])
+        for name, value in old.constraints.items():
+            trial.set_constraint(name, value)
+        trial.set_user_attr("reused_from", old.user_attrs.get("reused_from", old.number))
+        return old.values[0] if self.cost_name is None else (old.values[0], old.values[1])
 
     def finished_curves(self, trial: optuna.Trial) -> list[Curve]:
         """The completed trials that trained (not reused, not infeasible) as Curves for the Pareto policy."""
@@ -100,15 +103,15 @@ class TrialObjective:
                 curves.append(Curve(float(attrs[self.cost_name]), tuple(attrs["history"]), old.number))
         return curves
 
-    def _surplus(self, trial: optuna.Trial) -> bool:
-        """Whether the trials before this one already hold every place (another worker started
-        the last one a moment earlier)."""
-        before = [t for t in trial.study.get_trials(deepcopy=False) if t.number < trial.number]
-        return sum(taken(t) for t in before) >= self.config.trials
+    def _surplus(self, trial: optuna.Trial, trials: list[FrozenTrial]) -> bool:
+        """Whether the trials before this one (among `trials`, the study's) already hold every
+        place (another worker started the last one a moment earlier)."""
+        return self._tally.taken(trials, before=trial.number) >= self.config.trials
 
     def __call__(self, trial: optuna.Trial) -> float | tuple[float, float]:
         self.check_stop()
-        if self._surplus(trial):
+        trials = trial.study.get_trials(deepcopy=False)  # read once: the storage walks them all
+        if self._surplus(trial, trials):
             trial.set_user_attr("surplus", True)
             raise SurplusTrialError(f"trial {trial.number}: the study's {self.config.trials} places are taken")
         spec, train_config = self.space.suggest(trial)
@@ -121,7 +124,7 @@ class TrialObjective:
         trial.set_user_attr("precision", self.config.precision)
         trial.set_user_attr("worker", {"host": socket.gethostname(), "pid": os.getpid(), "index": self.config.worker})
         trial.set_user_attr("budget_key", key)
-        reused = self._reuse(trial, key)
+        reused = self._reuse(trial, key, trials)
         if reused is not None:
             return reused
         recorder = _TrialRecorder(self, trial, spec, train_config)
@@ -147,6 +150,8 @@ class TrialObjective:
             trial.set_user_attr("infeasible", str(err))
             return self._values(0.0, recorder.costs_row)
         except Exception as err:  # recorded with its reason; the study goes on
+            if disk_fault(err) is not None:
+                raise  # a full or read-only disk is not the trial's fault: the search stops, uncounted
             self._record_overheads(trial, overheads)
             reason, trace = describe_failure(err)
             if trace is not None:

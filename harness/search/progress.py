@@ -8,7 +8,8 @@ from typing import TYPE_CHECKING
 import pandas as pd
 
 from harness.numbers import human
-from harness.store.trials import INTERRUPTED, leaderboard, pareto_front, state_counts
+from harness.store.table import INTERRUPTED
+from harness.store.trials import leaderboard, pareto_front, state_counts
 from harness.train.overheads import OVERHEAD_COLUMNS
 
 if TYPE_CHECKING:

@@ -1,7 +1,8 @@
 """Samplers and pruners by name: the Optuna objects a study runs with, seeded, constraint-aware.
 
-Samplers: tpe (default), random, grid (every point of a discrete space exactly once: Optuna's
-BruteForceSampler, which follows define-by-run conditional parameters), nsga2, gp, qmc. Hard
+Samplers: tpe (default; Optuna's TPE shown at most 1,000 finished trials, harness.search.window),
+random, grid (every point of a discrete space exactly once: Optuna's BruteForceSampler, which
+follows define-by-run conditional parameters), nsga2, gp, qmc. Hard
 constraints reach them through `Trial.set_constraint` (Optuna 5's way; positive values are
 violations, see harness.search.constraints): tpe, nsga2 and gp read them from the trials.
 Pruners for one objective: median, hyperband, sha, none (two-objective studies use
@@ -64,7 +65,13 @@ def _grid(seed: int, space: SearchSpace | None) -> optuna.samplers.BaseSampler:
     return optuna.samplers.BruteForceSampler(seed=seed)
 
 
-SAMPLERS.register("tpe", lambda seed, space: optuna.samplers.TPESampler(seed=seed))
+def _tpe(seed: int, space: SearchSpace | None) -> optuna.samplers.BaseSampler:
+    from harness.search.window import WindowedTPESampler
+
+    return WindowedTPESampler(seed=seed)
+
+
+SAMPLERS.register("tpe", _tpe)
 SAMPLERS.register("random", lambda seed, space: optuna.samplers.RandomSampler(seed=seed))
 SAMPLERS.register("grid", _grid)
 SAMPLERS.register("nsga2", lambda seed, space: optuna.samplers.NSGAIISampler(seed=seed))

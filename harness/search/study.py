@@ -21,7 +21,7 @@ from typing import TYPE_CHECKING, Any
 
 import optuna
 import pandas as pd
-from optuna.trial import FrozenTrial, TrialState
+from optuna.trial import FrozenTrial
 
 from harness.data import ImageData
 from harness.data.loader import Placement, place_dataset
@@ -35,12 +35,12 @@ from harness.search.config import (
     counted,
     epochs_for,
     study_name_for,
-    taken,
 )
 from harness.search.objective import TrialObjective
 from harness.search.progress import overhead_line, print_leaderboard
 from harness.search.samplers import grid_size, grid_trials, make_pruner, make_sampler
 from harness.search.space import SearchSpace
+from harness.search.tally import Tally
 from harness.search.tracking import open_tracker, tracking
 from harness.search.writer import ResultsWriter, write_results, write_run_info
 from harness.signals import StopOnSignal
@@ -51,8 +51,8 @@ from harness.store.storage import (
     open_storage,
     resolve_storage,
 )
-from harness.store.trials import trials_frame
 from harness.train.device import configure_cuda_allocator, resolve_device, resolve_precision, set_deterministic
+from harness.train.evaluate import release_garbage, settle_garbage
 
 if TYPE_CHECKING:
     import torch
@@ -116,6 +116,7 @@ def run_search(
     """
     say = progress or (lambda _: None)
     pruner_name = config.validate()
+    name = study_name_for(space, config.study_name)  # a bad name is refused before anything is read or written
     if config.sampler == "grid":
         grid_size(space)  # refuses a space that cannot be enumerated, saying why
         # The grid ends the study itself when every point was run (BruteForceSampler).
@@ -128,7 +129,6 @@ def run_search(
     if data is None:
         data = config.data_options.load(config.dataset, progress=progress is not None)
     data, placement = place_dataset(data, device, config.data_memory)
-    name = study_name_for(space, config.study_name)
     folder = Path(config.results_dir) / name
     epochs = epochs_for(space, config.epochs)
     multi = config.objectives != "accuracy"
@@ -182,11 +182,12 @@ def _run_missing(study: optuna.Study, space: SearchSpace, data: ImageData, devic
 
             warm_start(study, warm, str(config.warm_start), space, config.warm_top, objective, fingerprint, say)
         on_trial_end = ResultsWriter(folder, config.trials, say, stop.check, tracker)
+        on_trial_end.prepare(study)
         try:
             run_trials(study, objective, config.trials, on_trial_end, stop.check, config.timeout)
         finally:
             on_trial_end.finish(study)  # also when interrupted: the plot shows every trial
-    frame = trials_frame(study)  # the files were rewritten after the last trial
+    frame = on_trial_end.table.update(study).frame()  # only the rows not yet built are made
     line = overhead_line(frame, on_trial_end.write_seconds)
     if line:
         say(line)
@@ -244,19 +245,28 @@ def run_trials(study: optuna.Study, objective: Callable[[optuna.Trial], Any], tr
     them: a queued trial (a dead worker's, queued again) first; a new one only while ended + running
     + queued trials leave a place; otherwise wait for the others. The objective's own check
     (`TrialObjective._surplus`) settles the race between two workers taking the last place at once."""
+    deadline = None if timeout is None else time.monotonic() + timeout
+    settle_garbage()  # the first time walks every trial read so far; later ones only what is new
+    try:
+        _run_until(study, objective, trials, on_trial_end, check_stop, deadline)
+    finally:
+        release_garbage()
+
+
+def _run_until(study: optuna.Study, objective: Callable[[optuna.Trial], Any], trials: int,
+               on_trial_end: Callable[[optuna.Study, FrozenTrial], None], check_stop: Callable[[], None],
+               deadline: float | None) -> None:
     from optuna.storages import fail_stale_trials
 
-    deadline = None if timeout is None else time.monotonic() + timeout
+    tally = Tally()
     while True:
         check_stop()
         if deadline is not None and time.monotonic() >= deadline:
             return
         states = study.get_trials(deepcopy=False)
-        ended = sum(counted(t) for t in states)
-        waiting = sum(t.state == TrialState.WAITING for t in states)
-        if ended >= trials:
+        if tally.ended(states) >= trials:
             return
-        if not waiting and sum(taken(t) for t in states) >= trials:
+        if not tally.waiting(states) and tally.taken(states) >= trials:
             # The last places are being run elsewhere, and one may still die: fail a dead
             # worker's trial (heartbeats) so that it is queued again. Optuna does this itself
             # before each trial it starts, so only this waiting path needs it.
@@ -265,5 +275,6 @@ def run_trials(study: optuna.Study, objective: Callable[[optuna.Trial], Any], tr
                 fail_stale_trials(study)
             time.sleep(POLL_S)
             continue
+        settle_garbage()  # the trials so far are not walked by the next trial's collections
         study.optimize(objective, n_trials=1, catch=(TrialFailedError, SurplusTrialError),
                        callbacks=[on_trial_end], gc_after_trial=False)

@@ -4,25 +4,16 @@ the leaderboard, the state counts)."""
 
 from __future__ import annotations
 
-import json
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
 
 import pandas as pd
 
 from harness.pareto import front_indices
-from harness.train.overheads import OVERHEAD_COLUMNS
+from harness.store.table import METRIC_COLUMNS, TrialsTable
 
 if TYPE_CHECKING:
     import optuna
 
-# Metric columns, in the order trials.csv shows them after the searched parameters.
-METRIC_COLUMNS = ["accuracy", "balanced_accuracy", "macro_f1", "val_loss", "params", "flops", "receptive_field",
-                  "latency_ms", "throughput", "memory", "train_seconds",
-                  "epochs", "failure_reason", "infeasible", "reused_from", "copied_from", "warm_start_from",
-                  "pruned_reason", "train_loss",
-                  "label", "spec_id", "seed", "uncounted_ops", "batch_size", "note", "device", "precision",
-                  "robust_accuracy", *OVERHEAD_COLUMNS]
-INTERRUPTED = "interrupted (not counted; the next run replaces it)"
 # The order states are counted in, and the notes on trials that did not train.
 STATE_ORDER = ["COMPLETE", "PRUNED", "FAIL", "RUNNING", "WAITING"]
 NOTES = (("infeasible", "infeasible"), ("reused_from", "reused"), ("copied_from", "copied"),
@@ -30,39 +21,10 @@ NOTES = (("infeasible", "infeasible"), ("reused_from", "reused"), ("copied_from"
 
 
 def trials_frame(study: optuna.Study) -> pd.DataFrame:
-    """One row per trial: number, state, each searched parameter, then the metrics."""
-    from optuna.trial import TrialState
+    """One row per trial: number, state, each searched parameter, then the metrics (built by
+    harness.store.table.TrialsTable, which a search keeps to update it trial by trial)."""
 
-    rows = []
-    param_names: list[str] = []
-    robust_names: list[str] = []
-    for t in study.get_trials(deepcopy=False):
-        if t.user_attrs.get("surplus"):
-            continue  # dropped unrun: another worker took the study's last place first
-        for name in t.params:
-            if name not in param_names:
-                param_names.append(name)
-        row: dict[str, Any] = {"number": t.number, "state": t.state.name, **t.params}
-        attrs = t.user_attrs
-        for col in METRIC_COLUMNS:
-            if col in attrs:
-                row[col] = attrs[col]
-        for col in attrs:  # each shift's accuracy (harness.data.shifts), after the metrics
-            if col.startswith("robust."):
-                row[col] = attrs[col]
-                if col not in robust_names:
-                    robust_names.append(col)
-        if t.state == TrialState.FAIL and "failure_reason" not in attrs:
-            row["failure_reason"] = INTERRUPTED
-        for name in ("history", "curve"):  # per-epoch learning curves, as JSON
-            if name in attrs:
-                row[name] = json.dumps(attrs[name])
-        rows.append(row)
-    columns = ["number", "state", *param_names, *METRIC_COLUMNS, *robust_names, "history", "curve"]
-    frame = pd.DataFrame(rows, columns=columns)
-    for col in ("params", "flops", "receptive_field", "epochs", "seed", "reused_from", "batch_size"):
-        frame[col] = frame[col].astype("Int64")
-    return frame
+    return TrialsTable().update(study).frame()
 
 
 def searched_columns(frame: pd.DataFrame) -> list[str]:
