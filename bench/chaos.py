@@ -26,6 +26,7 @@ import subprocess
 import sys
 import tempfile
 import time
+import warnings
 from collections.abc import Iterator
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
@@ -119,7 +120,12 @@ def run_chaos(storage: str, root: Path, workers: int = 8, trials: int = 300, kil
             if sum(counted(t) for t in now) >= trials:
                 continue  # the last workers are finishing: nothing left to kill for
             alive = [i for i, p in procs.items() if p.poll() is None]
-            index = rng.choice(alive)
+            running = {(t.user_attrs.get("worker") or {}).get("pid") for t in now if t.state == TrialState.RUNNING}
+            busy = [i for i in alive if procs[i].pid in running]
+            if not busy and not any(t.state.is_finished() for t in now):
+                continue  # still starting up: the first kill waits for a trial to run
+            # Mostly a worker in the middle of a trial (what a kill costs), sometimes any.
+            index = rng.choice(busy if busy and rng.random() < 0.8 else alive)
             victim = procs[index]
             victim.send_signal(signal.SIGKILL)
             victim.wait()
@@ -172,9 +178,11 @@ def _check(out: ChaosResult, trials: list[Any], finished: dict[int, tuple[str, t
             out.lost += 1
     out.killed_trials = len(interrupted)
     retries: dict[int, Any] = {}
-    for t in trials:
-        for number in Retry.retry_history(t):
-            retries.setdefault(number, t)
+    with warnings.catch_warnings():  # retry_history is marked experimental; it is Optuna's record of retries
+        warnings.simplefilter("ignore")
+        for t in trials:
+            for number in Retry.retry_history(t):
+                retries.setdefault(number, t)
     for number in interrupted:
         t = by_number.get(number)
         if t is None or t.state != TrialState.FAIL or counted(t):
