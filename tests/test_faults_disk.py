@@ -198,3 +198,30 @@ def test_a_storage_owned_by_someone_else_is_one_line(tmp_path: Path) -> None:
     assert out.returncode == 2 and line.startswith(f"harness: error: the storage in {folder} is not writable by root "
                                                    "(SQLite: ")
     assert "readonly database" in line and (folder / "study.db").read_bytes() == stored
+
+
+def test_a_finished_search_whose_report_finds_the_disk_read_only_says_so(tmp_path: Path) -> None:
+    """The end of a search (harness.search.study._report) on a folder that turned read-only: the
+    trials are saved, so it is a warning naming the folder and the command to run later, not silence."""
+    import warnings
+
+    import optuna
+
+    from harness.errors import StorageWarning
+    from harness.search.study import _report
+    from harness.store.storage import resolve_storage
+    from harness.store.trials import trials_frame
+
+    with tmpfs(tmp_path / "mnt", 2048) as mount:
+        folder = mount / "study"
+        folder.mkdir()
+        study = optuna.create_study(study_name="study")
+        remount_read_only(mount)
+        lines: list[str] = []
+        with warnings.catch_warnings(record=True) as caught:
+            warnings.simplefilter("always")
+            _report(trials_frame(study), study, folder, resolve_storage(None, folder), lines.append)
+        shown = [str(w.message) for w in caught if issubclass(w.category, StorageWarning)]
+        assert len(shown) == 1 and "no report was written" in shown[0] and str(folder) in shown[0]
+        assert f"harness report {folder}" in shown[0]
+        assert not (folder / "report.html").exists()

@@ -200,8 +200,14 @@ def _report(frame: pd.DataFrame, study: optuna.Study, folder: Path, ref: Storage
     print_leaderboard(frame, say)
     say(f"results: {folder / 'trials.csv'}, {folder / 'acc_vs_flops.png'} (run.json, space.yaml"
         f"{', study.db' if ref.kind == 'sqlite' and ref.path == (folder / 'study.db').resolve() else ''})")
-    with contextlib.suppress(OSError):  # a full disk must not fail a finished search
+    try:
         say(f"report: {build_report(folder, study=study).html}")
+    except OSError as err:  # the search is done and saved: a full disk costs only the page
+        from harness.errors import StorageWarning
+        from harness.store.faults import describe
+
+        warnings.warn(f"no report was written: {describe(err, folder) or err}; run `harness report {folder}` "
+                      "once there is space", StorageWarning, stacklevel=2)
 
 
 def _open_study(space: SearchSpace, config: SearchConfig, ref: StorageRef, name: str, folder: Path, multi: bool,

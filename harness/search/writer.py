@@ -4,7 +4,6 @@ and its record in run.json."""
 
 from __future__ import annotations
 
-import contextlib
 import dataclasses
 import time
 from collections.abc import Callable
@@ -130,8 +129,16 @@ class ResultsWriter:
     def finish(self, study: optuna.Study) -> None:
         """Redraw the plot if trials ended since it was last drawn."""
         if self.plot_stale:
-            with contextlib.suppress(OSError):
+            try:
                 write_results(study, self.folder, table=self.table)
+            except OSError as err:  # in a finally: the trials are in the storage; say so, do not mask
+                import warnings
+
+                from harness.errors import StorageWarning
+                from harness.store.faults import describe
+
+                warnings.warn(f"the last plot was not drawn: {describe(err, self.folder) or err}", StorageWarning,
+                              stacklevel=2)
 
     def __call__(self, study: optuna.Study, trial: FrozenTrial) -> None:
         if trial.user_attrs.get("surplus"):
