@@ -60,18 +60,21 @@ class ChaosResult:
     lost: int = 0  # trials finished before a kill and missing or changed at the end
     duplicates: int = 0
     workers_started: int = 0
+    crashed: int = 0  # workers that ended with an error without being killed
     wall_s: float = 0.0
     report: bool = False
     problems: list[str] = field(default_factory=list)
 
 
 def _worker(space: Path, results: Path, trials: int, index: int, storage: str) -> subprocess.Popen[bytes]:
+    """Worker `index`: `harness search` on the study; its stderr in results/../worker-INDEX.err."""
     env = {**os.environ, "HARNESS_STORAGE": storage, "OMP_NUM_THREADS": "1", "MKL_NUM_THREADS": "1"}
     cmd = [sys.executable, "-m", "harness", "search", str(space), "--results", str(results), "--study", "chaos",
            "--device", "cpu", "--trials", str(trials), "--heartbeat", str(HEARTBEAT_S), "--worker-index", str(index),
            "--no-report", "--quiet", "--sampler", "random", "--pruner", "none", "--repeat",
            "--train-images", "256"]
-    return subprocess.Popen(cmd, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    with open(results.parent / f"worker-{index}.err", "wb") as err:
+        return subprocess.Popen(cmd, env=env, stdout=subprocess.DEVNULL, stderr=err)
 
 
 def _load(storage: str, folder: Path) -> Any:
@@ -103,6 +106,7 @@ def run_chaos(storage: str, root: Path, workers: int = 8, trials: int = 300, kil
     out.workers_started = workers
     finished: dict[int, tuple[str, tuple[float, ...] | None]] = {}  # number -> (state, values) before a kill
     interrupted: set[int] = set()
+    killed: set[int] = set()  # worker indexes the driver killed
     study = None
     next_kill = time.monotonic() + kill_every
     try:
@@ -129,6 +133,7 @@ def run_chaos(storage: str, root: Path, workers: int = 8, trials: int = 300, kil
             victim = procs[index]
             victim.send_signal(signal.SIGKILL)
             victim.wait()
+            killed.add(index)
             out.kills += 1
             after = study.get_trials(deepcopy=False)  # read after the kill: the victim wrote nothing since
             for t in after:
@@ -146,6 +151,11 @@ def run_chaos(storage: str, root: Path, workers: int = 8, trials: int = 300, kil
                 p.send_signal(signal.SIGKILL)
                 p.wait()
     out.wall_s = round(time.monotonic() - start, 1)
+    for index, p in procs.items():
+        if index not in killed and p.returncode not in (0, -signal.SIGKILL):
+            out.crashed += 1
+            lines = (root / f"worker-{index}.err").read_text(errors="replace").strip().splitlines()
+            out.problems.append(f"worker {index} ended with status {p.returncode}: {lines[-1] if lines else ''}")
     study = _load(storage, folder)
     if study is None:
         out.problems.append("no study was made")
@@ -190,7 +200,11 @@ def _check(out: ChaosResult, trials: list[Any], finished: dict[int, tuple[str, t
         elif number in retries and retries[number].state.is_finished():
             out.retried += 1
         else:
-            out.problems.append(f"trial {number}, interrupted by a kill, was not run again")
+            with warnings.catch_warnings():
+                warnings.simplefilter("ignore")
+                history = Retry.retry_history(t)
+            out.problems.append(f"trial {number}, interrupted by a kill, was not run again (itself a retry of "
+                                f"{history or 'none'}; a retry of it: {number in retries})")
     if out.ended != out.trials:
         out.problems.append(f"{out.ended} ended trials, not {out.trials}")
     if out.duplicates:
