@@ -6,7 +6,8 @@ holds against what it held before each kill:
   - exactly N ended trials (complete, pruned or failed with a reason), no trial number twice;
   - every trial that had finished before a kill is still there with the same state and values;
   - every trial a kill interrupted is failed (not counted) and queued again (Optuna's retry,
-    through the heartbeat), and the retry ran;
+    through the heartbeat), and the retry ran, unless its architecture was already killed
+    MAX_RETRIES + 1 times (then it is retired, as a network that kills its worker must be);
   - `harness report` draws the study.
 
     python bench/chaos.py [--storage postgres,journal] [--workers 8] [--trials 300] [--kill-every 4]
@@ -57,6 +58,7 @@ class ChaosResult:
     kills: int = 0
     killed_trials: int = 0  # trials running in a worker when it was killed
     retried: int = 0  # of those, queued again and run
+    retired: int = 0  # of those, not queued again: their architecture had been run MAX_RETRIES + 1 times
     lost: int = 0  # trials finished before a kill and missing or changed at the end
     duplicates: int = 0
     workers_started: int = 0
@@ -177,6 +179,7 @@ def _check(out: ChaosResult, trials: list[Any], finished: dict[int, tuple[str, t
     from optuna.trial import TrialState
 
     from harness.search.config import counted
+    from harness.store.storage import MAX_RETRIES
 
     numbers = [t.number for t in trials]
     out.duplicates = len(numbers) - len(set(numbers))
@@ -203,6 +206,9 @@ def _check(out: ChaosResult, trials: list[Any], finished: dict[int, tuple[str, t
             with warnings.catch_warnings():
                 warnings.simplefilter("ignore")
                 history = Retry.retry_history(t)
+            if len(history) >= MAX_RETRIES:  # by design: a trial that keeps killing its worker stops
+                out.retired += 1
+                continue
             out.problems.append(f"trial {number}, interrupted by a kill, was not run again (itself a retry of "
                                 f"{history or 'none'}; a retry of it: {number in retries})")
     if out.ended != out.trials:

@@ -14,7 +14,10 @@ from harness.store.folder import quiet_optuna
 from harness.store.trials import first_runs, searched_columns, trained_trials
 
 if TYPE_CHECKING:
+    from collections.abc import Container
+
     import optuna
+    from optuna.trial import FrozenTrial, TrialState
 
 
 def python_value(value: Any) -> Any:
@@ -56,21 +59,33 @@ def study_from_table(frame: pd.DataFrame, params: list[str]) -> optuna.Study:
     return study
 
 
+class _TrialsView:
+    """A study as Optuna's importance evaluators read it (its trials, its directions), holding
+    only `trials`: a copy of 10,000 trials into a new study took 9 s on 2 cores."""
+
+    def __init__(self, study: optuna.Study, trials: list[FrozenTrial]) -> None:
+        self._study, self._trials = study, trials
+
+    def get_trials(self, deepcopy: bool = True, states: Container[TrialState] | None = None) -> list[FrozenTrial]:
+        return [t for t in self._trials if states is None or t.state in states]
+
+    @property
+    def trials(self) -> list[FrozenTrial]:
+        return list(self._trials)
+
+    def __getattr__(self, name: str) -> Any:  # directions, _is_multi_objective, ...
+        return getattr(self._study, name)
+
+
 def feasible_copy(study: optuna.Study) -> optuna.Study:
-    """An in-memory copy of the study's completed, trained trials, each experiment once (an
-    infeasible trial's accuracy 0 and a reused result's second copy are no measurements)."""
-    import optuna
+    """The study's completed, trained trials, each experiment once (an infeasible trial's accuracy 0
+    and a reused result's second copy are no measurements), as a study-like view for Optuna's
+    importance evaluators."""
     from optuna.trial import TrialState
 
     keep = [t for t in study.get_trials(deepcopy=False, states=(TrialState.COMPLETE,))
             if "infeasible" not in t.user_attrs and "reused_from" not in t.user_attrs]
-    with quiet_optuna():
-        copy = optuna.create_study(directions=study.directions)
-        # Parameters and values only: what an evaluator reads. Copying each trial's curves and
-        # spec too took 9 s at 10,000 trials.
-        copy.add_trials([optuna.trial.create_trial(params=t.params, distributions=t.distributions, values=t.values)
-                         for t in keep])
-    return copy
+    return _TrialsView(study, keep)  # type: ignore[return-value]
 
 
 def _importances(frame: pd.DataFrame, study: optuna.Study | None, params: list[str]) -> tuple[dict[str, float], str]:
