@@ -1,5 +1,5 @@
 """Parameter importance for validation accuracy: `param_importance` runs Optuna's default evaluator
-on the study's trials (`feasible_copy`) or, with only a table, on a study built from it
+on the study's trials (`feasible_view`) or, with only a table, on a study built from it
 (`study_from_table`), and says in a note how, or why not."""
 
 from __future__ import annotations
@@ -77,7 +77,7 @@ class _TrialsView:
         return getattr(self._study, name)
 
 
-def feasible_copy(study: optuna.Study) -> optuna.Study:
+def feasible_view(study: optuna.Study) -> optuna.Study:
     """The study's completed, trained trials, each experiment once (an infeasible trial's accuracy 0
     and a reused result's second copy are no measurements), as a study-like view for Optuna's
     importance evaluators."""
@@ -99,7 +99,7 @@ def _importances(frame: pd.DataFrame, study: optuna.Study | None, params: list[s
         target = None
         if len(study.directions) > 1:  # accuracy, the first objective; lower must be better
             target = lambda t: -t.values[0]  # noqa: E731
-        values = optuna.importance.get_param_importances(feasible_copy(study), params=params, target=target)
+        values = optuna.importance.get_param_importances(feasible_view(study), params=params, target=target)
         return values, "the study's storage"
 
 

@@ -252,7 +252,6 @@ def run_trials(study: optuna.Study, objective: Callable[[optuna.Trial], Any], tr
     + queued trials leave a place; otherwise wait for the others. The objective's own check
     (`TrialObjective._surplus`) settles the race between two workers taking the last place at once."""
     deadline = None if timeout is None else time.monotonic() + timeout
-    settle_garbage()  # the first time walks every trial read so far; later ones only what is new
     try:
         _run_until(study, objective, trials, on_trial_end, check_stop, deadline)
     finally:
@@ -281,6 +280,8 @@ def _run_until(study: optuna.Study, objective: Callable[[optuna.Trial], Any], tr
                 fail_stale_trials(study)
             time.sleep(POLL_S)
             continue
-        settle_garbage()  # the trials so far are not walked by the next trial's collections
+        # The trials so far are not walked by the next trial's collections (the first call walks
+        # every trial read; later ones only what is new).
+        settle_garbage()
         study.optimize(objective, n_trials=1, catch=(TrialFailedError, SurplusTrialError),
                        callbacks=[on_trial_end], gc_after_trial=False)
