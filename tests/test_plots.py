@@ -392,3 +392,19 @@ def test_style_is_applied_only_inside_the_block() -> None:
     with plots.apply_style():
         assert plt.rcParams["figure.dpi"] == plots.DPI
     assert plt.rcParams["figure.dpi"] == before
+
+
+def test_log_axes_label_ticks_in_plain_text() -> None:
+    """TeX is off in every figure (names with "$" print as written), so log ticks must not be TeX."""
+    import matplotlib.pyplot as plt
+
+    from harness.report.plots.style import apply_style, log_scale
+
+    with apply_style():
+        fig, ax = plt.subplots()
+        log_scale(ax, "x", "y")
+        for axis in (ax.xaxis, ax.yaxis):
+            major, minor = axis.get_major_formatter(), axis.get_minor_formatter()
+            assert [major(v, 0) for v in (1e6, 1e7, 1e3)] == ["1M", "10M", "1k"]
+            assert [minor(v, 0) for v in (2e6, 3e6, 5e6)] == ["2M", "", "5M"]
+        plt.close(fig)

@@ -12,7 +12,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from harness.report.plots.style import log_limits, save_figure, set_titles, styled_figure
+from harness.report.plots.style import log_limits, log_scale, save_figure, set_titles, styled_figure
 
 TOP_COLOUR = "#c0392b"  # the top group
 OTHER_COLOUR = "#2c6fbb"
@@ -112,7 +112,7 @@ def plot_rank_vs_flops(table: pd.DataFrame, path: str | Path, *, title: str = ""
         return False
     with styled_figure() as (fig, ax):
         _named_means(ax, t, "flops")
-        ax.set_xscale("log")
+        log_scale(ax, "x")
         log_limits(ax, t["flops"].tolist())
         ax.set_xlabel("FLOPs per image (multiply-adds, log scale)")
         ax.set_ylabel("validation accuracy (fraction)")

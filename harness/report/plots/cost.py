@@ -21,6 +21,7 @@ from harness.report.plots.style import (
     is_numeric_param,
     levels,
     log_limits,
+    log_scale,
     normalise,
     positive,
     save_figure,
@@ -187,6 +188,7 @@ def plot_accuracy_vs_cost(frame: pd.DataFrame, path: str | Path, *, cost: str = 
         colorbar = _scatter_coloured(ax, done, cost, color_by if color_by in searched_columns(frame) else None)
         _draw_others(ax, t, cost)
         _draw_presets(ax, refs, cost)
+        log_scale(ax, "x")  # after seaborn, which sets its own tick labels
         log_limits(ax, [*t[cost].dropna().tolist(), *refs[cost].tolist()])
         handles, _ = ax.get_legend_handles_labels()
         if handles and colorbar:  # the colour scale already sits right of the axes

@@ -8,7 +8,7 @@ from pathlib import Path
 
 import pandas as pd
 
-from harness.report.plots.style import save_figure, set_titles, styled_figure
+from harness.report.plots.style import log_scale, save_figure, set_titles, styled_figure
 
 
 def latency_flops_table(frame: pd.DataFrame) -> tuple[pd.DataFrame, float, float]:
@@ -38,8 +38,7 @@ def plot_latency_vs_flops(frame: pd.DataFrame, path: str | Path, title: str | No
     if len(t) < 2:
         return False
     with styled_figure() as (fig, ax):
-        ax.set_xscale("log")
-        ax.set_yscale("log")
+        log_scale(ax, "x", "y")
         ax.scatter(t["flops"], t["latency_ms"], s=28, color="tab:blue", alpha=0.8, edgecolors="white", linewidth=0.5)
         words = "n < 3: no tau" if tau != tau else f"Kendall's tau {tau:+.2f} (p {p:.2g}, n {len(t)})"
         set_titles(fig, ax, title or "latency vs FLOPs", words)

@@ -27,7 +27,7 @@ from matplotlib.axes import Axes  # noqa: E402
 from matplotlib.figure import Figure  # noqa: E402
 
 from harness.files import atomic_write  # noqa: E402
-from harness.numbers import plain, plural  # noqa: E402
+from harness.numbers import human, plain, plural  # noqa: E402
 
 FIGSIZE = (7.0, 4.5)  # inches
 DPI = 110
@@ -83,6 +83,27 @@ def save_figure(fig: Figure, path: str | Path) -> None:
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
     atomic_write(path, lambda tmp: fig.savefig(tmp, format="png", dpi=DPI))
+
+
+def log_scale(ax: Axes, *axes: str) -> None:
+    """Log scale on `axes` ("x", "y"), its ticks labelled in plain text (1M, 2M, 5M, 10M): matplotlib's own
+    labels are TeX ($10^{6}$), which apply_style turns off so that names with "$" print as written."""
+    from matplotlib import ticker
+
+    for which in axes:
+        axis = ax.xaxis if which == "x" else ax.yaxis
+        (ax.set_xscale if which == "x" else ax.set_yscale)("log")
+        axis.set_major_formatter(ticker.FuncFormatter(lambda value, _pos: human(value)))
+        axis.set_minor_formatter(ticker.FuncFormatter(_minor_label))
+
+
+def _minor_label(value: float, _pos: int) -> str:
+    """A log axis' minor tick labelled at 2 and 5 times a power of ten (a decade is often all a
+    study spans), unlabelled otherwise."""
+    if value <= 0:
+        return ""
+    lead = value / 10 ** np.floor(np.log10(value))
+    return human(value) if round(lead) in (2, 5) and abs(lead - round(lead)) < 1e-6 else ""
 
 
 def log_limits(ax: Axes, costs: Sequence[float]) -> None:
