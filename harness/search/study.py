@@ -185,8 +185,12 @@ def _run_missing(study: optuna.Study, space: SearchSpace, data: ImageData, devic
         on_trial_end.prepare(study)
         try:
             run_trials(study, objective, config.trials, on_trial_end, stop.check, config.timeout)
-        finally:
+        except KeyboardInterrupt:
             on_trial_end.finish(study)  # also when interrupted: the plot shows every trial
+            raise
+        # Anything else that stops the search (a full or read-only disk, a storage fault) goes up
+        # as it is: a redraw would meet the same fault and say it a second time.
+        on_trial_end.finish(study)
     frame = on_trial_end.table.update(study).frame()  # only the rows not yet built are made
     line = overhead_line(frame, on_trial_end.write_seconds)
     if line:
