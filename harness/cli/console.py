@@ -26,9 +26,11 @@ def quiet_optuna() -> None:
     optuna.logging.set_verbosity(optuna.logging.ERROR)
 
 
-def interrupted(what: str) -> int:
-    """Say that the finished `what` (trials, runs) are saved and how to resume; the exit status of Ctrl-C."""
-    print(f"\ninterrupted: finished {what} are saved; run the same command again to resume.", file=sys.stderr)
+def interrupted(what: str | None = None) -> int:
+    """Say that the finished `what` (trials, runs; None: whatever finished) are saved and how to
+    resume; the exit status of Ctrl-C."""
+    saved = f"finished {what} are saved" if what else "what finished is saved"
+    print(f"\ninterrupted: {saved}; run the same command again to resume.", file=sys.stderr)
     return EXIT_INTERRUPTED
 
 

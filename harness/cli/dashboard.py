@@ -19,7 +19,7 @@ def cmd_dashboard(args: argparse.Namespace, argv: Sequence[str]) -> int:
     source = dashboard_source(args.folder, args.storage)
     server = DashboardServer(source.storage, host=args.host, port=args.port)
     try:
-        with StopOnSignal():  # from before the URL is shown: a kill right after it is a clean stop too
+        with StopOnSignal(immediate=True):  # it only waits; from before the URL, so a kill right after is clean
             say(f"dashboard of {source.ref.display}: {source.summary}")
             say(f"serving at {server.url} (Ctrl-C stops it)")
             server.serve_forever()

@@ -15,9 +15,10 @@ import importlib
 import sys
 from collections.abc import Callable, Sequence
 
-from harness.cli.console import EXIT_USAGE, show_dataset_warnings_as_lines
+from harness.cli.console import EXIT_USAGE, interrupted, show_dataset_warnings_as_lines
 from harness.cli.parser import build_parser, command_of
 from harness.errors import HarnessError
+from harness.signals import interrupted_by
 
 # Command name -> "module:function", called with the parsed arguments and the command line (which
 # a search or a ranking records in run.json and hands to its workers). Imported when run, so that a
@@ -54,7 +55,11 @@ def main(argv: Sequence[str] | None = None) -> int:
     except HarnessError as err:
         print(f"harness: error: {err}", file=sys.stderr)
         return EXIT_USAGE
+    except KeyboardInterrupt:  # where a command has no handler of its own (a second Ctrl-C, say)
+        return interrupted()
     except Exception as err:  # a full disk, a folder not ours: one line, not a traceback
+        if interrupted_by(err):  # a stop that a library wrapped in an exception of its own
+            return interrupted()
         line = _fault_line(err)
         if line is None:
             raise

@@ -37,7 +37,7 @@ from harness.rank.ranking import RankConfig, Ranking, run_seed
 from harness.rank.stats import top_group
 from harness.rank.tracking import open_rank_tracker
 from harness.search.tracking import tracking
-from harness.signals import StopOnSignal
+from harness.signals import StopOnSignal, interrupted_by
 from harness.store.provenance import append_run_record, describe_device, safe_command, versions
 from harness.store.storage import ENV_STORAGE, SQLiteLock, fail_orphans, open_storage, resolve_storage
 from harness.train.device import configure_cuda_allocator, resolve_device, resolve_precision, set_deterministic
@@ -112,14 +112,14 @@ class _RunObjective:
     """The Optuna objective of a ranking: trial k trains the k-th pending (candidate, seed) run."""
 
     def __init__(self, pending: list[tuple[Candidate, int]], data: ImageData, device: torch.device,
-                 stream: bool, data_key: str, config: RankConfig, check_stop: Callable[[], None],
+                 stream: bool, data_key: str, config: RankConfig, stop: StopOnSignal,
                  shifted: dict[str, torch.Tensor] | None = None) -> None:
         self.pending, self.data, self.device, self.stream, self.shifted = pending, data, device, stream, shifted
-        self.data_key, self.config, self.check_stop = data_key, config, check_stop
+        self.data_key, self.config, self.stop = data_key, config, stop
         self.next = 0
 
     def __call__(self, trial: optuna.Trial) -> float:
-        self.check_stop()
+        self.stop.check()
         candidate, index = self.pending[self.next]
         self.next += 1
         seed = run_seed(self.config, index)
@@ -132,8 +132,9 @@ class _RunObjective:
             trial.set_user_attr(name, value)
         curve: list[dict[str, float]] = []
 
+        @self.stop.deferred  # it writes the trial's curve: a stop waits for it
         def on_epoch(m: EpochMetrics) -> None:
-            self.check_stop()
+            self.stop.check()
             curve.append(dataclasses.asdict(m))  # epoch, train_loss, val_loss, val_accuracy, seconds
             trial.set_user_attr("curve", curve)
 
@@ -141,11 +142,13 @@ class _RunObjective:
         live = LiveProgress(f"{candidate.name} seed {index + 1}", None if train.seconds else train.epochs,
                             train.seconds, enabled=self.config.live)
         try:
-            with live:  # cleared before the run's own line is printed
+            with live, self.stop.interruptible():  # cleared before the run's own line; stops at once
                 ev = evaluate_spec(candidate.spec, self.data, candidate.train, device=self.device, seed=seed,
                                    on_epoch=on_epoch, stream=self.stream, test=True, compile=self.config.compile,
                                    precision=self.config.precision, shifted=self.shifted, live=live)
         except Exception as err:  # recorded with its reason; the ranking goes on
+            if interrupted_by(err):  # a stop that a library wrapped (an import's RuntimeError): not a failure
+                raise KeyboardInterrupt from err
             reason, trace = describe_failure(err)
             if trace is not None:
                 trial.set_user_attr("traceback", trace)
@@ -317,7 +320,7 @@ def _run_pending(optuna_study: optuna.Study, cands: list[Candidate], key: str, d
                     tracker.log(trial)  # queued: never waits for MLflow, never fails the run
                 stop.check()
 
-            objective = _RunObjective(pending, data, device, not resident, key, config, stop.check, shifted)
+            objective = _RunObjective(pending, data, device, not resident, key, config, stop, shifted)
             optuna_study.optimize(objective, n_trials=len(pending), catch=(RunFailedError,),
                                   callbacks=[after_run], gc_after_trial=False)
 

@@ -7,7 +7,6 @@ import dataclasses
 import math
 import os
 import socket
-from collections.abc import Callable
 from typing import Any
 
 import optuna
@@ -20,6 +19,7 @@ from harness.search.constraints import Constraints
 from harness.search.pruning import Curve
 from harness.search.space import SearchSpace
 from harness.search.tally import Tally
+from harness.signals import StopOnSignal, interrupted_by
 from harness.store.faults import find as disk_fault
 from harness.train.device import DeviceBrokenError
 from harness.train.evaluate import budget_key, describe_failure, evaluate_spec, metrics_row, robust_columns
@@ -45,10 +45,10 @@ class TrialObjective:
     place a trial is touched."""
 
     def __init__(self, space: SearchSpace, data: ImageData, device: torch.device, config: SearchConfig,
-                 epochs: int | None, multi: bool, check_stop: Callable[[], None], stream: bool = False,
+                 epochs: int | None, multi: bool, stop: StopOnSignal, stream: bool = False,
                  constraints: Constraints | None = None, shifted: dict[str, torch.Tensor] | None = None) -> None:
         self.space, self.data, self.device, self.stream, self.shifted = space, data, device, stream, shifted
-        self.config, self.epochs, self.multi, self.check_stop = config, epochs, multi, check_stop
+        self.config, self.epochs, self.multi, self.stop = config, epochs, multi, stop
         self.constraints = constraints or Constraints()
         self.cost_name = {"accuracy,flops": "flops", "accuracy,params": "params", "accuracy,latency": "latency_ms",
                           "accuracy,memory": "memory"}.get(config.objectives)
@@ -109,7 +109,7 @@ class TrialObjective:
         return self._tally.taken(trials, before=trial.number) >= self.config.trials
 
     def __call__(self, trial: optuna.Trial) -> float | tuple[float, float]:
-        self.check_stop()
+        self.stop.check()
         trials = trial.study.get_trials(deepcopy=False)  # read once: the storage walks them all
         if self._surplus(trial, trials):
             trial.set_user_attr("surplus", True)
@@ -132,9 +132,12 @@ class TrialObjective:
         live = LiveProgress(f"trial {trial.number}", None if train_config.seconds else train_config.epochs,
                             train_config.seconds, enabled=self.config.live)
         try:
-            with live:  # the line is cleared before the trial's own line is printed
+            # A stop is raised at once while the model builds, trains and evaluates; the
+            # callbacks that write to the storage finish first (harness.signals).
+            with live, self.stop.interruptible():  # the line is cleared before the trial's own line is printed
                 ev = evaluate_spec(spec, self.data, train_config, device=self.device, seed=seed,
-                                   on_costs=recorder.on_costs, on_epoch=recorder.on_epoch, stream=self.stream,
+                                   on_costs=self.stop.deferred(recorder.on_costs),
+                                   on_epoch=self.stop.deferred(recorder.on_epoch), stream=self.stream,
                                    compile=self.config.compile, overheads=overheads,
                                    precision=self.config.precision, shifted=self.shifted, live=live)
         except optuna.TrialPruned:
@@ -150,6 +153,8 @@ class TrialObjective:
             trial.set_user_attr("infeasible", str(err))
             return self._values(0.0, recorder.costs_row)
         except Exception as err:  # recorded with its reason; the study goes on
+            if interrupted_by(err):  # a stop that a library wrapped (an import's RuntimeError): not a failure
+                raise KeyboardInterrupt from err
             if disk_fault(err) is not None:
                 raise  # a full or read-only disk is not the trial's fault: the search stops, uncounted
             self._record_overheads(trial, overheads)
@@ -210,7 +215,7 @@ class _TrialRecorder:
     def on_epoch(self, m: EpochMetrics) -> None:
         """Record epoch `m`; raise optuna.TrialPruned when the pruner (or the Pareto policy) stops it."""
         objective, trial = self.objective, self.trial
-        objective.check_stop()
+        objective.stop.check()
         value = m.metric(objective.config.metric)  # validation accuracy unless --metric says otherwise
         self.history.append(value)
         self.curve.append(dataclasses.asdict(m))  # epoch, train_loss, val_loss, val_accuracy, seconds

@@ -175,7 +175,7 @@ def _run_missing(study: optuna.Study, space: SearchSpace, data: ImageData, devic
     with StopOnSignal() as stop:
         constraints = space.constraints.merged(config.constraints)
         shifted = shifted_copies(data.val_x, config.robustness) if config.robustness else None
-        objective = TrialObjective(space, data, device, config, epochs, multi, stop.check,
+        objective = TrialObjective(space, data, device, config, epochs, multi, stop,
                                    stream=not placement.resident, constraints=constraints, shifted=shifted)
         if warm is not None:
             from harness.search.warm import warm_start
