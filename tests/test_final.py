@@ -7,6 +7,7 @@ from __future__ import annotations
 import dataclasses
 import json
 import os
+import signal
 import subprocess
 import sys
 import textwrap
@@ -195,6 +196,26 @@ def test_train_resumes_after_sigkill_with_the_result_of_an_uninterrupted_run(tmp
     assert resumed.metrics["val"] == whole.metrics["val"]
     a, b = load_model(tmp_path / "whole").model.state_dict(), load_model(killed).model.state_dict()
     assert all(torch.equal(a[k], b[k]) for k in a)
+
+
+def test_a_kill_during_the_checkpoint_stops_after_it_and_the_run_resumes(tmp_path: Path, spec_file: Path,
+                                                                        digits) -> None:
+    """SIGTERM sent to this process while epoch 1's checkpoint and line are written (on_epoch runs
+    last in that step): the step finishes, then training stops (KeyboardInterrupt) before epoch 2."""
+
+    def kill(epoch: int) -> None:
+        if epoch == 1:
+            os.kill(os.getpid(), signal.SIGTERM)
+
+    handler = signal.getsignal(signal.SIGTERM)
+    with pytest.raises(KeyboardInterrupt):
+        _train(tmp_path, spec_file, digits, on_epoch=kill)
+    assert signal.getsignal(signal.SIGTERM) == handler
+    state = torch.load(tmp_path / "checkpoint" / "state.pt", weights_only=False)
+    assert state["epoch"] == 1 and [h["epoch"] for h in state["history"]] == [1]
+    assert not (tmp_path / "model.safetensors").exists()
+    resumed = _train(tmp_path, spec_file, digits)
+    assert resumed.resumed_from == 1 and resumed.epochs == 4
 
 
 @pytest.fixture(scope="module")

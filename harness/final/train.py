@@ -30,6 +30,7 @@ from harness.data.loader import Normalize, TrainBatches, eval_batches
 from harness.errors import HarnessError
 from harness.files import atomic_write
 from harness.final.folder import INFO, ModelInfo, load_state, write_json, write_model
+from harness.signals import StopOnSignal
 from harness.train.device import resolve_device, resolve_precision
 from harness.train.live import LiveProgress
 from harness.train.loop import (
@@ -169,44 +170,49 @@ def train_final(spec: ArchSpec, data: ImageData, config: TrainConfig, folder: st
                         first_epoch=start_epoch)
     epoch = start_epoch
     last_epoch = 100_000 if timed else config.epochs
-    while not done and epoch <= last_epoch:
-        start = time.perf_counter()
-        with live:  # cleared before the epoch's own line is printed
-            train_loss, out_of_time = loop.epoch(live.batches(batches, epoch), epoch)
-        if train_loss is None:
-            break
-        if not math.isfinite(train_loss):
-            raise NonFiniteLossError(f"training loss became {train_loss} in epoch {epoch}")
-        val = evaluate(model, data.val_x, data.val_y, normalize, eval_batch, device, data.num_classes)
-        value = val.metric(final.metric)
-        row = {"epoch": epoch, "train_loss": train_loss, "val_loss": val.loss, "val_accuracy": val.accuracy,
-               "val_balanced_accuracy": val.balanced_accuracy, "val_macro_f1": val.macro_f1,
-               "seconds": loop.train_seconds, "wall_seconds": time.perf_counter() - start}
-        history.append(row)
-        improved = value > best_value
-        if improved:
-            best_epoch, best_value = epoch, value
-            _save_weights(folder / CHECKPOINT / f"best-{epoch}.safetensors", model)
-        stale = epoch - best_epoch
-        done = (out_of_time or (timed and loop.train_seconds >= config.seconds)
-                or (final.patience is not None and stale >= final.patience) or (not timed and epoch == config.epochs))
-        _save_weights(folder / CHECKPOINT / f"epoch-{epoch}.safetensors", model)
-        _commit(folder, {
-            "key": key, "epoch": epoch, "weights": f"epoch-{epoch}.safetensors",
-            "best": f"best-{best_epoch}.safetensors", "best_epoch": best_epoch, "best_value": best_value,
-            "optimizer": optimizer.state_dict(), "scheduler": scheduler.state_dict() if scheduler else None,
-            "rng": torch.get_rng_state(), "order_rng": batches.order_generator.get_state(),
-            "augment_rng": batches.augment_generator.get_state(), "history": history,
-            "train_seconds": loop.train_seconds, "finished": done,
-        })
-        say(f"epoch {epoch:>3}/{total}  train loss {train_loss:.4f}  val loss {val.loss:.4f}  "
-            f"val acc {val.accuracy:6.2%}  balanced {val.balanced_accuracy:6.2%}  macro F1 {val.macro_f1:.4f}  "
-            f"{row['wall_seconds']:.1f} s{'  (best)' if improved else ''}")
-        if final.patience is not None and stale >= final.patience:
-            say(f"early stop: no better validation {final.metric} for {final.patience} epochs")
-        if on_epoch is not None:
-            on_epoch(epoch)
-        epoch += 1
+    with StopOnSignal() as stop:
+        while not done and epoch <= last_epoch:
+            stop.check()  # Ctrl-C or kill during the last checkpoint's write: it is whole, stop now
+            start = time.perf_counter()
+            # Training and evaluating stop at once; the checkpoint and the lines are written whole.
+            with live, stop.interruptible():  # cleared before the epoch's own line is printed
+                train_loss, out_of_time = loop.epoch(live.batches(batches, epoch), epoch)
+            if train_loss is None:
+                break
+            if not math.isfinite(train_loss):
+                raise NonFiniteLossError(f"training loss became {train_loss} in epoch {epoch}")
+            with stop.interruptible():
+                val = evaluate(model, data.val_x, data.val_y, normalize, eval_batch, device, data.num_classes)
+            value = val.metric(final.metric)
+            row = {"epoch": epoch, "train_loss": train_loss, "val_loss": val.loss, "val_accuracy": val.accuracy,
+                   "val_balanced_accuracy": val.balanced_accuracy, "val_macro_f1": val.macro_f1,
+                   "seconds": loop.train_seconds, "wall_seconds": time.perf_counter() - start}
+            history.append(row)
+            improved = value > best_value
+            if improved:
+                best_epoch, best_value = epoch, value
+                _save_weights(folder / CHECKPOINT / f"best-{epoch}.safetensors", model)
+            stale = epoch - best_epoch
+            done = (out_of_time or (timed and loop.train_seconds >= config.seconds)
+                    or (final.patience is not None and stale >= final.patience)
+                    or (not timed and epoch == config.epochs))
+            _save_weights(folder / CHECKPOINT / f"epoch-{epoch}.safetensors", model)
+            _commit(folder, {
+                "key": key, "epoch": epoch, "weights": f"epoch-{epoch}.safetensors",
+                "best": f"best-{best_epoch}.safetensors", "best_epoch": best_epoch, "best_value": best_value,
+                "optimizer": optimizer.state_dict(), "scheduler": scheduler.state_dict() if scheduler else None,
+                "rng": torch.get_rng_state(), "order_rng": batches.order_generator.get_state(),
+                "augment_rng": batches.augment_generator.get_state(), "history": history,
+                "train_seconds": loop.train_seconds, "finished": done,
+            })
+            say(f"epoch {epoch:>3}/{total}  train loss {train_loss:.4f}  val loss {val.loss:.4f}  "
+                f"val acc {val.accuracy:6.2%}  balanced {val.balanced_accuracy:6.2%}  macro F1 {val.macro_f1:.4f}  "
+                f"{row['wall_seconds']:.1f} s{'  (best)' if improved else ''}")
+            if final.patience is not None and stale >= final.patience:
+                say(f"early stop: no better validation {final.metric} for {final.patience} epochs")
+            if on_epoch is not None:
+                on_epoch(epoch)
+            epoch += 1
     if not history:
         raise HarnessError(f"{folder}: no epoch was trained")
     return _finish(spec, data, config, final, folder, model, history, best_epoch, device, resumed_from)
