@@ -1,6 +1,22 @@
-"""User-facing errors: one base class, so the CLI can print a message and exit 2 without a traceback."""
+"""User-facing errors: one base class, so the CLI can print a message and exit 2 without a traceback;
+and `chain`, an exception with what caused it, which the fault and stop lookups walk."""
 
 from __future__ import annotations
+
+from collections.abc import Iterator
+
+
+def chain(err: BaseException) -> Iterator[BaseException]:
+    """`err`, then its causes and contexts (and a SQLAlchemy error's `orig`), each once."""
+    seen: set[int] = set()
+    todo: list[BaseException] = [err]
+    while todo:
+        e = todo.pop(0)
+        if id(e) in seen:
+            continue
+        seen.add(id(e))
+        yield e
+        todo += [c for c in (e.__cause__, e.__context__, getattr(e, "orig", None)) if isinstance(c, BaseException)]
 
 
 class HarnessError(Exception):

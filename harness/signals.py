@@ -11,6 +11,8 @@ import threading
 from collections.abc import Callable, Iterator
 from typing import Any, TypeVar
 
+from harness.errors import chain
+
 T = TypeVar("T")
 
 
@@ -106,14 +108,4 @@ def _importing(frame: Any) -> bool:
 def interrupted_by(err: BaseException) -> bool:
     """Whether `err` is a KeyboardInterrupt or was raised because of one (its cause or context,
     at any depth): a library that catches everything may wrap a stop in its own exception."""
-    seen: set[int] = set()
-    todo: list[BaseException | None] = [err]
-    while todo:
-        e = todo.pop()
-        if e is None or id(e) in seen:
-            continue
-        if isinstance(e, KeyboardInterrupt):
-            return True
-        seen.add(id(e))
-        todo += [e.__cause__, e.__context__]
-    return False
+    return any(isinstance(e, KeyboardInterrupt) for e in chain(err))

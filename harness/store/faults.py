@@ -18,7 +18,7 @@ import re
 from collections.abc import Iterator
 from pathlib import Path
 
-from harness.errors import HarnessError
+from harness.errors import HarnessError, chain
 
 NO_SPACE = (errno.ENOSPC, errno.EDQUOT)
 NOT_WRITABLE = (errno.EROFS, errno.EACCES, errno.EPERM)
@@ -32,19 +32,6 @@ _SQLITE_WORDS = (("database or disk is full", "space"), ("readonly database", "r
 class FolderFaultError(HarnessError):
     """A results folder or its storage that the machine cannot write or read (a full disk, a
     read-only or foreign folder, a damaged storage file); the message names the folder."""
-
-
-def chain(err: BaseException) -> Iterator[BaseException]:
-    """`err`, then its causes and contexts, each once."""
-    seen: set[int] = set()
-    todo: list[BaseException] = [err]
-    while todo:
-        e = todo.pop(0)
-        if id(e) in seen:
-            continue
-        seen.add(id(e))
-        yield e
-        todo += [c for c in (e.__cause__, e.__context__, getattr(e, "orig", None)) if isinstance(c, BaseException)]
 
 
 def _sqlite_kind(err: BaseException) -> str | None:
