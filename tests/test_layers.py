@@ -1,6 +1,6 @@
 """The layering rule, checked on the AST of every module in harness/ (see docs/architecture.md).
 
-    core < {zoo, data} < train < store < report < search < rank < final < cli < harness/__init__
+    core < {zoo, data} < train < store < report < search < rank < final < budget < cli < harness/__init__
 
 A module imports only from its own subpackage or a lower layer; zoo and data never import each
 other; no `_private` name is imported across subpackages; no import cycle between modules. Every
@@ -17,7 +17,7 @@ import pytest
 PACKAGE = Path(__file__).resolve().parent.parent / "harness"
 # Rank of each room; "core" is every top-level module (errors, registry, ...), "top" the package itself.
 RANKS = {"core": 0, "zoo": 1, "data": 1, "train": 2, "store": 3, "report": 4, "search": 5, "rank": 6, "final": 7,
-         "cli": 8, "top": 9}
+         "budget": 8, "cli": 9, "top": 10}
 
 
 def module_sources(package: Path = PACKAGE) -> dict[str, str]:
@@ -133,7 +133,7 @@ def test_harness_keeps_its_layers():
 def test_every_module_is_in_a_known_room():
     rooms = {room(m) for m in module_sources()}
     assert rooms <= set(RANKS), rooms
-    assert {"zoo", "data", "train", "store", "report", "search", "rank", "final", "cli"} <= rooms
+    assert {"zoo", "data", "train", "store", "report", "search", "rank", "final", "budget", "cli"} <= rooms
 
 
 @pytest.mark.parametrize(

@@ -35,6 +35,7 @@ COMMANDS: dict[str, str] = {
     "rank": "harness.cli.rank:cmd_rank",
     "train": "harness.cli.train:cmd_train",
     "dashboard": "harness.cli.dashboard:cmd_dashboard",
+    "run": "harness.cli.budget:cmd_run",
 }
 
 

@@ -43,6 +43,7 @@ HELP = {
     "rank": "re-train the best architectures with several seeds and rank them with error bars",
     "train": "train one architecture to the end: weights, metrics, plots, a page",
     "dashboard": "serve optuna-dashboard on a study's storage (harness[dashboard])",
+    "run": "one budget: search, rank, train the winner, test once, export",
 }
 
 
@@ -492,6 +493,8 @@ def data_options(args: argparse.Namespace) -> DataOptions:
                        train_images=args.train_images)
 
 
+from harness.cli.budget import add_run_parser  # noqa: E402  (its family's module holds its parser)
+
 # Command name -> the function that adds its subparser, in `harness --help` order.
 PARSERS = {
     "search": add_search_parser,
@@ -505,4 +508,5 @@ PARSERS = {
     "rank": add_rank_parser,
     "train": add_train_parser,
     "dashboard": add_dashboard_parser,
+    "run": add_run_parser,
 }

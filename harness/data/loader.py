@@ -112,18 +112,17 @@ def same_device(a: torch.device, b: torch.device) -> bool:
 
 class Normalize:
     """uint8 images -> float, per-channel normalised with the training set's statistics, in one
-    fused multiply-add: x * scale + shift with scale = 1 / (255 std), shift = -mean / std."""
+    fused multiply-add: x * scale + shift with scale = 1 / (255 std), shift = -mean / std; in
+    channels_last memory, the layout cuDNN's and oneDNN's convolutions are fastest in."""
 
     def __init__(self, data: ImageData, device: torch.device) -> None:
         mean, std = data.channel_stats()
         self.scale = (1.0 / (255.0 * std)).view(1, -1, 1, 1).to(device)
         self.shift = (-mean / std).view(1, -1, 1, 1).to(device)
-        # channels_last makes cuDNN's convolutions faster on CUDA; on CPU it does not help.
-        self.memory_format = torch.channels_last if device.type == "cuda" else torch.contiguous_format
 
     def __call__(self, x: torch.Tensor) -> torch.Tensor:
         x = torch.addcmul(self.shift, x.float(), self.scale)
-        return x.contiguous(memory_format=self.memory_format)
+        return x.contiguous(memory_format=torch.channels_last)
 
 
 def random_crop(x: torch.Tensor, padding: int, generator: torch.Generator) -> torch.Tensor:

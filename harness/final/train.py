@@ -38,10 +38,13 @@ from harness.train.loop import (
     Overheads,
     StepLoop,
     TrainConfig,
+    channels_last,
     eval_batch_size,
     evaluate,
+    flip_averaged,
     make_optimizer,
     make_scheduler,
+    weight_average,
 )
 from harness.train.metrics import METRICS, report
 from harness.zoo.model import build_model
@@ -66,6 +69,7 @@ class FinalConfig:
     dataset: str = ""  # the dataset reference, for the record
     origin: str = ""  # where the architecture came from, for the record
     live: bool = True  # show each epoch's progress as it trains (harness.train.live); --quiet: not
+    test: bool = True  # evaluate the test split at the end (harness run reads it later, once, for the winner)
 
 
 @dataclass
@@ -113,11 +117,18 @@ def _read_state(folder: Path, key: str) -> dict[str, Any] | None:
 
 @torch.inference_mode()
 def predict_logits(model: torch.nn.Module, x: torch.Tensor, normalize: Normalize, batch: int,
-                   device: torch.device) -> torch.Tensor:
-    """Float32 logits (N, K) on the CPU of `model` for uint8 images `x`, in eval mode."""
+                   device: torch.device, tta: bool = False) -> torch.Tensor:
+    """Float32 logits (N, K) on the CPU of `model` for uint8 images `x`, in eval mode; with `tta`, the
+    mean of each image's and its mirror's."""
     model.eval()
     dummy = torch.zeros(len(x), dtype=torch.long)
-    return torch.cat([model(xb).float().cpu() for xb, _ in eval_batches(x, dummy, normalize, device, batch)])
+    out = []
+    for xb, _ in eval_batches(x, dummy, normalize, device, batch):
+        logits = model(xb).float()
+        if tta:
+            logits = (logits + model(xb.flip(3)).float()) * 0.5
+        out.append(logits.cpu())
+    return torch.cat(out)
 
 
 def train_final(spec: ArchSpec, data: ImageData, config: TrainConfig, folder: str | Path,
@@ -143,11 +154,13 @@ def train_final(spec: ArchSpec, data: ImageData, config: TrainConfig, folder: st
     torch.manual_seed(final.seed)
     model = build_model(spec, in_channels=c, num_classes=data.num_classes, input_size=(h, w))
     model.to(device)
+    channels_last(model, device)
     batches = TrainBatches(data, device, config.batch_size, config.augment_for(data), seed=final.seed)
     optimizer = make_optimizer(model, config, device)
     timed = config.seconds is not None
     scheduler = None if timed else make_scheduler(optimizer, config, config.epochs * len(batches))
-    loop = StepLoop(model, model, optimizer, scheduler, config, device, Overheads(), precision)
+    loop = StepLoop(model, model, optimizer, scheduler, config, device, Overheads(), precision,
+                    average=weight_average(model, config))
     history: list[dict[str, float]] = []
     best_epoch, best_value, start_epoch = 0, -math.inf, 1
     if state is not None:
@@ -155,6 +168,8 @@ def train_final(spec: ArchSpec, data: ImageData, config: TrainConfig, folder: st
         optimizer.load_state_dict(state["optimizer"])
         if scheduler is not None:
             scheduler.load_state_dict(state["scheduler"])
+        if loop.average is not None:
+            loop.average.load_state_dict(state["average"])
         torch.set_rng_state(state["rng"])
         batches.order_generator.set_state(state["order_rng"])
         batches.augment_generator.set_state(state["augment_rng"])
@@ -164,7 +179,7 @@ def train_final(spec: ArchSpec, data: ImageData, config: TrainConfig, folder: st
         say(f"resuming from the checkpoint of epoch {state['epoch']} in {folder / CHECKPOINT}")
     resumed_from = start_epoch - 1
     done = bool(state and state.get("finished"))
-    normalize, eval_batch = batches.normalize, eval_batch_size(config, device)
+    normalize, eval_batch, tta = batches.normalize, eval_batch_size(config, device), flip_averaged(config, data)
     total = "?" if timed else str(config.epochs)
     live = LiveProgress("training", None if timed else config.epochs, config.seconds, enabled=final.live,
                         first_epoch=start_epoch)
@@ -182,7 +197,8 @@ def train_final(spec: ArchSpec, data: ImageData, config: TrainConfig, folder: st
             if not math.isfinite(train_loss):
                 raise NonFiniteLossError(f"training loss became {train_loss} in epoch {epoch}")
             with stop.interruptible():
-                val = evaluate(model, data.val_x, data.val_y, normalize, eval_batch, device, data.num_classes)
+                val = evaluate(loop.eval_model, data.val_x, data.val_y, normalize, eval_batch, device,
+                               data.num_classes, tta)
             value = val.metric(final.metric)
             row = {"epoch": epoch, "train_loss": train_loss, "val_loss": val.loss, "val_accuracy": val.accuracy,
                    "val_balanced_accuracy": val.balanced_accuracy, "val_macro_f1": val.macro_f1,
@@ -191,7 +207,7 @@ def train_final(spec: ArchSpec, data: ImageData, config: TrainConfig, folder: st
             improved = value > best_value
             if improved:
                 best_epoch, best_value = epoch, value
-                _save_weights(folder / CHECKPOINT / f"best-{epoch}.safetensors", model)
+                _save_weights(folder / CHECKPOINT / f"best-{epoch}.safetensors", loop.eval_model)
             stale = epoch - best_epoch
             done = (out_of_time or (timed and loop.train_seconds >= config.seconds)
                     or (final.patience is not None and stale >= final.patience)
@@ -201,6 +217,7 @@ def train_final(spec: ArchSpec, data: ImageData, config: TrainConfig, folder: st
                 "key": key, "epoch": epoch, "weights": f"epoch-{epoch}.safetensors",
                 "best": f"best-{best_epoch}.safetensors", "best_epoch": best_epoch, "best_value": best_value,
                 "optimizer": optimizer.state_dict(), "scheduler": scheduler.state_dict() if scheduler else None,
+                "average": loop.average.state_dict() if loop.average is not None else None,
                 "rng": torch.get_rng_state(), "order_rng": batches.order_generator.get_state(),
                 "augment_rng": batches.augment_generator.get_state(), "history": history,
                 "train_seconds": loop.train_seconds, "finished": done,
@@ -235,14 +252,14 @@ def _finish(spec: ArchSpec, data: ImageData, config: TrainConfig, final: FinalCo
     """Load the best epoch's weights, evaluate validation and test once, write the model folder."""
     model.load_state_dict(load_state(folder / CHECKPOINT / f"best-{best_epoch}.safetensors"))
     model.eval()
-    normalize, batch = Normalize(data, device), eval_batch_size(config, device)
+    normalize, batch, tta = Normalize(data, device), eval_batch_size(config, device), flip_averaged(config, data)
     metrics: dict[str, Any] = {
         "best_epoch": best_epoch, "epochs": len(history), "metric": final.metric,
-        "train_seconds": history[-1]["seconds"], "train_images": len(data.train_y),
-        "val": report(predict_logits(model, data.val_x, normalize, batch, device), data.val_y, data.classes),
+        "train_seconds": history[-1]["seconds"], "train_images": len(data.train_y), "flip_averaged": tta,
+        "val": report(predict_logits(model, data.val_x, normalize, batch, device, tta), data.val_y, data.classes),
     }
-    if data.test_x is not None and data.test_y is not None:
-        metrics["test"] = report(predict_logits(model, data.test_x, normalize, batch, device), data.test_y,
+    if final.test and data.test_x is not None and data.test_y is not None:
+        metrics["test"] = report(predict_logits(model, data.test_x, normalize, batch, device, tta), data.test_y,
                                  data.classes)
     metrics["history"] = history
     mean, std = data.channel_stats()

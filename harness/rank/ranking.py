@@ -54,6 +54,7 @@ class RankConfig:
     deterministic: bool = False  # deterministic kernels (CUDA runs vary from run to run otherwise)
     robustness: Robustness | None = None  # evaluate every run on shifted validation copies (harness.data.shifts)
     metric: str = "accuracy"  # what the ranking ranks by: accuracy, balanced_accuracy, macro_f1 or robust_accuracy
+    test: bool = True  # evaluate every run on the test split (harness run leaves it for the winner, at the end)
 
     def check(self) -> None:
         """Refuse values that cannot work, naming the option."""

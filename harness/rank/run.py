@@ -144,8 +144,9 @@ class _RunObjective:
         try:
             with live, self.stop.interruptible():  # cleared before the run's own line; stops at once
                 ev = evaluate_spec(candidate.spec, self.data, candidate.train, device=self.device, seed=seed,
-                                   on_epoch=on_epoch, stream=self.stream, test=True, compile=self.config.compile,
-                                   precision=self.config.precision, shifted=self.shifted, live=live)
+                                   on_epoch=on_epoch, stream=self.stream, test=self.config.test,
+                                   compile=self.config.compile, precision=self.config.precision,
+                                   shifted=self.shifted, live=live)
         except Exception as err:  # recorded with its reason; the ranking goes on
             if interrupted_by(err):  # a stop that a library wrapped (an import's RuntimeError): not a failure
                 raise KeyboardInterrupt from err

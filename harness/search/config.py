@@ -42,6 +42,8 @@ class SearchConfig:
     epochs: int | None = None  # None: the space's train.epochs
     seconds: float | None = None  # training time per trial instead of epochs (s)
     timeout: float | None = None  # stop starting trials after this many seconds of this run
+    deadline: float | None = None  # wall-clock time (time.time()) by which every trial has ended: a trial
+    # whose next epoch would end after it is pruned ("the search's time is spent"); harness run sets it
     device: str = "auto"
     seed: int = 0
     study_name: str | None = None  # None: the space file's stem

@@ -7,6 +7,7 @@ import dataclasses
 import math
 import os
 import socket
+import time
 from typing import Any
 
 import optuna
@@ -194,6 +195,7 @@ class _TrialRecorder:
         self.curve: list[dict[str, float]] = []
         self.costs_row: dict[str, Any] = {}
         self.constraints_set: set[str] = set()
+        self.started = time.time()  # for the deadline: seconds per epoch so far, evaluation included
 
     def on_costs(self, costs: Costs) -> None:
         """Record the built model's costs; raise _Infeasible when a hard constraint refuses it."""
@@ -211,6 +213,17 @@ class _TrialRecorder:
         reason = constraints.reason(costs)
         if reason:
             raise _Infeasible(reason)
+
+    def _out_of_time(self, m: EpochMetrics) -> str | None:
+        """Why the trial stops here when its next epoch (as long as its epochs so far, with their
+        evaluation and the model's set-up) would end after the search's deadline; None otherwise."""
+        deadline = self.objective.config.deadline
+        now = time.time()
+        per_epoch = (now - self.started) / max(1, m.epoch)
+        if deadline is None or now + per_epoch <= deadline:
+            return None
+        return (f"stopped after epoch {m.epoch}: the next epoch (about {per_epoch:.0f} s) would end after the "
+                f"search's time is spent")
 
     def on_epoch(self, m: EpochMetrics) -> None:
         """Record epoch `m`; raise optuna.TrialPruned when the pruner (or the Pareto policy) stops it."""
@@ -231,8 +244,8 @@ class _TrialRecorder:
         total = step + 1 if timed else self.train_config.epochs
         if step >= total:
             return  # nothing left to save: the trial completes
-        reason = None
-        if not objective.multi:
+        reason = self._out_of_time(m)
+        if reason is None and not objective.multi:
             trial.report(value, step)
             if trial.should_prune():
                 reason = f"pruned after epoch {m.epoch} by the {objective.config.pruner_name()} pruner"

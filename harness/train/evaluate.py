@@ -23,6 +23,7 @@ from harness.errors import SpecError
 from harness.train.device import DeviceBrokenError, classify_error, resolve_device
 from harness.train.live import LiveProgress
 from harness.train.loop import (
+    LATER_FIELDS,
     EpochMetrics,
     NonFiniteLossError,
     Overheads,
@@ -280,7 +281,8 @@ def budget_key(spec_id: str, config: TrainConfig, device_type: str = "cpu", prec
     """What makes two runs the same experiment: the architecture, the whole training config, and
     where and in what precision it trains (under a time budget a GPU's bf16 run is another
     experiment than a CPU's fp32 one, and even per epoch the numbers differ)."""
-    blob = json.dumps({**dataclasses.asdict(config), "device_type": device_type, "precision": precision},
+    fields = {k: v for k, v in dataclasses.asdict(config).items() if LATER_FIELDS.get(k, object()) != v}
+    blob = json.dumps({**fields, "device_type": device_type, "precision": precision},
                       sort_keys=True, default=str)
     return f"{spec_id}/{hashlib.sha1(blob.encode()).hexdigest()[:10]}"
 
