@@ -276,9 +276,10 @@ def _cands(n: int) -> list[Candidate]:
 def test_plan_runs_fills_the_first_seeds_then_races_the_tied() -> None:
     cands = _cands(3)
     config = RankConfig(seeds=3, race=True, max_seeds=5)
-    assert plan_runs(cands, {}, config) == [(c, i) for c in cands for i in range(3)]
+    # Seed by seed: every candidate's first seed before any second one (a stopped ranking has them all).
+    assert plan_runs(cands, {}, config) == [(c, i) for i in range(3) for c in cands]
     partial = _ended({"c0": [0.5, 0.6], "c1": [0.5, 0.5, 0.5]}, cands)
-    assert plan_runs(cands, partial, config) == [(cands[0], 2)] + [(cands[2], i) for i in range(3)]
+    assert plan_runs(cands, partial, config) == [(cands[2], 0), (cands[2], 1), (cands[0], 2), (cands[2], 2)]
     # c0 and c1 overlap, c2 is far below: one more seed each for c0 and c1.
     tied = _ended({"c0": [0.80, 0.82, 0.78], "c1": [0.79, 0.83, 0.77], "c2": [0.10, 0.11, 0.12]}, cands)
     assert plan_runs(cands, tied, config) == [(cands[0], 3), (cands[1], 3)]

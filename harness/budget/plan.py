@@ -143,11 +143,14 @@ def fit_ranking(seconds: float, epoch_s: list[float], epochs: int, seeds: int) -
     return 0, 0
 
 
-def fit_final(seconds: float, epoch_s: float, seeds: int) -> tuple[int, int]:
+def fit_final(seconds: float, epoch_s: float, seeds: int, min_epochs: int = 1) -> tuple[int, int]:
     """(epochs, seeds) of the final training that fit `seconds` at `epoch_s` an epoch: the most
-    epochs for `seeds` seeds, fewer seeds when that is under one epoch; (0, 0) when none fits."""
+    epochs for `seeds` seeds, or for fewer seeds where that gives each under `min_epochs` (the search's
+    last rung: a final run shorter than the search's own would say less than it); at worst one seed
+    of what fits; (0, 0) when not one epoch fits."""
     for s in range(seeds, 0, -1):
         epochs = int(seconds // (s * epoch_s))
-        if epochs >= 1:
+        if epochs >= max(1, min_epochs):
             return epochs, s
-    return 0, 0
+    epochs = int(seconds // epoch_s)
+    return (epochs, 1) if epochs >= 1 else (0, 0)

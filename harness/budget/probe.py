@@ -24,7 +24,6 @@ from harness.train.loop import (
     channels_last,
     flip_averaged,
     make_optimizer,
-    make_scheduler,
     weight_average,
 )
 from harness.zoo.measure import count_flops, count_params
@@ -66,7 +65,7 @@ def epoch_seconds(space: SearchSpace, data: ImageData, device: torch.device, pre
     channels_last(model, device)
     batches = TrainBatches(data, device, config.batch_size, config.augment_for(data), seed=0)
     optimizer = make_optimizer(model, config, device)
-    loop = StepLoop(model, model, optimizer, make_scheduler(optimizer, config, 1 + TIMED_STEPS), config, device,
+    loop = StepLoop(model, model, optimizer, None, config, device,
                     Overheads(), precision, average=weight_average(model, config))
     model.train()
     taken = 0

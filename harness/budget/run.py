@@ -32,9 +32,11 @@ from harness.data import ImageData
 from harness.errors import HarnessError
 from harness.search.config import dataset_for, search_config, study_name_for
 from harness.search.space import SearchSpace
+from harness.signals import StopOnSignal
 from harness.train.device import resolve_device, resolve_precision
 
 SEARCH, RANK, FINAL = "search", "rank", "final"
+MAX_TRIALS = 10_000
 
 
 def _key(space: SearchSpace, dataset: str, data: ImageData, budget: float, device: str, precision: str) -> dict:
@@ -75,10 +77,14 @@ def run_budget(space: SearchSpace, config: BudgetConfig, *, progress: Callable[[
         return finished_result(folder, summary, state, say)
     say(f"data: {data.describe()}; device {device} in {precision}")
     pipeline = _Pipeline(space, config, state, folder, data, dataset, str(device), precision, say)
-    with BudgetClock(state, state_path) as clock:
+    # Ctrl-C or kill between stages stops at the next stage's start; within one, the stage's own
+    # safe points (harness.signals) apply. The clock is saved on the way out either way.
+    with BudgetClock(state, state_path) as clock, StopOnSignal() as stop:
         pipeline.clock = clock
         pipeline.search()
+        stop.check()
         candidates, ranking = pipeline.rank()
+        stop.check()
         return pipeline.final(candidates, ranking)
 
 
@@ -117,15 +123,19 @@ class _Pipeline:
         if left > self.plan.epoch_s:
             # No trial starts within one typical epoch of the end; a running one stops at the
             # epoch whose successor would pass the deadline (harness.search.objective).
-            settings = search_config(self.space, dataset=self.dataset, trials=100_000, epochs=self.plan.rungs[-1],
-                                     pruner="sha", timeout=max(1.0, left - self.plan.epoch_s),
-                                     deadline=time.time() + left, device=self.device, precision=self.precision,
-                                     seed=self.config.seed, study_name=SEARCH, results_dir=str(self.folder),
-                                     data_options=self.config.data_options, live=self.config.live)
-            settings = dataclasses.replace(settings, data_options=dataclasses.replace(settings.data_options,
-                                                                                      train_images=None))
+            settings = search_config(
+                self.space, dataset=self.dataset, trials=self._trials(), epochs=self.plan.rungs[-1], pruner="sha",
+                timeout=max(1.0, left - self.plan.epoch_s), deadline=time.time() + left, device=self.device,
+                precision=self.precision, seed=self.config.seed, study_name=SEARCH, results_dir=str(self.folder),
+                data_options=self.config.data_options, live=self.config.live)
+            # The whole training split (the final use's unit), whatever the space's train.images says.
+            settings = dataclasses.replace(settings, data_options=self.config.data_options)
             run_search(self.space, settings, data=self.data, progress=self.say)
         self._end(SEARCH)
+
+    def _trials(self) -> int:
+        """The search's trial cap: the space's architectures (each at most once; its time ends it sooner)."""
+        return min(self.space.architecture_count() or MAX_TRIALS, MAX_TRIALS)
 
     def _search_trials(self) -> pd.DataFrame:
         from harness.store.folder import load_trials
@@ -133,18 +143,20 @@ class _Pipeline:
         return load_trials(self.folder / SEARCH)
 
     def _epoch_seconds(self, trials: pd.DataFrame, number: int) -> float:
-        """Measured wall seconds per epoch of search trial `number` (training, validation, set-up)."""
+        """Measured wall seconds per epoch of search trial `number` (training and validation)."""
         import optuna
 
         from harness.store.storage import open_storage, resolve_storage
 
         ref = resolve_storage(None, self.folder / SEARCH)
         study = optuna.load_study(study_name=SEARCH, storage=open_storage(ref))
-        trial = study.trials[number]
-        epochs = int(trial.user_attrs.get("epochs") or 1)
-        if trial.duration is None:
+        attrs = study.trials[number].user_attrs
+        epochs = int(attrs.get("epochs") or 0)
+        if not epochs or attrs.get("train_seconds") is None:
             return self.plan.epoch_s
-        return trial.duration.total_seconds() / max(1, epochs)
+        # Training and validation per epoch (a final run's epochs), not the trial's one-off costs
+        # (counting, the speed measurement), with 5% for what an epoch adds (a checkpoint's write).
+        return 1.05 * (float(attrs["train_seconds"]) + float(attrs.get("eval_seconds") or 0.0)) / epochs
 
     # ---------------------------------------------------------------- ranking
     def rank(self) -> tuple[list[Any], Any]:
@@ -175,7 +187,8 @@ class _Pipeline:
         ranking = run_rank(candidates[:top], RankConfig(seeds=seeds, epochs=epochs, test=False, name=RANK,
                                                         results_dir=str(self.folder), device=self.device,
                                                         precision=self.precision, seed=self.config.seed,
-                                                        live=self.config.live, dataset=self.dataset),
+                                                        live=self.config.live, dataset=self.dataset,
+                                                        deadline=time.time() + self._until(RANK)),
                            study=info, data=self.data, progress=self.say)
         if not record.get("done"):
             self._end(RANK)
@@ -193,7 +206,7 @@ class _Pipeline:
         if "epochs" not in record:
             per_epoch = self._winner_epoch_seconds(winner, ranking)
             seconds = self.plan.budget_s - self.plan.reserve_s - self.clock.spent()
-            epochs, seeds = fit_final(seconds, per_epoch, self.plan.final_seeds)
+            epochs, seeds = fit_final(seconds, per_epoch, self.plan.final_seeds, self.plan.rungs[-1])
             record.update(winner=winner.name, epochs=max(1, epochs), seeds=max(1, seeds), epoch_s=round(per_epoch, 2))
             if epochs == 0:
                 self.notes.append(f"the final training got one epoch: {minutes(max(0.0, seconds))} were left for "
@@ -212,14 +225,15 @@ class _Pipeline:
         return finish(self, winner, folders, candidates, ranking)
 
     def _winner_epoch_seconds(self, winner: Any, ranking: Any) -> float:
-        """Wall seconds per epoch of the winner, measured on its search trial (training, validation
-        and its set-up, which a final run's epochs share)."""
+        """Wall seconds per epoch of the winner, measured on its search trial."""
         return self._epoch_seconds(self._search_trials(), winner.search_trial)
 
     def _train_final(self, winner: Any, epochs: int, seeds: int) -> list[Path]:
+        from harness.data.loader import place_dataset
         from harness.final.train import FinalConfig, train_final
 
         train = dataclasses.replace(winner.train, epochs=epochs, seconds=None)
+        data, _ = place_dataset(self.data, self.device)  # on a GPU, where it fits
         folders = []
         per_run = float(self.state.stage(FINAL).get("epoch_s", 0.0)) * epochs
         for index in range(seeds):
@@ -232,7 +246,7 @@ class _Pipeline:
             final = FinalConfig(seed=self.config.seed * 1000 + index, device=self.device, precision=self.precision,
                                 dataset=self.dataset, origin=f"{self.folder.name}: {winner.name}",
                                 live=self.config.live, test=False)
-            train_final(winner.spec, self.data, train, folder, final, progress=self.say)
+            train_final(winner.spec, data, train, folder, final, progress=self.say)
             folders.append(folder)
         return folders
 

@@ -55,6 +55,7 @@ class RankConfig:
     robustness: Robustness | None = None  # evaluate every run on shifted validation copies (harness.data.shifts)
     metric: str = "accuracy"  # what the ranking ranks by: accuracy, balanced_accuracy, macro_f1 or robust_accuracy
     test: bool = True  # evaluate every run on the test split (harness run leaves it for the winner, at the end)
+    deadline: float | None = None  # wall-clock time (time.time()): no run starts that would end after it
 
     def check(self) -> None:
         """Refuse values that cannot work, naming the option."""

@@ -17,6 +17,7 @@ import contextlib
 import dataclasses
 import os
 import sys
+import time
 from collections.abc import Callable, Sequence
 from datetime import datetime, timezone
 from pathlib import Path
@@ -61,7 +62,9 @@ def plan_runs(candidates: Sequence[Candidate], ended: Ended, config: RankConfig)
     by mean and those not significantly worse, Welch + Holm) that is under `max_seeds`, as long as
     the top group has more than one member. A pure function of what has ended, so a resumed
     ranking plans the same runs."""
-    pending = [(c, i) for c in candidates for i in range(config.seeds) if i not in ended.get(c.key, {})]
+    # Seed by seed (every candidate's first seed, then every second one): a ranking stopped early
+    # (its deadline, Ctrl-C) has as many candidates with a run as it can.
+    pending = [(c, i) for i in range(config.seeds) for c in candidates if i not in ended.get(c.key, {})]
     if pending or not config.race:
         return pending
     samples = {c.name: accuracies(ended.get(c.key, {}), config.metric) for c in candidates}
@@ -302,7 +305,8 @@ def _run_pending(optuna_study: optuna.Study, cands: list[Candidate], key: str, d
     with StopOnSignal() as stop, contextlib.ExitStack() as restore:
         restore.callback(optuna.logging.set_verbosity, level)
         shifted = shifted_copies(data.val_x, config.robustness) if config.robustness else None
-        while True:
+        out_of_time = {"stopped": False}
+        while not out_of_time["stopped"]:
             ended = ended_runs(optuna_study, key)
             pending = plan_runs(cands, ended, config)
             if not pending:
@@ -320,6 +324,12 @@ def _run_pending(optuna_study: optuna.Study, cands: list[Candidate], key: str, d
                 if tracker is not None:
                     tracker.log(trial)  # queued: never waits for MLflow, never fails the run
                 stop.check()
+                # A deadline (harness run): no run starts that would end after it, at the pace of the last.
+                took = trial.duration.total_seconds() if trial.duration is not None else 0.0
+                if config.deadline is not None and time.time() + took > config.deadline:
+                    out_of_time["stopped"] = True
+                    say(f"the ranking's time is spent: {counter['done']} of {counter['total']} runs ended")
+                    st.stop()
 
             objective = _RunObjective(pending, data, device, not resident, key, config, stop, shifted)
             optuna_study.optimize(objective, n_trials=len(pending), catch=(RunFailedError,),
