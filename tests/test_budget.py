@@ -45,15 +45,19 @@ train: {epochs: 3, batch_size: 64, optimizer: sgd, lr: 0.1, weight_decay: 0.0005
 def test_the_plan_shares_a_budget_and_refuses_one_too_small() -> None:
     plan = plan_budget(3600, 20.0)
     assert plan.search_s + plan.rank_s + plan.final_s + plan.reserve_s == pytest.approx(3600)
-    assert plan.final_s > plan.search_s > plan.rank_s > 0 and plan.reserve_s == pytest.approx(180)
+    assert plan.final_s > plan.search_s > 0 and plan.search_s == pytest.approx(plan.rank_s)
+    assert plan.reserve_s == pytest.approx(180)
+    small = plan_budget(600, 20.0)  # under 20 minutes the final training gets most
+    assert small.final_s > 3 * small.search_s > 6 * small.rank_s > 0
     assert plan.rungs == (1, 3) and plan.final_seeds == 3 and plan.top == 5 and plan.rank_seeds == 2
     assert plan_budget(4 * 3600, 20.0).rungs == (1, 3, 9)
     assert plan_budget(600, 20.0).final_seeds == 2
     assert BudgetPlan.from_dict(json.loads(json.dumps(plan.as_dict()))) == plan
-    with pytest.raises(HarnessError, match=r"budget 60 s is too small: .* about 30 s .* give at least 2\.0 min"):
+    with pytest.raises(HarnessError, match=r"budget 60 s is too small: .* about 30 s .* give at least 3\.0 min"):
         plan_budget(60, 30.0)
-    # The ranking: as many candidates as fit at the seeds asked, then fewer seeds, else none.
-    assert fit_ranking(100, [5, 5, 5, 5, 5], 3, 2) == (3, 2)
+    # The ranking: as many candidates as fit, then as many seeds for them, else none.
+    assert fit_ranking(150, [5, 5, 5, 5, 5], 3, 2) == (5, 2)
+    assert fit_ranking(100, [5, 5, 5, 5, 5], 3, 2) == (5, 1)
     assert fit_ranking(50, [5, 10, 10], 3, 2) == (2, 1)
     assert fit_ranking(10, [5, 10], 3, 2) == (0, 0)
     assert fit_final(100, 10, 3) == (3, 3) and fit_final(25, 10, 3) == (1, 2) and fit_final(5, 10, 3) == (0, 0)
@@ -114,7 +118,7 @@ def test_a_budgeted_run_killed_after_its_search_resumes_and_ends_within_its_budg
     write_fashion_folder(data)
     space = tmp_path / "tiny.yaml"
     space.write_text(SPACE)
-    budget = 45.0
+    budget = 50.0
     command = [sys.executable, "-m", "harness", "run", str(space), "--budget", f"{budget:g}s",
                "--dataset", f"fashion_mnist:{data}", "--results", str(tmp_path / "out"), "--quiet"]
     env = {**os.environ, "HARNESS_CACHE": str(tmp_path / "cache"), "OMP_NUM_THREADS": "1"}
@@ -129,7 +133,7 @@ def test_a_budgeted_run_killed_after_its_search_resumes_and_ends_within_its_budg
     assert proc.returncode == 130, (out, err)
     assert "interrupted" in err and "Traceback" not in err
     spent_at_kill = _state(folder)["spent_s"]
-    assert "plan for 45 s" in out and "search" in out
+    assert "plan for 50 s" in out and "search" in out
 
     start = time.monotonic()
     done = subprocess.run(command, capture_output=True, text=True, env=env, timeout=180)

@@ -1,15 +1,17 @@
 """BudgetPlan: one wall-clock budget shared out among the search (in rungs of epochs), the ranking of
 its best over seeds, and the winner's final training over seeds; and `parse_budget` ("60m" -> 3600 s).
 
-The shares are fixed fractions of the budget, so the last part is never squeezed out by the first:
-the search stops at its share (nothing is started that cannot end by then), and what an earlier
-stage leaves unspent goes to the later ones. The stages' epochs are decided from measured seconds
-per epoch as each stage starts (`fit_ranking`, `fit_final`), never from a guess made before it.
+The shares are fractions of the budget, so the last part is never squeezed out by the first: the
+search stops at its share (nothing is started that cannot end by then), and what an earlier stage
+leaves unspent goes to the later ones. The stages' epochs are decided from measured seconds per
+epoch as each stage starts (`fit_ranking`, `fit_final`), never from a guess made before it.
 
 Why these shares: the final training is what the user keeps, so it gets the most (45%); the search
-gets enough trials for successive halving to choose among (30%), and the ranking enough runs of the
-best five over two seeds at the search's last rung to say whether the search's order holds (20%).
-A reserve (5%, at least RESERVE_MIN_S) covers loading, writing, the test split and the ONNX export.
+gets enough trials for successive halving to choose among (25%), and the ranking enough runs of the
+best five at the search's last rung to say whether the search's order holds (25%). Under 20
+minutes there is room for little of either: the final training gets 65%, the search 20%, the
+ranking 10% (then mostly skipped, its time going to the final training). A reserve (5%, at least
+RESERVE_MIN_S) covers the test split, the model folder, the ONNX export and the page.
 """
 
 from __future__ import annotations
@@ -20,8 +22,9 @@ from dataclasses import asdict, dataclass
 
 from harness.errors import HarnessError
 
-SHARES = {"search": 0.30, "rank": 0.20, "final": 0.45, "reserve": 0.05}
-RESERVE_MIN_S = 20.0
+SHARES = {"search": 0.25, "rank": 0.25, "final": 0.45, "reserve": 0.05}
+SMALL_SHARES = {"search": 0.20, "rank": 0.10, "final": 0.65, "reserve": 0.05}  # under SMALL_BUDGET_S
+RESERVE_MIN_S = 30.0  # the test split, ONNX export (torch.export: seconds) and pages, on a slow machine too
 # Successive halving over epochs of the whole training split, reduction factor 3 (Optuna's
 # SuccessiveHalvingPruner, min_resource 1): a third of the trials at each rung go on to the next.
 REDUCTION = 3
@@ -105,9 +108,10 @@ class BudgetPlan:
 
 def _shares(budget_s: float) -> tuple[float, float, float, float]:
     """(search, rank, final, reserve) seconds of a budget."""
-    reserve = max(RESERVE_MIN_S, SHARES["reserve"] * budget_s)
-    usable = max(0.0, budget_s - reserve) / (1 - SHARES["reserve"])
-    return SHARES["search"] * usable, SHARES["rank"] * usable, SHARES["final"] * usable, reserve
+    shares = SHARES if budget_s >= SMALL_BUDGET_S else SMALL_SHARES
+    reserve = max(RESERVE_MIN_S, shares["reserve"] * budget_s)
+    usable = max(0.0, budget_s - reserve) / (1 - shares["reserve"])
+    return shares["search"] * usable, shares["rank"] * usable, shares["final"] * usable, reserve
 
 
 def _fits(budget_s: float, epoch_s: float) -> bool:
@@ -124,8 +128,8 @@ def plan_budget(budget_s: float, epoch_s: float) -> BudgetPlan:
         while not _fits(least, epoch_s):
             least += 60.0
         raise HarnessError(f"budget {minutes(budget_s)} is too small: one epoch of this space's networks takes "
-                           f"about {epoch_s:.0f} s here, and the search's share ({SHARES['search']:.0%}) must hold "
-                           f"one; give at least {minutes(least)}")
+                           f"about {epoch_s:.0f} s here, and the search's share must hold one; give at least "
+                           f"{minutes(least)}")
     search, rank, final, reserve = _shares(budget_s)
     rungs = (1, 3, 9) if budget_s >= LONG_BUDGET_S else (1, 3)
     seeds = FINAL_SEEDS if budget_s >= SMALL_BUDGET_S else 2
@@ -134,10 +138,11 @@ def plan_budget(budget_s: float, epoch_s: float) -> BudgetPlan:
 
 def fit_ranking(seconds: float, epoch_s: list[float], epochs: int, seeds: int) -> tuple[int, int]:
     """(candidates, seeds) of a ranking that fits `seconds`, where the candidates, best first, take
-    `epoch_s` seconds an epoch and each run trains `epochs`: the most candidates (at least 2) at
-    `seeds` seeds, else fewer seeds; (0, 0) when not even 2 candidates of one run each fit."""
-    for s in range(seeds, 0, -1):
-        for k in range(len(epoch_s), 1, -1):
+    `epoch_s` seconds an epoch and each run trains `epochs`: the most candidates (at least 2; Kendall's
+    tau against the search needs five to say anything), then the most seeds for them; (0, 0) when not
+    even 2 candidates of one run each fit."""
+    for k in range(len(epoch_s), 1, -1):
+        for s in range(seeds, 0, -1):
             if s * epochs * sum(epoch_s[:k]) <= seconds:
                 return k, s
     return 0, 0

@@ -51,6 +51,7 @@ def run_budget(space: SearchSpace, config: BudgetConfig, *, progress: Callable[[
     trial is refused (HarnessError) before anything is written."""
     from harness.budget.probe import epoch_seconds
 
+    started = time.monotonic()  # the budget counts this invocation's loading and probing too
     say = progress or (lambda _: None)
     name = study_name_for(space, config.name)
     folder = Path(config.results_dir) / name
@@ -79,7 +80,7 @@ def run_budget(space: SearchSpace, config: BudgetConfig, *, progress: Callable[[
     pipeline = _Pipeline(space, config, state, folder, data, dataset, str(device), precision, say)
     # Ctrl-C or kill between stages stops at the next stage's start; within one, the stage's own
     # safe points (harness.signals) apply. The clock is saved on the way out either way.
-    with BudgetClock(state, state_path) as clock, StopOnSignal() as stop:
+    with BudgetClock(state, state_path, started) as clock, StopOnSignal() as stop:
         pipeline.clock = clock
         pipeline.search()
         stop.check()
@@ -99,10 +100,11 @@ class _Pipeline:
         self.clock: BudgetClock
         self.notes: list[str] = []
 
-    def _until(self, *stages: str) -> float:
-        """Seconds left until the end of the last of `stages`' shares (counted from the start)."""
-        shares = {SEARCH: self.plan.search_s, RANK: self.plan.rank_s, FINAL: self.plan.final_s}
-        end = sum(shares[s] for s in (SEARCH, RANK, FINAL)[: max((SEARCH, RANK, FINAL).index(s) for s in stages) + 1])
+    def _until(self, stage: str) -> float:
+        """Seconds left until the end of `stage`'s share, counted from the start of the budget (what
+        an earlier stage left unspent is this one's too)."""
+        plan = self.plan
+        end = {SEARCH: plan.search_s, RANK: plan.search_s + plan.rank_s, FINAL: plan.budget_s - plan.reserve_s}[stage]
         return end - self.clock.spent()
 
     def _end(self, stage: str) -> None:
@@ -205,7 +207,7 @@ class _Pipeline:
             winner = next(c for c in candidates if c.name == first)
         if "epochs" not in record:
             per_epoch = self._winner_epoch_seconds(winner, ranking)
-            seconds = self.plan.budget_s - self.plan.reserve_s - self.clock.spent()
+            seconds = self._until(FINAL)
             epochs, seeds = fit_final(seconds, per_epoch, self.plan.final_seeds, self.plan.rungs[-1])
             record.update(winner=winner.name, epochs=max(1, epochs), seeds=max(1, seeds), epoch_s=round(per_epoch, 2))
             if epochs == 0:
@@ -214,8 +216,7 @@ class _Pipeline:
             self.clock.save()
         epochs, seeds = int(record["epochs"]), int(record["seeds"])
         self.say(f"final: {winner.name} ({winner.spec.label}), {seeds} seed(s) of {epochs} epoch(s); "
-                 f"{minutes(max(0.0, self.plan.budget_s - self.plan.reserve_s - self.clock.spent()))} left of "
-                 "its share")
+                 f"{minutes(max(0.0, self._until(FINAL)))} left of its share")
         if record.get("done"):
             folders = [self.folder / FINAL / f"seed-{i}" for i in range(int(record.get("trained", record["seeds"])))]
         else:
@@ -239,7 +240,7 @@ class _Pipeline:
         for index in range(seeds):
             folder = self.folder / FINAL / f"seed-{index}"
             started = (folder / "checkpoint").is_dir()
-            if index > 0 and not started and per_run > self.plan.budget_s - self.plan.reserve_s - self.clock.spent():
+            if index > 0 and not started and per_run > self._until(FINAL):
                 self.notes.append(f"the final training ran {index} of {seeds} seeds: the next would not end in time")
                 break
             self.say(f"final run {index + 1}/{seeds}: seed {index}")

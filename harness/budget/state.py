@@ -58,10 +58,11 @@ class RunState:
 class BudgetClock:
     """Seconds spent by this run, its earlier invocations included; saves `state` to `path` as it goes."""
 
-    def __init__(self, state: RunState, path: Path) -> None:
+    def __init__(self, state: RunState, path: Path, started: float | None = None) -> None:
+        """`started`: time.monotonic() when this invocation began (default: now)."""
         self.state, self.path = state, path
         self._base = state.spent_s
-        self._start = time.monotonic()
+        self._start = time.monotonic() if started is None else started
         self._lock = threading.Lock()
         self._halt = threading.Event()
         self._thread = threading.Thread(target=self._tick, name="budget-clock", daemon=True)
