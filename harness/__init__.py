@@ -10,6 +10,8 @@ The package is a house with floors, one subpackage per step of the flow (docs/ar
     report/ tables, importance, plots/ (one module per figure), HTML
     search/ space/, samplers, pruning, constraints, the study (config, objective, writer), workers, export
     rank/   candidates, multi-seed runs, statistics, tables, its report
+    final/  the winner trained to the end, the model folder, ONNX, predict
+    budget/ one wall-clock budget: plan, search in rungs, ranking, final runs over seeds, test once
     cli/    the command line, a thin layer over this API
 
 A module imports only from its own subpackage or a floor below (tests/test_layers.py checks it).
@@ -34,6 +36,7 @@ The public API, in the order data flows (the CLI is a thin layer over it):
     ranking = harness.run_rank(cands + harness.candidates_from_presets(["resnet18"], base),
                                harness.RankConfig(seeds=3, budget_factor=5), study=study)
     ranking.table                                                     # mean, CI, P(best), groups
+    result = harness.run_budget(space, harness.BudgetConfig(budget=600))  # one budget, end to end (harness run)
 """
 
 from __future__ import annotations
@@ -47,6 +50,7 @@ __version__ = "0.1.0"
 _API = {
     "ArchSpec": ("harness.zoo.spec", "ArchSpec"),
     "BLOCKS": ("harness.zoo.blocks", "BLOCKS"),
+    "BudgetConfig": ("harness.budget.result", "BudgetConfig"),
     "Candidate": ("harness.rank.candidates", "Candidate"),
     "Constraints": ("harness.search.constraints", "Constraints"),
     "Costs": ("harness.zoo.measure", "Costs"),
@@ -85,6 +89,7 @@ _API = {
     "profile_spec": ("harness.zoo.measure", "profile_spec"),
     "receptive_field": ("harness.zoo.measure", "receptive_field"),
     "resolve_spec": ("harness.zoo.model", "resolve_spec"),
+    "run_budget": ("harness.budget.run", "run_budget"),
     "run_rank": ("harness.rank.run", "run_rank"),
     "run_search": ("harness.search.study", "run_search"),
     "space_from_dict": ("harness.search.space", "space_from_dict"),
@@ -93,6 +98,8 @@ _API = {
 }
 
 if TYPE_CHECKING:  # for type checkers and IDEs: the same names, imported eagerly
+    from harness.budget.result import BudgetConfig
+    from harness.budget.run import run_budget
     from harness.data import DATASETS, DataOptions, ImageData, load_dataset
     from harness.errors import HarnessError, SpaceError, SpecError
     from harness.rank.candidates import Candidate
@@ -138,6 +145,7 @@ __all__ = [
     "DATASETS",
     "PRESETS",
     "ArchSpec",
+    "BudgetConfig",
     "Candidate",
     "Constraints",
     "Costs",
@@ -174,6 +182,7 @@ __all__ = [
     "profile_spec",
     "receptive_field",
     "resolve_spec",
+    "run_budget",
     "run_rank",
     "run_search",
     "space_from_dict",

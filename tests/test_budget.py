@@ -48,7 +48,7 @@ def test_the_plan_shares_a_budget_and_refuses_one_too_small() -> None:
     assert plan.final_s > plan.search_s > 0 and plan.search_s == pytest.approx(plan.rank_s)
     assert plan.reserve_s == pytest.approx(180)
     small = plan_budget(600, 20.0)  # under 20 minutes the final training gets most
-    assert small.final_s > 3 * small.search_s > 6 * small.rank_s > 0
+    assert small.final_s > 3 * small.search_s > 0 and small.search_s == pytest.approx(2 * small.rank_s)
     assert plan.rungs == (1, 3) and plan.final_seeds == 3 and plan.top == 5 and plan.rank_seeds == 2
     assert plan_budget(4 * 3600, 20.0).rungs == (1, 3, 9)
     assert plan_budget(600, 20.0).final_seeds == 2
@@ -62,6 +62,21 @@ def test_the_plan_shares_a_budget_and_refuses_one_too_small() -> None:
     assert fit_ranking(10, [5, 10], 3, 2) == (0, 0)
     assert fit_final(100, 10, 3) == (3, 3) and fit_final(25, 10, 3) == (1, 2) and fit_final(5, 10, 3) == (0, 0)
     assert fit_final(25, 10, 3, min_epochs=3) == (2, 1) and fit_final(95, 10, 3, min_epochs=3) == (3, 3)
+
+
+def test_the_furthest_trials_come_first_completed_then_by_the_rung_reached() -> None:
+    from harness.store.trials import furthest_trials
+
+    frame = pd.DataFrame({
+        "number": [0, 1, 2, 3, 4, 5, 6],
+        "state": ["PRUNED", "COMPLETE", "PRUNED", "COMPLETE", "FAIL", "PRUNED", "COMPLETE"],
+        "epochs": [2, 3, 1, 3, None, 2, 3],
+        "accuracy": [0.95, 0.90, 0.99, 0.92, None, 0.91, 0.92],
+        "infeasible": [None, None, None, None, None, None, None],
+        "reused_from": [None, None, None, None, None, None, 3],
+    })
+    assert list(furthest_trials(frame, top=10)["number"]) == [3, 1, 0, 5, 2]  # 6 reuses 3; 4 failed
+    assert list(furthest_trials(frame, top=2)["number"]) == [3, 1]
 
 
 @pytest.mark.parametrize(("text", "seconds"), [("90s", 90), ("60m", 3600), ("1h30m", 5400), ("1.5h", 5400),

@@ -99,6 +99,7 @@ class _Pipeline:
         self.plan: BudgetPlan = state.plan
         self.clock: BudgetClock
         self.notes: list[str] = []
+        self._attrs: dict[int, dict[str, Any]] | None = None  # the search's trials' attributes, read once
 
     def _until(self, stage: str) -> float:
         """Seconds left until the end of `stage`'s share, counted from the start of the budget (what
@@ -144,21 +145,27 @@ class _Pipeline:
 
         return load_trials(self.folder / SEARCH)
 
-    def _epoch_seconds(self, trials: pd.DataFrame, number: int) -> float:
-        """Measured wall seconds per epoch of search trial `number` (training and validation)."""
-        import optuna
-
-        from harness.store.storage import open_storage, resolve_storage
-
-        ref = resolve_storage(None, self.folder / SEARCH)
-        study = optuna.load_study(study_name=SEARCH, storage=open_storage(ref))
-        attrs = study.trials[number].user_attrs
+    def _epoch_seconds(self, number: int) -> float:
+        """Measured wall seconds per epoch of search trial `number`: its training and validation
+        (what a final run's epochs do), not its one-off costs (counting, the speed measurement),
+        with 5% for what an epoch adds there (a checkpoint's write)."""
+        attrs = self._trial_attrs().get(number, {})
         epochs = int(attrs.get("epochs") or 0)
         if not epochs or attrs.get("train_seconds") is None:
             return self.plan.epoch_s
-        # Training and validation per epoch (a final run's epochs), not the trial's one-off costs
-        # (counting, the speed measurement), with 5% for what an epoch adds (a checkpoint's write).
         return 1.05 * (float(attrs["train_seconds"]) + float(attrs.get("eval_seconds") or 0.0)) / epochs
+
+    def _trial_attrs(self) -> dict[int, dict[str, Any]]:
+        """The search's trials' recorded attributes by number (read from its storage once)."""
+        if self._attrs is None:
+            import optuna
+
+            from harness.store.storage import open_storage, resolve_storage
+
+            storage = open_storage(resolve_storage(None, self.folder / SEARCH))
+            study = optuna.load_study(study_name=SEARCH, storage=storage)
+            self._attrs = {t.number: t.user_attrs for t in study.get_trials(deepcopy=False)}
+        return self._attrs
 
     # ---------------------------------------------------------------- ranking
     def rank(self) -> tuple[list[Any], Any]:
@@ -168,20 +175,20 @@ class _Pipeline:
 
         record = self.state.stage(RANK)
         try:
-            candidates, info, _ = from_study(self.folder / SEARCH, top=self.plan.top)
+            candidates, info, _ = from_study(self.folder / SEARCH, top=self.plan.top, pruned=True)
         except HarnessError as err:
             raise HarnessError(f"the search ended without a trained trial ({err}); give a larger budget") from None
-        trials = self._search_trials()
         if "top" not in record:
-            per_epoch = [self._epoch_seconds(trials, c.search_trial) for c in candidates]
+            per_epoch = [self._epoch_seconds(c.search_trial) for c in candidates]
             top, seeds = fit_ranking(self._until(RANK), per_epoch, self.plan.rungs[-1], self.plan.rank_seeds)
             record.update(top=top, seeds=seeds, epochs=self.plan.rungs[-1],
                           epoch_s=[round(s, 2) for s in per_epoch[:top]])
             self.clock.save()
         top, seeds, epochs = int(record["top"]), int(record["seeds"]), int(record["epochs"])
         if top < 2:
-            self.notes.append("no ranking: fewer than 2 of the search's trials completed, or their runs would not "
-                              "fit the ranking's share; the winner is the search's best")
+            self.notes.append("no ranking: the search trained fewer than 2 architectures, or their runs would not "
+                              "fit the ranking's share; the winner is the search's best (furthest trained, then "
+                              "most accurate)")
             self._end(RANK)
             return candidates[:1], None
         self.say(f"ranking: the best {top} of the search, {seeds} new seed(s) each, {epochs} epoch(s) a run; "
@@ -206,7 +213,7 @@ class _Pipeline:
             first = str(ranking.table.iloc[0]["candidate"])
             winner = next(c for c in candidates if c.name == first)
         if "epochs" not in record:
-            per_epoch = self._winner_epoch_seconds(winner, ranking)
+            per_epoch = self._epoch_seconds(winner.search_trial)  # measured on its search trial
             seconds = self._until(FINAL)
             epochs, seeds = fit_final(seconds, per_epoch, self.plan.final_seeds, self.plan.rungs[-1])
             record.update(winner=winner.name, epochs=max(1, epochs), seeds=max(1, seeds), epoch_s=round(per_epoch, 2))
@@ -224,10 +231,6 @@ class _Pipeline:
             record["trained"] = len(folders)
             self._end(FINAL)
         return finish(self, winner, folders, candidates, ranking)
-
-    def _winner_epoch_seconds(self, winner: Any, ranking: Any) -> float:
-        """Wall seconds per epoch of the winner, measured on its search trial."""
-        return self._epoch_seconds(self._search_trials(), winner.search_trial)
 
     def _train_final(self, winner: Any, epochs: int, seeds: int) -> list[Path]:
         from harness.data.loader import place_dataset

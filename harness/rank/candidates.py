@@ -110,11 +110,13 @@ def _study_train_config(folder: Path, params: dict[str, Any], fingerprint: dict[
 
 
 def from_study(folder: str | Path, *, top: int | None = None, pareto: bool = False, study_name: str | None = None,
-               storage: str | None = None) -> tuple[list[Candidate], StudyInfo, TrainConfig]:
+               storage: str | None = None, pruned: bool = False) -> tuple[list[Candidate], StudyInfo, TrainConfig]:
     """The study's top `top` trials by validation accuracy (default 5), or its accuracy-vs-FLOPs
-    Pareto set; each architecture once. Also the study's info and its base training config (for
-    presets and spec files ranked alongside)."""
-    from harness.store.trials import leaderboard, pareto_front, searched_columns, trained_trials
+    Pareto set; each architecture once. With `pruned`, trials a pruner stopped count too, after the
+    completed ones, by the epochs they reached (store.trials.furthest_trials: a successive-halving
+    search whose time ended before a trial completed still has its best). Also the study's info and
+    its base training config (for presets and spec files ranked alongside)."""
+    from harness.store.trials import furthest_trials, leaderboard, pareto_front, searched_columns, trained_trials
 
     folder = Path(folder)
     if not folder.is_dir() and storage is None:
@@ -124,10 +126,10 @@ def from_study(folder: str | Path, *, top: int | None = None, pareto: bool = Fal
     if top is not None and top < 1:
         raise HarnessError(f"--top must be at least 1, not {top}")
     frame, fingerprint, specs, name, run = _study_frame(folder, study_name, storage)
-    done = trained_trials(frame)
+    done = furthest_trials(frame, top=len(frame)) if pruned else trained_trials(frame)
     if done.empty:
-        raise HarnessError(f"{folder}: the study has no completed trial to rank yet")
-    chosen = pareto_front(frame) if pareto else leaderboard(frame, top=len(done))
+        raise HarnessError(f"{folder}: the study has no {'trained' if pruned else 'completed'} trial to rank yet")
+    chosen = pareto_front(frame) if pareto else done if pruned else leaderboard(frame, top=len(done))
     params_of = searched_columns(frame)
     candidates: list[Candidate] = []
     seen: set[str] = set()

@@ -58,6 +58,17 @@ def leaderboard(frame: pd.DataFrame, top: int = 5) -> pd.DataFrame:
     return done.sort_values(["accuracy", "number"], ascending=[False, True]).head(top)
 
 
+def furthest_trials(frame: pd.DataFrame, top: int = 5) -> pd.DataFrame:
+    """The `top` trials that trained furthest, then best: completed ones first, then those stopped
+    by a pruner (successive halving's rungs) by the epochs they reached; by accuracy within each;
+    each experiment once, refused ones (infeasible) never."""
+    ran = frame[frame["state"].isin(["COMPLETE", "PRUNED"]) & frame["accuracy"].notna()]
+    ran = first_runs(ran[ran["infeasible"].isna()] if "infeasible" in ran else ran)
+    order = ran.assign(_complete=ran["state"] == "COMPLETE", _epochs=pd.to_numeric(ran["epochs"], errors="coerce"))
+    order = order.sort_values(["_complete", "_epochs", "accuracy", "number"], ascending=[False, False, False, True])
+    return order.drop(columns=["_complete", "_epochs"]).head(top)
+
+
 def trained_trials(frame: pd.DataFrame) -> pd.DataFrame:
     """Completed trials with an accuracy that were trained (not refused by a hard constraint);
     reused results included (see first_runs)."""
