@@ -32,20 +32,12 @@ import time
 from pathlib import Path
 
 import numpy as np
-import torch
+from recipe_epochs import recipe_epochs  # bench/ is on the path of a script run from it
 
-from harness.data.loader import Normalize, TrainBatches
 from harness.search.space import load_space
 from harness.train.loop import (
-    Overheads,
-    StepLoop,
-    channels_last,
     evaluate,
-    make_optimizer,
-    make_scheduler,
-    weight_average,
 )
-from harness.zoo.model import build_model
 from harness.zoo.presets import load_spec
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -60,24 +52,14 @@ VARIANTS = {
 def run(data, config, epochs: int, seed: int, ways: tuple[str, ...]) -> tuple[list[dict[str, float]], float]:
     """Test accuracy after each epoch of the second half (before it, none reaches 0.93), each of
     `ways` (ema, ema_tta, raw, raw_tta); seconds of training per epoch."""
-    device = torch.device("cpu")
-    torch.manual_seed(seed)
-    model = build_model(load_spec(ROOT / "bench" / "specs" / "resnet9_fashion.yaml"), in_channels=1,
-                        num_classes=10, input_size=(28, 28))
-    channels_last(model, device)
-    config = dataclasses.replace(config, epochs=epochs)
-    batches = TrainBatches(data, device, config.batch_size, config.augment_for(data), seed=seed)
-    optimizer = make_optimizer(model, config, device)
-    loop = StepLoop(model, model, optimizer, make_scheduler(optimizer, config, epochs * len(batches)), config,
-                    device, Overheads(), "bf16", average=weight_average(model, config))
-    normalize = Normalize(data, device)
+    spec = load_spec(ROOT / "bench" / "specs" / "resnet9_fashion.yaml")
     curve = []
-    for epoch in range(1, epochs + 1):
-        loop.epoch(batches, epoch)
+    for epoch, loop, normalize in recipe_epochs(spec, config, data, epochs, seed):
         row = {}
         for way in ways if epoch > epochs // 2 else ():
-            net = loop.eval_model if way.startswith("ema") else model
-            row[way] = evaluate(net, data.test_x, data.test_y, normalize, 256, device, 10, way.endswith("tta")).accuracy
+            net = loop.eval_model if way.startswith("ema") else loop.model
+            row[way] = evaluate(net, data.test_x, data.test_y, normalize, 256, loop.device, 10,
+                                way.endswith("tta")).accuracy
         curve.append(row)
     return curve, loop.train_seconds / epochs
 

@@ -21,25 +21,17 @@ Writes bench/results/rung_fidelity.json.
 from __future__ import annotations
 
 import argparse
-import dataclasses
 import json
 import time
 from pathlib import Path
 
-import torch
+from recipe_epochs import recipe_epochs  # bench/ is on the path of a script run from it
 
 from harness.data import DataOptions
-from harness.data.loader import Normalize, TrainBatches
 from harness.rank.stats import kendall
 from harness.search.space import load_space
 from harness.train.loop import (
-    Overheads,
-    StepLoop,
-    channels_last,
     evaluate,
-    make_optimizer,
-    make_scheduler,
-    weight_average,
 )
 from harness.zoo.measure import count_flops
 from harness.zoo.model import build_model
@@ -49,24 +41,12 @@ ROOT = Path(__file__).resolve().parent.parent
 
 def train(spec, config, data, epochs: int, seed: int, at: tuple[int, ...]) -> dict[int, dict[str, float]]:
     """Validation accuracy (weight average and raw weights) after each epoch in `at`."""
-    device = torch.device("cpu")
-    torch.manual_seed(seed)
-    c, h, w = data.input_shape
-    model = build_model(spec, in_channels=c, num_classes=data.num_classes, input_size=(h, w))
-    channels_last(model, device)
-    config = dataclasses.replace(config, epochs=epochs)
-    batches = TrainBatches(data, device, config.batch_size, config.augment_for(data), seed=seed)
-    optimizer = make_optimizer(model, config, device)
-    loop = StepLoop(model, model, optimizer, make_scheduler(optimizer, config, epochs * len(batches)), config,
-                    device, Overheads(), "bf16", average=weight_average(model, config))
-    normalize = Normalize(data, device)
     out = {}
-    for epoch in range(1, epochs + 1):
-        loop.epoch(batches, epoch)
+    for epoch, loop, normalize in recipe_epochs(spec, config, data, epochs, seed):
         if epoch in at:
-            ema = evaluate(loop.eval_model, data.val_x, data.val_y, normalize, 256, device, data.num_classes, True)
-            raw = evaluate(model, data.val_x, data.val_y, normalize, 256, device, data.num_classes, True)
-            out[epoch] = {"ema": ema.accuracy, "raw": raw.accuracy}
+            nets = (("ema", loop.eval_model), ("raw", loop.model))
+            out[epoch] = {name: evaluate(net, data.val_x, data.val_y, normalize, 256, loop.device, data.num_classes,
+                                         True).accuracy for name, net in nets}
     return out
 
 
