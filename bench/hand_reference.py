@@ -20,6 +20,7 @@ everything either does per epoch: validation, harness's checkpoints), and test a
 epochs (the time-to-accuracy figure: both reach it in one schedule of E epochs).
 
     python bench/hand_reference.py [--epochs 12] [--precisions bf16,fp32] [--speed-epochs 1] [--seed 0]
+        [--only hand|harness]
 
 `--speed-epochs N` runs the given precisions for N epochs only (speed, no accuracy claim).
 Writes bench/results/hand_reference.json.
@@ -141,6 +142,8 @@ def main() -> None:
     parser.add_argument("--precisions", default="bf16,fp32")
     parser.add_argument("--speed-epochs", type=int, default=None)
     parser.add_argument("--seed", type=int, default=0)
+    parser.add_argument("--only", choices=["hand", "harness"], default=None,
+                        help="run one side only (to time each as a whole process, side by side from outside)")
     parser.add_argument("--out", default="bench/results/hand_reference.json")
     args = parser.parse_args()
     from harness.data import load_dataset
@@ -156,7 +159,8 @@ def main() -> None:
     epochs = args.speed_epochs or args.epochs
     rows = []
     for precision in args.precisions.split(","):
-        for who in ("hand", "harness", "hand", "harness") if args.speed_epochs else ("hand", "harness"):
+        order = ("hand", "harness", "hand", "harness") if args.speed_epochs else ("hand", "harness")
+        for who in (args.only,) if args.only else order:
             if who == "hand":
                 r = hand_train(data.train_x, data.train_y, data.test_x, data.test_y, mean, std, epochs,
                                precision == "bf16", args.seed)
@@ -169,6 +173,8 @@ def main() -> None:
     Path(args.out).write_text(json.dumps({"cpu": lscpu, "torch": torch.__version__, "rows": rows}, indent=1))
     for precision in args.precisions.split(","):
         sel = [r for r in rows if r["precision"] == precision]
+        if args.only:
+            continue
         hand = max(r["images_per_s"] for r in sel if r["who"] == "hand")
         ours = max(r["images_per_s"] for r in sel if r["who"] == "harness")
         print(f"{precision}: harness {ours:,.0f} img/s, hand {hand:,.0f} img/s, ratio {ours / hand:.2f}")
