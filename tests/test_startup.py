@@ -70,3 +70,25 @@ def test_a_commands_help_loads_only_what_its_options_need() -> None:
     status, printed, heavy = _loaded("report", "--help")
     assert status == 0 and "--storage" in printed
     assert not heavy & {"torch", "torchvision", "fvcore", "seaborn", "matplotlib"}, sorted(heavy)
+
+
+def test_the_parsers_choices_are_the_apis() -> None:
+    """--metric, --device and --precision offer the names in harness.choices (light: no torch), which
+    are the names the API checks against."""
+    import argparse
+
+    from harness import choices
+    from harness.cli.parser import build_parser
+    from harness.rank.ranking import RANK_METRICS
+    from harness.train.device import PRECISIONS
+    from harness.train.metrics import METRICS
+
+    assert (choices.METRICS, choices.RANK_METRICS, choices.PRECISIONS) == (METRICS, RANK_METRICS, PRECISIONS)
+    sub = next(a for a in build_parser()._actions if isinstance(a, argparse._SubParsersAction))
+    offered = {(name, a.dest): a.choices for name, parser in sub.choices.items() for a in parser._actions
+               if a.dest in ("metric", "device", "precision")}
+    assert offered == {
+        **{(name, "metric"): list(METRICS) for name in ("search", "train")}, ("rank", "metric"): list(RANK_METRICS),
+        **{(name, "device"): list(choices.DEVICES) for name in ("search", "rank", "train", "run")},
+        **{(name, "precision"): list(PRECISIONS) for name in ("search", "rank", "train", "run")},
+    }

@@ -95,3 +95,14 @@ def memory_size(text: str) -> float:
         return parse_bytes(text, "the bound")
     except ValueError as err:
         raise argparse.ArgumentTypeError(str(err)) from None
+
+
+def budget_seconds(text: str) -> float:
+    """Seconds from "60m", "1h30m", "90s", "3600" (harness.budget.plan.parse_budget, loaded when called)."""
+    from harness.budget.plan import parse_budget
+    from harness.errors import HarnessError
+
+    try:
+        return parse_budget(text)
+    except HarnessError as err:
+        raise argparse.ArgumentTypeError(str(err).replace("budget ", "", 1)) from None

@@ -6,7 +6,7 @@ from __future__ import annotations
 import argparse
 from collections.abc import Sequence
 
-from harness.cli.console import interrupted, quiet_optuna, say
+from harness.cli.console import run_in_folder, say
 
 
 def cmd_run(args: argparse.Namespace, argv: Sequence[str]) -> int:
@@ -15,19 +15,14 @@ def cmd_run(args: argparse.Namespace, argv: Sequence[str]) -> int:
 
     from harness.budget.result import BudgetConfig
     from harness.budget.run import run_budget
-    from harness.cli.parser import data_options
+    from harness.cli.options import data_options
     from harness.search.config import study_name_for
     from harness.search.space import load_space
-    from harness.store.faults import in_folder
 
     space = load_space(args.space)
     config = BudgetConfig(budget=args.budget, dataset=args.dataset, name=args.name, results_dir=args.results,
                           device=args.device, precision=args.precision, seed=args.seed,
                           data_options=data_options(args), live=not args.quiet, onnx=args.onnx)
-    quiet_optuna()
-    try:
-        with in_folder(Path(config.results_dir) / study_name_for(space, config.name)):
-            run_budget(space, config, progress=say, argv=["harness", *argv])
-    except KeyboardInterrupt:
-        return interrupted("trials, runs and epochs")
-    return 0
+    folder = Path(config.results_dir) / study_name_for(space, config.name)
+    return run_in_folder(folder, lambda: run_budget(space, config, progress=say, argv=["harness", *argv]),
+                         "trials, runs and epochs")

@@ -1,10 +1,12 @@
 """How the commands talk to the terminal: the exit statuses, `say` (one flushed line, the progress
-callback the API takes), `quiet_optuna`, `interrupted` (the Ctrl-C line) and the one-line form of
-dataset, tracker and storage warnings."""
+callback the API takes), `quiet_optuna`, `interrupted` (the Ctrl-C line), `run_in_folder` (a study's
+whole run, Ctrl-C answered) and the one-line form of dataset, tracker and storage warnings."""
 
 from __future__ import annotations
 
 import sys
+from collections.abc import Callable
+from pathlib import Path
 
 EXIT_USAGE = 2  # a user's mistake: a bad file, key, value or name
 EXIT_INTERRUPTED = 130  # Ctrl-C, after saving what finished
@@ -32,6 +34,21 @@ def interrupted(what: str | None = None) -> int:
     saved = f"finished {what} are saved" if what else "what finished is saved"
     print(f"\ninterrupted: {saved}; run the same command again to resume.", file=sys.stderr)
     return EXIT_INTERRUPTED
+
+
+def run_in_folder(folder: Path, run: Callable[[], object], what: str) -> int:
+    """Call `run` (a search's or a budget's whole run) with Optuna quiet and the machine's faults named
+    in `folder` (harness.store.faults.in_folder): 0 when it ends, the Ctrl-C status (saying that the
+    finished `what` are saved) when it is interrupted."""
+    from harness.store.faults import in_folder
+
+    quiet_optuna()
+    try:
+        with in_folder(folder):
+            run()
+    except KeyboardInterrupt:
+        return interrupted(what)
+    return 0
 
 
 def show_dataset_warnings_as_lines() -> None:

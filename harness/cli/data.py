@@ -6,7 +6,7 @@ from __future__ import annotations
 import argparse
 from collections.abc import Sequence
 
-from harness.cli.parser import data_options
+from harness.cli.options import data_options
 
 
 def cmd_datasets(args: argparse.Namespace, argv: Sequence[str]) -> int:

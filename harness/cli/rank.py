@@ -8,7 +8,7 @@ from collections.abc import Sequence
 from typing import TYPE_CHECKING
 
 from harness.cli.console import interrupted, quiet_optuna, say
-from harness.cli.parser import data_options
+from harness.cli.options import data_options
 from harness.errors import HarnessError
 
 if TYPE_CHECKING:

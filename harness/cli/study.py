@@ -8,8 +8,8 @@ import sys
 from collections.abc import Sequence
 from typing import TYPE_CHECKING
 
-from harness.cli.console import interrupted, quiet_optuna, say
-from harness.cli.parser import data_options
+from harness.cli.console import interrupted, quiet_optuna, run_in_folder, say
+from harness.cli.options import data_options
 from harness.errors import HarnessError
 
 if TYPE_CHECKING:
@@ -26,19 +26,13 @@ def cmd_search(args: argparse.Namespace, argv: Sequence[str]) -> int:
     from harness.search.config import study_name_for
     from harness.search.space import load_space
     from harness.search.study import run_search
-    from harness.store.faults import in_folder
 
     space = load_space(args.space)
     config = config_from_args(space, args)
     if args.workers > 1 or args.gpus:
         return search_with_workers(args, argv, space, config)
-    quiet_optuna()
-    try:
-        with in_folder(Path(config.results_dir) / study_name_for(space, config.study_name)):
-            run_search(space, config, progress=say, argv=["harness", *argv])
-    except KeyboardInterrupt:
-        return interrupted("trials")
-    return 0
+    folder = Path(config.results_dir) / study_name_for(space, config.study_name)
+    return run_in_folder(folder, lambda: run_search(space, config, progress=say, argv=["harness", *argv]), "trials")
 
 
 def config_from_args(space: SearchSpace, args: argparse.Namespace) -> SearchConfig:

@@ -8,7 +8,7 @@ import dataclasses
 from collections.abc import Sequence
 
 from harness.cli.console import interrupted, quiet_optuna, say
-from harness.cli.parser import data_options
+from harness.cli.options import data_options
 
 
 def cmd_train(args: argparse.Namespace, argv: Sequence[str]) -> int:

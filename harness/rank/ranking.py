@@ -9,6 +9,7 @@ from typing import Any
 
 import pandas as pd
 
+from harness.choices import RANK_METRICS  # what a ranking can rank by
 from harness.data import DataOptions
 from harness.data.shifts import Robustness
 from harness.errors import HarnessError
@@ -17,9 +18,6 @@ from harness.rank.candidates import Candidate
 # Seeds of ranking runs: far from a search's (seed * 100_003 + trial number), so that a ranking's
 # runs are new draws, not the search's runs again.
 RANK_SEED_BASE = 1_000_000
-# What a ranking can rank by: the validation figures of every run (harness.train.metrics.METRICS), or
-# the mean accuracy on shifted copies (with robustness).
-RANK_METRICS = ("accuracy", "balanced_accuracy", "macro_f1", "robust_accuracy")
 DEFAULT_SEEDS = 3
 DEFAULT_MAX_SEEDS = 10
 
