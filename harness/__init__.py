@@ -66,6 +66,7 @@ _API = {
     "Ranking": ("harness.rank.ranking", "Ranking"),
     "SearchConfig": ("harness.search.config", "SearchConfig"),
     "SearchSpace": ("harness.search.space", "SearchSpace"),
+    "SettingError": ("harness.errors", "SettingError"),
     "SpaceError": ("harness.errors", "SpaceError"),
     "SpecError": ("harness.errors", "SpecError"),
     "StageSpec": ("harness.zoo.spec", "StageSpec"),
@@ -101,7 +102,7 @@ if TYPE_CHECKING:  # for type checkers and IDEs: the same names, imported eagerl
     from harness.budget.result import BudgetConfig
     from harness.budget.run import run_budget
     from harness.data import DATASETS, DataOptions, ImageData, load_dataset
-    from harness.errors import HarnessError, SpaceError, SpecError
+    from harness.errors import HarnessError, SettingError, SpaceError, SpecError
     from harness.rank.candidates import Candidate
     from harness.rank.candidates import from_presets as candidates_from_presets
     from harness.rank.candidates import from_spec_files as candidates_from_spec_files
@@ -159,6 +160,7 @@ __all__ = [
     "Ranking",
     "SearchConfig",
     "SearchSpace",
+    "SettingError",
     "SpaceError",
     "SpecError",
     "StageSpec",

@@ -10,7 +10,7 @@ its name across runs, tables and pages.
 
 from __future__ import annotations
 
-from harness.errors import HarnessError
+from harness.errors import SettingError
 
 NAME_MAX = 255  # bytes in one file name (ext4, xfs, btrfs, tmpfs, NTFS, APFS)
 _ESCAPES = {"\n": "\\n", "\r": "\\r", "\t": "\\t"}
@@ -46,10 +46,11 @@ def quoted(name: str) -> str:
     return f"'{printable(name)}'"
 
 
-def check_folder_name(name: str, what: str = "study name", option: str = "--study") -> str:
-    """`name` when it may be one folder inside the results folder, else a HarnessError saying why:
-    not empty, not `.` or `..`, no path separator (`/`, `\\`), no NUL or other control character,
-    valid UTF-8, at most NAME_MAX bytes. HTML or quotes are allowed: every page escapes them."""
+def check_folder_name(name: str, what: str = "study name", setting: str = "study_name") -> str:
+    """`name` when it may be one folder inside the results folder, else a SettingError naming
+    `setting` (the API's keyword that gives the name) and saying why: not empty, not `.` or `..`, no
+    path separator (`/`, `\\`), no NUL or other control character, valid UTF-8, at most NAME_MAX
+    bytes. HTML or quotes are allowed: every page escapes them."""
     shown = quoted(name[:80]) + ("..." if len(name) > 80 else "")
     problem = None
     if not name.strip():
@@ -57,12 +58,12 @@ def check_folder_name(name: str, what: str = "study name", option: str = "--stud
     elif name in (".", ".."):
         problem = "is not a folder of its own (it names the results folder or the one above)"
     elif "/" in name or "\\" in name:
-        problem = "holds a path separator (/ or \\); a study is one folder inside --results"
+        problem = "holds a path separator (/ or \\); a study is one folder inside {results_dir}"
     elif any(not ch.isprintable() for ch in name):
         problem = "holds a control character (a NUL, newline or tab)" if stored_name(name) == name else (
             "is not valid UTF-8")
     elif len(name.encode("utf-8")) > NAME_MAX:
         problem = f"is {len(name.encode('utf-8'))} bytes long; a folder name may have at most {NAME_MAX}"
     if problem:
-        raise HarnessError(f"{what} {shown} {problem}; give another with {option} NAME")
+        raise SettingError(f"{what} {shown} {problem}; give another with {{{setting} NAME}}", setting, "results_dir")
     return name

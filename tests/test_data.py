@@ -127,7 +127,9 @@ def test_a_missing_dataset_names_the_folder_the_files_and_download(tmp_path: Pat
     with pytest.raises(DatasetError) as err:
         load_dataset(name, data_dir=tmp_path)
     message = str(err.value)
-    assert str(tmp_path) in message and expected in message and "--download" in message
+    # The API's words (download=True, data_dir), not the CLI's flags (--download)
+    assert str(tmp_path) in message and expected in message and "download=True" in message and "data_dir" in message
+    assert "--" not in message
 
 
 def test_a_corrupt_pickle_is_a_dataset_error(tmp_path: Path) -> None:

@@ -161,7 +161,7 @@ def test_a_folder_without_the_files_says_what_it_reads(tmp_path: Path) -> None:
     with pytest.raises(DatasetError) as err:
         load_dataset(f"fashion_mnist:{tmp_path / 'empty'}")
     message = str(err.value)
-    assert "train-images-idx3-ubyte.gz" in message and "FashionMNIST/raw/" in message and "--download" in message
+    assert "train-images-idx3-ubyte.gz" in message and "FashionMNIST/raw/" in message and "download=True" in message
 
 
 # ------------------------------------------------------------------ CIFAR's archive

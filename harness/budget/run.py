@@ -53,7 +53,7 @@ def run_budget(space: SearchSpace, config: BudgetConfig, *, progress: Callable[[
 
     started = time.monotonic()  # the budget counts this invocation's loading and probing too
     say = progress or (lambda _: None)
-    name = study_name_for(space, config.name)
+    name = study_name_for(space, config.name, "name")
     folder = Path(config.results_dir) / name
     dataset = dataset_for(space, config.dataset)
     device = resolve_device(config.device)
@@ -177,7 +177,8 @@ class _Pipeline:
         try:
             candidates, info, _ = from_study(self.folder / SEARCH, top=self.plan.top, pruned=True)
         except HarnessError as err:
-            raise HarnessError(f"the search ended without a trained trial ({err}); give a larger budget") from None
+            raise HarnessError(f"the search ended without a trained trial ({err.template or err}); give a larger "
+                               "budget", settings=err.settings) from None
         if "top" not in record:
             per_epoch = [self._epoch_seconds(c.search_trial) for c in candidates]
             top, seeds = fit_ranking(self._until(RANK), per_epoch, self.plan.rungs[-1], self.plan.rank_seeds)

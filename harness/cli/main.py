@@ -3,7 +3,8 @@ the command's function from its family's module (study: search, show, export, re
 export --onnx, predict; zoo: profile, presets; data: datasets; rank; train; dashboard) and turns
 a user's mistake into one line.
 
-A user's mistake (a bad file, key, value or name) prints one line and exits with status 2, and so
+A user's mistake (a bad file, key, value or name) prints one line and exits with status 2 (a setting
+the library's message names, like `storage`, as this command's flag: harness.cli.flags), and so
 does a fault of the machine (a full disk, a read-only or foreign folder, a damaged storage: see
 harness.store.faults) or any other OSError; Ctrl-C stops after saving what finished and exits with 130.
 """
@@ -16,6 +17,7 @@ import sys
 from collections.abc import Callable, Sequence
 
 from harness.cli.console import EXIT_USAGE, interrupted, show_dataset_warnings_as_lines
+from harness.cli.flags import error_line
 from harness.cli.parser import build_parser, command_of
 from harness.errors import HarnessError
 from harness.signals import interrupted_by
@@ -53,8 +55,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     show_dataset_warnings_as_lines()
     try:
         return command(args.command)(args, argv)
-    except HarnessError as err:
-        print(f"harness: error: {err}", file=sys.stderr)
+    except HarnessError as err:  # worded with this command's flags: --storage, not the API's storage
+        print(f"harness: error: {error_line(err, args.command)}", file=sys.stderr)
         return EXIT_USAGE
     except KeyboardInterrupt:  # where a command has no handler of its own (a second Ctrl-C, say)
         return interrupted()

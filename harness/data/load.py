@@ -83,8 +83,8 @@ def load_dataset(
     """
     name, path = parse_dataset(ref)
     if verify and not DATASETS.get(name).verifiable:
-        raise DatasetError(f"--verify checks the published MD5s of a standard dataset's original files; "
-                           f"{name!r} has none (verifiable: {', '.join(verifiable_datasets())})")
+        raise DatasetError(f"{{verify}} checks the published MD5s of a standard dataset's original files; "
+                           f"{name!r} has none (verifiable: {', '.join(verifiable_datasets())})", settings=("verify",))
     if image_size is not None and (isinstance(image_size, bool) or not isinstance(image_size, int)
                                    or image_size < 1):
         raise DatasetError(f"image size must be a positive number of pixels, not {image_size!r}")

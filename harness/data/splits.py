@@ -61,9 +61,11 @@ def stratified_subset(labels: torch.Tensor, n: int, seed: int) -> torch.Tensor:
     labels = labels.cpu()
     classes, counts = torch.unique(labels, return_counts=True)
     if n < len(classes):
-        raise DatasetError(f"--train-images {n} is fewer than the {len(classes)} classes; each class needs an image")
+        raise DatasetError(f"{{train_images}} {n} is fewer than the {len(classes)} classes; each class needs an image",
+                           settings=("train_images",))
     if n > len(labels):
-        raise DatasetError(f"--train-images {n} is more than the {len(labels)} training images")
+        raise DatasetError(f"{{train_images}} {n} is more than the {len(labels)} training images",
+                           settings=("train_images",))
     exact = counts.double() * n / len(labels)
     take = exact.floor().long().clamp_min(1)
     by_remainder = torch.argsort(exact - exact.floor(), descending=True, stable=True).tolist()
@@ -88,7 +90,7 @@ def train_subset(data: ImageData, n: int, seed: int) -> ImageData:
     fidelity for a search); validation and test splits, and so the split id, unchanged. The
     subset's id (a hash of which images) is kept beside it, in `train_subset`."""
     if isinstance(n, bool) or not isinstance(n, int):
-        raise DatasetError(f"--train-images must be a whole number of images, not {n!r}")
+        raise DatasetError(f"{{train_images}} must be a whole number of images, not {n!r}", settings=("train_images",))
     if n == len(data.train_y):
         return data
     idx = stratified_subset(data.train_y, n, seed)

@@ -15,7 +15,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from harness.errors import HarnessError
+from harness.errors import HarnessError, SettingError
 from harness.train.loop import TrainConfig
 from harness.zoo.spec import ArchSpec
 
@@ -68,7 +68,7 @@ def from_ranking(folder: Path, candidate: str | None = None, storage: str | None
         raise HarnessError(f"{folder}: no candidate {name!r} in the ranking; its candidates: {', '.join(names)}")
     url = storage or f"sqlite:///{(folder / 'rank.db').resolve()}"
     if storage is None and not (folder / "rank.db").is_file():
-        raise HarnessError(f"{folder}: no rank.db here (the ranking's runs); give --storage URL")
+        raise SettingError(f"{folder}: no rank.db here (the ranking's runs); give {{storage URL}}", "storage")
     with quiet_optuna():
         summaries = optuna.get_all_study_summaries(url)
         study_name = folder.name if any(s.study_name == folder.name for s in summaries) else (
@@ -110,30 +110,35 @@ def resolve_source(*, from_folder: str | None = None, candidate: str | None = No
                    storage: str | None = None) -> Source:
     """The Source the command line names: exactly one of `from_folder` (a ranking's or a study's
     results folder), `spec` (a spec file) or `preset`."""
-    given = [n for n, v in (("--from", from_folder), ("--spec", spec), ("--preset", preset)) if v is not None]
+    given = [n for n, v in (("from_folder", from_folder), ("spec", spec), ("preset", preset)) if v is not None]
     if len(given) != 1:
-        raise HarnessError("say what to train with one of --from FOLDER, --spec FILE or --preset NAME"
-                           + (f" (not {' and '.join(given)})" if given else ""))
+        raise SettingError("say what to train with one of {from_folder FOLDER}, {spec FILE} or {preset NAME}"
+                           + (f" (not {' and '.join('{' + n + '}' for n in given)})" if given else ""),
+                           "from_folder", "spec", "preset")
     if candidate is not None and trial is not None:
-        raise HarnessError("--candidate names a ranking's candidate, --trial a study's trial: give one")
+        raise SettingError("{candidate} names a ranking's candidate, {trial} a study's trial: give one",
+                           "candidate", "trial")
     if from_folder is None and (candidate is not None or trial is not None):
-        raise HarnessError("--candidate and --trial choose from --from FOLDER")
+        raise SettingError("{candidate} and {trial} choose from {from_folder FOLDER}", "candidate", "trial",
+                           "from_folder")
     if spec is not None or preset is not None:
         from harness.zoo.presets import load_spec
         from harness.zoo.presets import preset as preset_spec
 
         if spec is not None:
             if not Path(spec).is_file():
-                raise HarnessError(f"--spec {spec}: no such file")
+                raise SettingError(f"{{spec}} {spec}: no such file", "spec")
             return Source(load_spec(spec), TrainConfig(), f"spec file {spec}")
         return Source(preset_spec(preset), TrainConfig(), f"preset {preset}")
     folder = Path(from_folder)
     if not folder.is_dir() and storage is None:
-        raise HarnessError(f"--from {folder}: no such results folder")
+        raise SettingError(f"{{from_folder}} {folder}: no such results folder", "from_folder")
     if (folder / "rank.csv").is_file():
         if trial is not None:
-            raise HarnessError(f"{folder} is a ranking: choose with --candidate NAME, not --trial")
+            raise SettingError(f"{folder} is a ranking: choose with {{candidate NAME}}, not {{trial}}",
+                               "candidate", "trial")
         return from_ranking(folder, candidate, storage)
     if candidate is not None:
-        raise HarnessError(f"{folder} is a study, not a ranking: choose with --trial N, not --candidate")
+        raise SettingError(f"{folder} is a study, not a ranking: choose with {{trial N}}, not {{candidate}}",
+                           "trial", "candidate")
     return from_study(folder, trial, study_name, storage)

@@ -111,7 +111,7 @@ def _read_state(folder: Path, key: str) -> dict[str, Any] | None:
                            ) from None
     if state.get("key") != key:
         raise HarnessError(f"{folder} holds the checkpoint of another training (another architecture, "
-                           "configuration, seed or dataset); give another --out folder")
+                           "configuration, seed or dataset); give another {folder folder}", settings=("folder",))
     return state
 
 
@@ -141,7 +141,7 @@ def train_final(spec: ArchSpec, data: ImageData, config: TrainConfig, folder: st
     if final.metric not in METRICS:
         raise HarnessError(f"unknown metric {final.metric!r}; valid: {', '.join(METRICS)}")
     if final.patience is not None and final.patience < 1:
-        raise HarnessError(f"--patience must be at least 1, not {final.patience}")
+        raise HarnessError(f"{{patience}} must be at least 1, not {final.patience}", settings=("patience",))
     folder = Path(folder)
     device = resolve_device(final.device)
     precision = resolve_precision(final.precision, device)

@@ -22,7 +22,7 @@ from typing import Any
 
 import pandas as pd
 
-from harness.errors import HarnessError
+from harness.errors import HarnessError, SettingError
 from harness.train.evaluate import budget_key
 from harness.train.loop import TrainConfig
 from harness.zoo.spec import ArchSpec
@@ -120,11 +120,11 @@ def from_study(folder: str | Path, *, top: int | None = None, pareto: bool = Fal
 
     folder = Path(folder)
     if not folder.is_dir() and storage is None:
-        raise HarnessError(f"--from {folder}: no such results folder")
+        raise SettingError(f"{{folder}} {folder}: no such results folder", "folder")
     if top is not None and pareto:
-        raise HarnessError("--top and --pareto choose the candidates in two different ways; give one")
+        raise SettingError("{top} and {pareto} choose the candidates in two different ways; give one", "top", "pareto")
     if top is not None and top < 1:
-        raise HarnessError(f"--top must be at least 1, not {top}")
+        raise SettingError(f"{{top}} must be at least 1, not {top}", "top")
     frame, fingerprint, specs, name, run = _study_frame(folder, study_name, storage)
     done = furthest_trials(frame, top=len(frame)) if pruned else trained_trials(frame)
     if done.empty:
@@ -177,7 +177,7 @@ def from_spec_files(paths: Iterable[str | Path], train: TrainConfig) -> list[Can
     for path in paths:
         path = Path(path)
         if not path.is_file():
-            raise HarnessError(f"--spec {path}: no such file")
+            raise SettingError(f"{{paths}} {path}: no such file", "paths")
         out.append(Candidate(name=path.stem, spec=load_spec(str(path)), train=train, origin=f"spec file {path}"))
     return out
 
@@ -216,7 +216,7 @@ def with_budget(candidate: Candidate, *, epochs: int | None = None, seconds: flo
         changes["seconds"] = seconds
     if factor is not None:
         if factor <= 0:
-            raise HarnessError(f"--budget-factor must be positive, not {factor}")
+            raise SettingError(f"{{budget_factor}} must be positive, not {factor}", "budget_factor")
         base = changes.get("seconds", train.seconds)
         if base is not None:
             changes["seconds"] = base * factor

@@ -12,7 +12,7 @@ import pandas as pd
 from harness.choices import RANK_METRICS  # what a ranking can rank by
 from harness.data import DataOptions
 from harness.data.shifts import Robustness
-from harness.errors import HarnessError
+from harness.errors import HarnessError, SettingError
 from harness.rank.candidates import Candidate
 
 # Seeds of ranking runs: far from a search's (seed * 100_003 + trial number), so that a ranking's
@@ -56,28 +56,29 @@ class RankConfig:
     deadline: float | None = None  # wall-clock time (time.time()): no run starts that would end after it
 
     def check(self) -> None:
-        """Refuse values that cannot work, naming the option."""
+        """Refuse values that cannot work, naming the setting (SettingError)."""
         if self.seeds < 1:
-            raise HarnessError(f"--seeds must be at least 1, not {self.seeds}")
+            raise SettingError(f"{{seeds}} must be at least 1, not {self.seeds}", "seeds")
         if self.epochs is not None and self.epochs < 1:
-            raise HarnessError(f"--epochs must be at least 1, not {self.epochs}")
+            raise SettingError(f"{{epochs}} must be at least 1, not {self.epochs}", "epochs")
         if self.seconds is not None and self.seconds <= 0:
-            raise HarnessError(f"--seconds must be positive, not {self.seconds}")
+            raise SettingError(f"{{seconds}} must be positive, not {self.seconds}", "seconds")
         if self.epochs is not None and self.seconds is not None:
-            raise HarnessError("--epochs and --seconds are two budgets; give one")
+            raise SettingError("{epochs} and {seconds} are two budgets; give one", "epochs", "seconds")
         if self.race and self.max_seeds < max(self.seeds, 2):
-            raise HarnessError(f"--max-seeds ({self.max_seeds}) must be at least --seeds ({self.seeds}) and 2 "
-                               "for racing to add any")
+            raise SettingError(f"{{max_seeds}} ({self.max_seeds}) must be at least {{seeds}} ({self.seeds}) and 2 "
+                               "for racing to add any", "max_seeds", "seeds")
         if not 0 < self.alpha < 1:
-            raise HarnessError(f"--alpha must be between 0 and 1, not {self.alpha}")
+            raise SettingError(f"{{alpha}} must be between 0 and 1, not {self.alpha}", "alpha")
         if not 0 < self.confidence < 1:
-            raise HarnessError(f"confidence must be between 0 and 1, not {self.confidence}")
+            raise SettingError(f"{{confidence}} must be between 0 and 1, not {self.confidence}", "confidence")
         if self.loss_epochs < 1:
-            raise HarnessError(f"loss_epochs must be at least 1, not {self.loss_epochs}")
+            raise SettingError(f"{{loss_epochs}} must be at least 1, not {self.loss_epochs}", "loss_epochs")
         if self.metric not in RANK_METRICS:
             raise HarnessError(f"unknown ranking metric {self.metric!r}; valid: {', '.join(RANK_METRICS)}")
         if self.metric == "robust_accuracy" and self.robustness is None:
-            raise HarnessError("--metric robust_accuracy ranks by the accuracy on shifted copies: add --robustness")
+            raise SettingError("{metric} robust_accuracy ranks by the accuracy on shifted copies: add {robustness}",
+                               "metric", "robustness")
 
 
 def run_seed(config: RankConfig, index: int) -> int:

@@ -194,9 +194,9 @@ def ranking_folder(config: RankConfig, study: StudyInfo | None) -> Path:
     """results_dir/name: the name given, else "<study>-rank" for a study's candidates, else "rank";
     results_dir defaults to the folder that holds the study's folder, else "results"."""
     if config.name is not None:
-        name = check_folder_name(config.name, "ranking name", "--name")
+        name = check_folder_name(config.name, "ranking name", "name")
     else:  # a study's name comes from its storage, which anyone may have written
-        name = check_folder_name(f"{study.name}-rank" if study is not None else "rank", "ranking name", "--name")
+        name = check_folder_name(f"{study.name}-rank" if study is not None else "rank", "ranking name", "name")
     parent = config.results_dir or (str(study.folder.parent) if study is not None else "results")
     return Path(parent) / name
 
@@ -227,7 +227,8 @@ def run_rank(candidates: Sequence[Candidate], config: RankConfig = RankConfig(),
     config.check()
     folder = ranking_folder(config, study)  # a bad name is refused before anything is read or written
     if not candidates:
-        raise HarnessError("nothing to rank: give --from FOLDER, --presets NAME,... or --spec FILE")
+        raise HarnessError("nothing to rank: no candidates (harness.candidates_from_study, "
+                           "candidates_from_presets or candidates_from_spec_files make them)")
     adjusted = [with_budget(c, epochs=config.epochs, seconds=config.seconds, factor=config.budget_factor,
                             crop_padding=config.crop_padding, flip=config.flip) for c in candidates]
     cands, notes = combine(adjusted)

@@ -11,7 +11,7 @@ from optuna.trial import FrozenTrial, TrialState
 
 from harness.data import DEFAULT_DATASET, DataOptions
 from harness.data.shifts import Robustness
-from harness.errors import HarnessError
+from harness.errors import HarnessError, SettingError
 from harness.names import check_folder_name
 from harness.search.constraints import Constraints
 from harness.search.pruning import ParetoPruner
@@ -79,28 +79,29 @@ class SearchConfig:
         if self.objectives not in OBJECTIVES:
             raise HarnessError(f"unknown objectives {self.objectives!r}; valid: {', '.join(OBJECTIVES)}")
         if self.trials < 1:
-            raise HarnessError(f"--trials must be at least 1, not {self.trials}")
+            raise SettingError(f"{{trials}} must be at least 1, not {self.trials}", "trials")
         from harness.train.metrics import METRICS
 
         if self.metric not in METRICS:
             raise HarnessError(f"unknown metric {self.metric!r}; valid: {', '.join(METRICS)}")
         if self.epochs is not None and self.epochs < 1:
-            raise HarnessError(f"--epochs must be at least 1, not {self.epochs}")
+            raise SettingError(f"{{epochs}} must be at least 1, not {self.epochs}", "epochs")
         pruner_name = self.pruner_name()
         if self.objectives == "accuracy,robust_accuracy" and self.robustness is None:
-            raise HarnessError("--objectives accuracy,robust_accuracy needs the robustness evaluation: "
-                               "add --robustness (all shifts) or --robustness translate,noise,...")
+            raise SettingError("{objectives} accuracy,robust_accuracy needs the robustness evaluation: "
+                               "add {robustness} (all shifts) or {robustness} translate,noise,...",
+                               "objectives", "robustness")
         if pruner_name == "pareto" and self.objectives == "accuracy,robust_accuracy":
-            raise HarnessError("--pruner pareto compares a cost known before training (FLOPs, parameters); "
-                               "robust accuracy is known only at the end: use --pruner none")
+            raise SettingError("{pruner} pareto compares a cost known before training (FLOPs, parameters); "
+                               "robust accuracy is known only at the end: use {pruner='none'}", "pruner")
         if pruner_name == "pareto" and self.objectives == "accuracy":
-            raise HarnessError("--pruner pareto is the two-objective policy; with one objective use median, "
-                               "hyperband or sha")
+            raise SettingError("{pruner} pareto is the two-objective policy; with one objective use median, "
+                               "hyperband or sha", "pruner")
         if pruner_name not in ("pareto", "none") and self.objectives != "accuracy":
-            raise HarnessError(f"--pruner {pruner_name} needs one objective (Optuna cannot prune a "
-                               "two-objective study); use --pruner pareto (the default there) or none")
+            raise SettingError(f"{{pruner}} {pruner_name} needs one objective (Optuna cannot prune a "
+                               "two-objective study); use {pruner='pareto'} (the default there) or none", "pruner")
         if self.seconds is not None and self.seconds <= 0:
-            raise HarnessError(f"--seconds must be positive, not {self.seconds}")
+            raise SettingError(f"{{seconds}} must be positive, not {self.seconds}", "seconds")
         return pruner_name
 
     def pruner_name(self) -> str:
@@ -112,14 +113,15 @@ class SearchConfig:
         return "median" if self.objectives == "accuracy" else "pareto"
 
 
-def study_name_for(space: SearchSpace, name: str | None) -> str:
+def study_name_for(space: SearchSpace, name: str | None, setting: str = "study_name") -> str:
     """The study name: the one given, else the space file's stem, else the space's name; refused
-    (harness.names.check_folder_name) unless it is one folder inside the results folder."""
+    (harness.names.check_folder_name, naming `setting`, the keyword that gives the name) unless it
+    is one folder inside the results folder."""
     if name is not None:
-        return check_folder_name(name)
+        return check_folder_name(name, setting=setting)
     if space.path:
-        return check_folder_name(Path(space.path).stem, "study name (the space file's stem)")
-    return check_folder_name(space.name, "study name (the space's name:)")
+        return check_folder_name(Path(space.path).stem, "study name (the space file's stem)", setting)
+    return check_folder_name(space.name, "study name (the space's name:)", setting)
 
 
 def epochs_for(space: SearchSpace, epochs: int | None) -> int | None:

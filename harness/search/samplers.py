@@ -16,7 +16,7 @@ from collections.abc import Callable
 
 import optuna
 
-from harness.errors import HarnessError
+from harness.errors import SettingError
 from harness.registry import Registry
 from harness.search.space import SearchSpace
 
@@ -26,18 +26,18 @@ MAX_GRID_POINTS = 100_000
 
 def grid_size(space: SearchSpace) -> int:
     """Number of grid points of `space` (architectures times searched training values), or a
-    HarnessError saying why the space cannot be enumerated (a continuous range, too many)."""
+    SettingError saying why the space cannot be enumerated (a continuous range, too many)."""
     continuous = [name for name, param in space.searched.items() if param.values() is None]
     if continuous:
-        raise HarnessError(f"--sampler grid needs a discrete space; {', '.join(continuous)} "
-                           "is a continuous range (give it a `step` or a list of choices)")
+        raise SettingError(f"{{sampler='grid'}} needs a discrete space; {', '.join(continuous)} "
+                           "is a continuous range (give it a `step` or a list of choices)", "sampler")
     count = space.architecture_count() or 0
     for name, param in space.searched.items():
         if name.startswith("train."):
             count *= len(param.values() or ())
     if count > MAX_GRID_POINTS:
-        raise HarnessError(f"--sampler grid would enumerate {count:,} points, more than {MAX_GRID_POINTS:,}; "
-                           "use tpe or random, or fix some parameters")
+        raise SettingError(f"{{sampler='grid'}} would enumerate {count:,} points, more than {MAX_GRID_POINTS:,}; "
+                           "use tpe or random, or fix some parameters", "sampler")
     return count
 
 

@@ -99,8 +99,8 @@ def _check_resumable(study: optuna.Study, fingerprint: dict[str, Any], folder: P
     if changed:
         raise HarnessError(
             f"{folder} holds a study run with a different {', '.join(changed)}; its trials would "
-            "not compare. Give this run its own --study NAME (or --results DIR)."
-        )
+            "not compare. Give this run its own {study_name NAME} (or {results_dir DIR}).",
+            settings=("study_name", "results_dir"))
 
 def run_search(
     space: SearchSpace,
@@ -117,6 +117,7 @@ def run_search(
     say = progress or (lambda _: None)
     pruner_name = config.validate()
     name = study_name_for(space, config.study_name)  # a bad name is refused before anything is read or written
+    ref = resolve_storage(config.storage, Path(config.results_dir) / name)  # and so is a bad storage
     if config.sampler == "grid":
         grid_size(space)  # refuses a space that cannot be enumerated, saying why
         # The grid ends the study itself when every point was run (BruteForceSampler).
@@ -139,7 +140,6 @@ def run_search(
 
         warm = read_source(config.warm_start, config.warm_top, folder)
     folder.mkdir(parents=True, exist_ok=True)
-    ref = resolve_storage(config.storage, folder)
     with SQLiteLock(ref), contextlib.ExitStack() as stack:
         study, storage_text = _open_study(space, config, ref, name, folder, multi, pruner_name, epochs)
         fingerprint = _fingerprint(space, config, epochs or 0, data, device)
@@ -226,8 +226,7 @@ def _open_study(space: SearchSpace, config: SearchConfig, ref: StorageRef, name:
         if len(old.directions) != len(directions):
             raise HarnessError(
                 f"{folder} holds a study with {len(old.directions)} objective(s); this run asks "
-                f"for {config.objectives!r}. Give it its own --study NAME."
-            )
+                f"for {config.objectives!r}. Give it its own {{study_name NAME}}.", settings=("study_name",))
         n_before = len(old.get_trials(deepcopy=False))
     except KeyError:
         n_before = 0

@@ -16,7 +16,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from harness.errors import HarnessError
+from harness.errors import SettingError
 
 if TYPE_CHECKING:
     import optuna
@@ -102,16 +102,16 @@ def read_source(folder: str | Path, top: int, here: Path, storage: str | None = 
     from harness.store.folder import read_folder
 
     if top < 1:
-        raise HarnessError(f"--warm-top must be at least 1, not {top}")
+        raise SettingError(f"{{warm_top}} must be at least 1, not {top}", "warm_top")
     path = Path(folder)
     if path.resolve() == here.resolve():
-        raise HarnessError(f"--warm-start {folder}: that is this study's own folder")
+        raise SettingError(f"{{warm_start}} {folder}: that is this study's own folder", "warm_start")
     if storage is None and not path.is_dir():
-        raise HarnessError(f"--warm-start {folder}: no such results folder")
+        raise SettingError(f"{{warm_start}} {folder}: no such results folder", "warm_start")
     found = read_folder(path, storage)
     if found.study is None:
-        raise HarnessError(f"--warm-start {folder}: only a trials.csv there; a warm start reads the study's "
-                           "storage (study.db or study.journal, or --warm-storage URL)")
+        raise SettingError(f"{{warm_start}} {folder}: only a trials.csv there; a warm start reads the study's "
+                           "storage (study.db or study.journal)", "warm_start")
     return found.study
 
 
@@ -130,8 +130,8 @@ def plan_warm_start(source: optuna.Study, space: SearchSpace, top: int, objectiv
             if "infeasible" not in t.user_attrs and "reused_from" not in t.user_attrs
             and _finite(t.user_attrs.get(metric))]
     if not done:
-        raise HarnessError(f"--warm-start {label}: its study {source.study_name!r} has no completed trial "
-                           "to start from")
+        raise SettingError(f"{{warm_start}} {label}: its study {source.study_name!r} has no completed trial "
+                           "to start from", "warm_start")
     done.sort(key=lambda t: -float(t.user_attrs[metric]))
     old_print = source.user_attrs.get("fingerprint") or {}
     same_data = all(old_print.get(k) == fingerprint.get(k) for k in SAME_DATA_KEYS)
@@ -162,8 +162,8 @@ def plan_warm_start(source: optuna.Study, space: SearchSpace, top: int, objectiv
         else:
             plan.queued.append(replay.used)
     if not compatible:
-        raise HarnessError(f"--warm-start {label}: none of its parameters ({', '.join(sorted(plan.ignored))}) "
-                           "is in this space (or takes a value this space allows)")
+        raise SettingError(f"{{warm_start}} {label}: none of its parameters ({', '.join(sorted(plan.ignored))}) "
+                           "is in this space (or takes a value this space allows)", "warm_start")
     return plan
 
 

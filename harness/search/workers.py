@@ -25,7 +25,7 @@ import threading
 from collections.abc import Callable, Sequence
 
 from harness.data.loader import ENV_WORKERS_PER_GPU
-from harness.errors import HarnessError
+from harness.errors import SettingError
 from harness.store.storage import ENV_STORAGE
 from harness.train.device import worker_threads
 
@@ -40,7 +40,7 @@ def parse_gpus(text: str | None) -> list[int]:
     gpus = [g.strip() for g in text.split(",") if g.strip()]
     bad = [g for g in gpus if not g.isdigit()]
     if bad:
-        raise HarnessError(f"--gpus {text}: GPU numbers separated by commas, like 0,1 (not {', '.join(bad)})")
+        raise SettingError(f"{{gpus}} {text}: GPU numbers separated by commas, like 0,1 (not {', '.join(bad)})", "gpus")
     return [int(g) for g in gpus]
 
 
@@ -65,8 +65,8 @@ def assign_gpus(gpus: Sequence[int], workers: int, visible: Sequence[str]) -> li
     missing = sorted({g for g in gpus if g >= len(visible)})
     if missing:
         seen = ", ".join(f"{i} = {v}" for i, v in enumerate(visible)) or "none"
-        raise HarnessError(f"--gpus {','.join(map(str, gpus))}: no GPU {', '.join(map(str, missing))} here; "
-                           f"the GPUs this process may use: {seen}")
+        raise SettingError(f"{{gpus}} {','.join(map(str, gpus))}: no GPU {', '.join(map(str, missing))} here; "
+                           f"the GPUs this process may use: {seen}", "gpus")
     return [visible[gpus[i % len(gpus)]] for i in range(workers)]
 
 

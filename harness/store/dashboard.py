@@ -57,7 +57,8 @@ def dashboard_source(folder: str | Path, storage: str | None = None) -> Dashboar
     ref = folder_storage(folder, storage)
     if ref is None:
         raise HarnessError(f"{folder}: no study.db or study.journal here, so no study to show "
-                           "(trials.csv alone is not a storage); give --storage URL if it lives elsewhere")
+                           "(trials.csv alone is not a storage); give {storage URL} if it lives elsewhere",
+                           settings=("storage",))
     try:
         opened = open_storage(ref, heartbeat=None)  # the dashboard runs no trials: no heartbeats
         studies = {s.study_name: s.n_trials
@@ -114,7 +115,7 @@ class DashboardServer:
     def __init__(self, storage: optuna.storages.BaseStorage | str, host: str = DEFAULT_HOST,
                  port: int = DEFAULT_PORT) -> None:
         if not 0 <= port <= 65535:
-            raise InvalidValueError(f"--port must be 0 to 65535 (0: any free port), not {port}")
+            raise InvalidValueError(f"{{port}} must be 0 to 65535 (0: any free port), not {port}", settings=("port",))
         app = dashboard_app(storage)
         server_class = _Server6 if ":" in host else _Server
         try:
@@ -122,7 +123,7 @@ class DashboardServer:
         except OSError as err:
             if err.errno == errno.EADDRINUSE:
                 raise HarnessError(f"port {port} on {host} is in use (another dashboard?); "
-                                   "choose another with --port") from None
+                                   "choose another with {port}", settings=("port",)) from None
             raise HarnessError(f"cannot serve on {host}:{port}: {err.strerror or err}") from None
         self.host = host
         self.port = int(self._server.server_address[1])

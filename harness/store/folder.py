@@ -104,7 +104,7 @@ def folder_storage(folder: Path, storage: str | None) -> StorageRef | None:
             return None
     ref = resolve_storage(storage, folder)
     if ref.path is not None and not ref.path.is_file():
-        raise HarnessError(f"--storage {ref.display}: no such file {ref.path}")
+        raise HarnessError(f"{{storage}} {ref.display}: no such file {ref.path}", settings=("storage",))
     return ref
 
 
@@ -148,7 +148,8 @@ def open_study(folder: str | Path, storage: str | None = None, study_name: str |
             raise HarnessError(f"{url} holds no study")
         return None  # an empty study.db: trials.csv may still be there
     else:
-        raise HarnessError(f"{url} holds several studies ({', '.join(names)}); choose one with --study NAME")
+        raise HarnessError(f"{url} holds several studies ({', '.join(names)}); choose one with {{study_name NAME}}",
+                           settings=("study_name",))
     with quiet_optuna():
         return optuna.load_study(study_name=name, storage=rdb)
 

@@ -39,7 +39,7 @@ from optuna.storages import JournalStorage, RetryHeartbeatStaleTrialCallback
 from optuna.storages._heartbeat import BaseHeartbeat
 from optuna.trial import FrozenTrial, TrialState
 
-from harness.errors import HarnessError
+from harness.errors import HarnessError, SettingError
 from harness.files import open_lock
 from harness.store.damage import check_sqlite, journal_damage
 
@@ -118,7 +118,7 @@ def resolve_storage(value: str | None, folder: Path) -> StorageRef:
         return StorageRef("sqlite", f"sqlite:///{path}", path)
     if "://" in value:
         return StorageRef("rdb", value)
-    raise HarnessError(f"--storage {redact(value)}: not a storage; use one of {', '.join(FORMS)}")
+    raise SettingError(f"{{storage}} {redact(value)}: not a storage; use one of {', '.join(FORMS)}", "storage")
 
 
 class HeartbeatJournalStorage(JournalStorage, BaseHeartbeat):
@@ -184,11 +184,11 @@ def open_storage(ref: StorageRef, heartbeat: int | None = HEARTBEAT_INTERVAL_S,
             return _rdb_storage(ref.url, engine_kwargs=engine, heartbeat_interval=heartbeat,
                                 grace_period=grace, heartbeat_stale_trial_callback=callback)
         except ModuleNotFoundError as err:
-            raise HarnessError(f"--storage {ref.display}: the database driver is not installed ({err.name}); "
-                               "for PostgreSQL: pip install 'harness[postgres]' (psycopg)") from None
+            raise SettingError(f"{{storage}} {ref.display}: the database driver is not installed ({err.name}); "
+                               "for PostgreSQL: pip install 'harness[postgres]' (psycopg)", "storage") from None
         except ImportError as err:  # Optuna's word for a missing driver
-            raise HarnessError(f"--storage {ref.display}: {err} For PostgreSQL: pip install 'harness[postgres]' "
-                               "(psycopg)") from None
+            raise SettingError(f"{{storage}} {ref.display}: {err} For PostgreSQL: pip install 'harness[postgres]' "
+                               "(psycopg)", "storage") from None
         except Exception as err:  # a server that is down, a wrong password, a bad URL, a full disk
             from harness.store.faults import describe
 
@@ -251,8 +251,9 @@ class SQLiteLock:
             self._file = None
             raise HarnessError(
                 f"{self.ref.path} is in use by {holder}: an SQLite study takes one process at a time. For "
-                f"several workers use --storage journal (a journal file beside it, one machine) or "
-                f"--storage postgresql://... (several machines); see the README's \"Scaling out\"") from None
+                "several workers use {storage='journal'} (a journal file beside it, one machine) or "
+                "{storage='postgresql://...'} (several machines); see the README's \"Scaling out\"",
+                settings=("storage",)) from None
         self._file.seek(0)
         self._file.truncate()
         self._file.write(f"harness pid {os.getpid()}\n")

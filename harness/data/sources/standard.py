@@ -222,8 +222,8 @@ def verify_dataset(ref: str, data_dir: str | Path | None = None) -> list[str]:
     name, path = parse_dataset(ref)
     benchmark = {b.name: b for b in BENCHMARKS}.get(name)
     if benchmark is None:
-        raise DatasetError(f"--verify checks the published MD5s of a standard dataset's original files; "
-                           f"{name!r} has none (verifiable: {', '.join(verifiable_datasets())})")
+        raise DatasetError(f"{{verify}} checks the published MD5s of a standard dataset's original files; "
+                           f"{name!r} has none (verifiable: {', '.join(verifiable_datasets())})", settings=("verify",))
     root = Path(path).expanduser() if path else (Path(data_dir).expanduser() if data_dir else default_data_dir())
     found = find_originals(benchmark, root)
     if found is None:
@@ -251,8 +251,8 @@ def read_benchmark(benchmark: Benchmark, request: DataRequest) -> RawData:
         where = "it is not there" if not root.exists() else "none of its forms is there"
         raise DatasetError(
             f"dataset {benchmark.name!r} not found in {root} ({where}): harness reads {benchmark.forms}. "
-            f"Give the folder with {benchmark.name}:PATH or --data-dir, or add --download to fetch it there"
-        )
+            f"Give the folder with {benchmark.name}:PATH or {{data_dir}}, or add {{download=True}} to fetch it there",
+            settings=("data_dir", "download"))
     files, decode = found
     if request.verify:
         verify_files(benchmark.name, files)
