@@ -14,7 +14,8 @@ import pandas as pd
 import pytest
 
 from harness.report import plots
-from harness.store.trials import METRIC_COLUMNS, pareto_front
+from harness.store.record import catalogue
+from harness.store.trials import pareto_front
 
 PNG = b"\x89PNG\r\n\x1a\n"
 WIDTH, HEIGHT = round(plots.FIGSIZE[0] * plots.DPI), round(plots.FIGSIZE[1] * plots.DPI)
@@ -60,7 +61,7 @@ def trials(n: int = 40, seed: int = 0) -> pd.DataFrame:
     rows.append({"number": n, "state": "RUNNING", "s1.kernel_size": 5, "dilation": 1, "block": "plain",
                  "history": json.dumps([0.3]), "curve": np.nan})
     frame = pd.DataFrame(rows)
-    for col in METRIC_COLUMNS + ["history", "curve"]:
+    for col in [*catalogue.columns(), "history", "curve"]:
         if col not in frame:
             frame[col] = np.nan
     for col in ("params", "flops", "receptive_field", "epochs", "seed", "reused_from"):

@@ -18,7 +18,6 @@ import numpy as np
 import optuna
 import pandas as pd
 import pytest
-from browser import check_reads_well, open_page, screenshot
 from PIL import Image
 
 import harness
@@ -30,7 +29,8 @@ from harness.report.result import Report
 from harness.report.tables import leaderboard_rows
 from harness.search.config import SearchConfig
 from harness.search.study import run_search
-from harness.store.trials import METRIC_COLUMNS
+from harness.store.record import catalogue
+from tests.support.browser import check_reads_well, open_page, screenshot
 
 # --- tables made here ------------------------------------------------------------------------
 
@@ -42,7 +42,7 @@ def trial(number: int, state: str = "COMPLETE", **values: Any) -> dict[str, Any]
 def write_table(folder: Path, rows: list[dict[str, Any]], params: list[str], run: dict[str, Any] | None = None) -> Path:
     """A results folder holding only trials.csv (and run.json when given), in trials_frame's column order."""
     folder.mkdir(parents=True, exist_ok=True)
-    columns = ["number", "state", *params, *METRIC_COLUMNS, "history", "curve"]
+    columns = ["number", "state", *params, *catalogue.columns(), "history", "curve"]
     pd.DataFrame(rows, columns=columns).to_csv(folder / "trials.csv", index=False)
     if run is not None:
         (folder / "run.json").write_text(json.dumps({"runs": [run], "latest": run}))
@@ -138,7 +138,8 @@ train: {epochs: 3, batch_size: 128}
 RUN = {"started": "2025-01-01T00:00:00+00:00", "study": "kernels", "trials": 26, "epochs": 3, "seed": 0,
        "command": ["harness", "search", "search_spaces/kernels.yaml", "--trials", "26", "--results",
                    "/a/rather/long/path/to/the/results/folder/of/a/user/who/keeps/things/deep/in/folders"],
-       "objectives": "accuracy", "pruner": "median",
+       "objectives": "accuracy", "pruner": "median", "sampler": "tpe", "timeout": None, "seconds": None,
+       "recipe": {"epochs": 3, "batch_size": 128},
        "dataset": {"ref": "default", "summary": "default: 5000 train / 1000 val images, 3x32x32, 10 classes",
                    "source": "generated", "augment": {"crop_padding": 0, "flip": False}},
        "device": {"type": "cpu", "name": "x86_64", "cores": 2},
@@ -383,7 +384,7 @@ def test_the_report_reads_well_in_a_headless_browser(full_report: Report, tmp_pa
     assert len(rows) == 10 and "\t".join(header) in facts.text
     for row in rows:
         assert "\t".join(row) in facts.text, row
-    assert "sampler\ttpe (the default)" in facts.text and "name: kernels" in facts.text  # the record, the space
+    assert "sampler\ttpe" in facts.text and "name: kernels" in facts.text  # the record, the space
     # The answer first: the best trial, then the accuracy-vs-FLOPs figure (the first image), the leaderboard;
     # the study's record, its space and the versions after every figure, at the end.
     assert facts.top("#best") < facts.top("img") == facts.top("#accuracy_vs_flops") < facts.top("#leaderboard")

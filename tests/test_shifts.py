@@ -14,17 +14,16 @@ import optuna
 import pandas as pd
 import pytest
 import torch
-from inprocess import run_cli
 
 import harness
 from harness.data.shifts import SHIFTS, Robustness, parse_shifts, shifted_copies
-from harness.data.sources import glyphs
 from harness.errors import HarnessError
 from harness.search.config import SearchConfig
 from harness.search.study import run_search
 from harness.store.trials import searched_columns
 from harness.train.evaluate import evaluate_spec
 from harness.train.loop import TrainConfig
+from tests.support.inprocess import run_cli
 
 SPACE = {"stem": {"width": 8}, "stages": {"count": 1, "width": 8, "stride": 2, "kernel_size": [3, 5]},
          "train": {"epochs": 1, "batch_size": 64}}
@@ -32,12 +31,6 @@ SPACE = {"stem": {"width": 8}, "stages": {"count": 1, "width": 8, "stride": 2, "
 
 def _gen(seed: int = 0) -> torch.Generator:
     return torch.Generator().manual_seed(seed)
-
-
-@pytest.fixture(scope="module")
-def tiny_data() -> harness.ImageData:
-    tx, ty, vx, vy = glyphs.generate(seed=5, n_train=256, n_val=128)
-    return harness.ImageData("tiny", tx, ty, vx, vy, glyphs.CLASS_NAMES)
 
 
 @pytest.mark.parametrize("severity", [1, 2, 3, 4, 5])
@@ -139,7 +132,13 @@ def test_a_search_records_robustness_and_can_maximise_it(tmp_path: Path, tiny_da
     # The report draws accuracy against robust accuracy, and each shift's drop.
     png = list((tmp_path / "robust").rglob("robustness.png"))
     assert len(png) == 1 and png[0].read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
-    assert "Accuracy under shift" in (tmp_path / "robust" / "report.html").read_text()
+    page = (tmp_path / "robust" / "report.html").read_text()
+    assert "Accuracy under shift" in page
+    # The study's record names what ran, from run.json (a notebook's run has no command line to read):
+    # no pruner for this pair, and the sampler asked for.
+    assert "<tr><th>pruner</th><td>none</td></tr>" in page and "<tr><th>sampler</th><td>random</td></tr>" in page
+    latest = json.loads((tmp_path / "robust" / "run.json").read_text())["latest"]
+    assert (latest["pruner"], latest["sampler"], latest["timeout"]) == ("none", "random", None)
     with pytest.raises(HarnessError, match=r"robustness \(severity 2: translate 2 px, noise 0.06"):
         run_search(space, SearchConfig(trials=3, device="cpu", results_dir=str(tmp_path), sampler="random",
                                        robustness=Robustness(shifts=("translate", "noise"), severity=3),

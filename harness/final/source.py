@@ -16,6 +16,7 @@ from pathlib import Path
 from typing import Any
 
 from harness.errors import HarnessError, SettingError
+from harness.store.record import keys
 from harness.train.loop import TrainConfig
 from harness.zoo.spec import ArchSpec
 
@@ -78,10 +79,10 @@ def from_ranking(folder: Path, candidate: str | None = None, storage: str | None
         study = optuna.load_study(study_name=study_name, storage=url)
     for t in study.get_trials(deepcopy=False):
         attrs = t.user_attrs
-        if attrs.get("candidate") == name and "spec" in attrs and "train" in attrs:
+        if attrs.get(keys.CANDIDATE) == name and keys.SPEC in attrs and keys.TRAIN in attrs:
             row = table[table["candidate"] == name].iloc[0]
-            origin = str(attrs.get("origin") or name)
-            return Source(ArchSpec.from_dict(attrs["spec"]), _train_config(attrs["train"]),
+            origin = str(attrs.get(keys.ORIGIN) or name)
+            return Source(ArchSpec.from_dict(attrs[keys.SPEC]), _train_config(attrs[keys.TRAIN]),
                           f"{origin} (rank {int(row['rank'])} of {len(names)} in {folder.name})"
                           if pd.notna(row["rank"]) else origin, _dataset_of(folder))
     raise HarnessError(f"{folder}: candidate {name!r} has no recorded run in the ranking's storage")

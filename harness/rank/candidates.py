@@ -23,6 +23,7 @@ from typing import Any
 import pandas as pd
 
 from harness.errors import HarnessError, SettingError
+from harness.store.record import filters, keys
 from harness.train.evaluate import budget_key
 from harness.train.loop import TrainConfig
 from harness.zoo.spec import ArchSpec
@@ -79,8 +80,8 @@ def _study_frame(folder: Path, study_name: str | None, storage: str | None = Non
     read = read_folder(folder, storage, study_name)
     if read.study is not None:
         trials = read.study.get_trials(deepcopy=False)
-        specs = {t.number: t.user_attrs["spec"] for t in trials if "spec" in t.user_attrs}
-        return read.frame, dict(read.study.user_attrs.get("fingerprint") or {}), specs, read.name, read.run
+        specs = {t.number: spec for t in trials if (spec := filters.spec_dict(t)) is not None}
+        return read.frame, dict(read.study.user_attrs.get(keys.FINGERPRINT) or {}), specs, read.name, read.run
     latest = read.run.get("latest") or {}
     fingerprint = {"dataset": latest.get("dataset", {}).get("ref"), "epochs": latest.get("epochs")}
     return read.frame, fingerprint, {}, read.name, read.run

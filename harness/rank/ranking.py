@@ -14,6 +14,7 @@ from harness.data import DataOptions
 from harness.data.shifts import Robustness
 from harness.errors import HarnessError, SettingError
 from harness.rank.candidates import Candidate
+from harness.store.record import keys
 
 # Seeds of ranking runs: far from a search's (seed * 100_003 + trial number), so that a ranking's
 # runs are new draws, not the search's runs again.
@@ -117,7 +118,7 @@ class Ranking:
                  MISSING if is_missing(r["ci_low"]) else f"{100 * r['ci_low']:.2f} to {100 * r['ci_high']:.2f}",
                  percent(r["prob_best"]), r["group"] if isinstance(r["group"], str) else MISSING,
                  human(r["params"]), human(r["flops"]),
-                 str(r["label"]) if not is_missing(r["rank"]) else f"{r['label']} (failed: {r['failure_reason']})"]
+                 str(r["label"]) if not is_missing(r["rank"]) else f"{r['label']} (failed: {r[keys.FAILURE_REASON]})"]
                 for _, r in self.table.iterrows()]
         header = ["rank", "candidate", "runs", "val acc (mean ± sd)", "val CI", "P(best)", "group", "params",
                   "FLOPs", "architecture"]

@@ -20,6 +20,7 @@ from harness.rank.plots import plot_fidelity, plot_rank_accuracy, plot_rank_vs_f
 from harness.rank.stats import MIN_RUNS
 from harness.report.html import bullets, escape, figure, html_page, html_table, info_table, words
 from harness.report.tables import markdown_table
+from harness.store.record import keys
 
 if TYPE_CHECKING:
     from harness.rank.ranking import Ranking
@@ -88,10 +89,10 @@ def table_rows(table: pd.DataFrame) -> tuple[list[str], list[list[str]]]:
                _pm(r["mean"], r["std"]), _ci(r["ci_low"], r["ci_high"])]
         if has_test:
             row.append(_pm(r["test_mean"], r["test_std"]))
-        ips = r["images_per_second"]
+        ips = r[keys.IMAGES_PER_SECOND]
         row += [percent(r["prob_best"]), str(r["group"]) if isinstance(r["group"], str) else MISSING,
                 human(r["params"]), human(r["flops"]), MISSING if pd.isna(ips) else f"{ips:,.0f}",
-                str(r["label"]) if not pd.isna(r["rank"]) else f"{r['label']} (failed: {r['failure_reason']})"]
+                str(r["label"]) if not pd.isna(r["rank"]) else f"{r['label']} (failed: {r[keys.FAILURE_REASON]})"]
         rows.append(row)
     return header, rows
 

@@ -40,6 +40,7 @@ from harness.rank.tracking import open_rank_tracker
 from harness.search.tracking import tracking
 from harness.signals import StopOnSignal, interrupted_by
 from harness.store.provenance import append_run_record, describe_device, safe_command, versions
+from harness.store.record import RecordWriter, catalogue, filters, keys
 from harness.store.storage import ENV_STORAGE, SQLiteLock, fail_orphans, open_storage, resolve_storage
 from harness.train.device import configure_cuda_allocator, resolve_device, resolve_precision, set_deterministic
 from harness.train.evaluate import describe_failure, evaluate_spec
@@ -94,12 +95,12 @@ def ended_runs(study: optuna.Study, data_key: str) -> Ended:
     out: Ended = {}
     for t in study.get_trials(deepcopy=False, states=(TrialState.COMPLETE, TrialState.FAIL)):
         attrs = t.user_attrs
-        if attrs.get("data_key") != data_key or "candidate_key" not in attrs:
+        if attrs.get(keys.DATA_KEY) != data_key or keys.CANDIDATE_KEY not in attrs:
             continue
-        if t.state == TrialState.FAIL and "failure_reason" not in attrs:
+        if t.state == TrialState.FAIL and not filters.failure_recorded(t):
             continue  # interrupted: not ended, run again
-        runs = out.setdefault(attrs["candidate_key"], {})
-        runs.setdefault(int(attrs["seed_index"]), {"state": t.state.name, "number": t.number, **attrs})
+        runs = out.setdefault(attrs[keys.CANDIDATE_KEY], {})
+        runs.setdefault(int(attrs[keys.SEED_INDEX]), {"state": t.state.name, "number": t.number, **attrs})
     return out
 
 
@@ -122,24 +123,34 @@ class _RunObjective:
         self.next = 0
 
     def __call__(self, trial: optuna.Trial) -> float:
+        record = RecordWriter(trial)
+        try:
+            value = self._run(trial, record)
+        except BaseException:
+            with contextlib.suppress(Exception):  # the reason staged; a refusing storage must not hide the error
+                record.flush()
+            raise
+        record.flush()  # the run's results: one storage call
+        return value
+
+    def _run(self, trial: optuna.Trial, record: RecordWriter) -> float:
         self.stop.check()
         candidate, index = self.pending[self.next]
         self.next += 1
         seed = run_seed(self.config, index)
-        for name, value in {
-            "candidate": candidate.name, "candidate_key": candidate.key, "data_key": self.data_key,
-            "seed_index": index, "seed": seed, "spec": candidate.spec.to_dict(), "origin": candidate.origin,
-            "train": dataclasses.asdict(candidate.train), "device": str(self.device),
-            "precision": self.config.precision,
-        }.items():
-            trial.set_user_attr(name, value)
+        record.stage({  # written with the first epoch's curve
+            keys.CANDIDATE: candidate.name, keys.CANDIDATE_KEY: candidate.key, keys.DATA_KEY: self.data_key,
+            keys.SEED_INDEX: index, keys.SEED: seed, keys.SPEC: candidate.spec.to_dict(),
+            keys.ORIGIN: candidate.origin, keys.TRAIN: dataclasses.asdict(candidate.train),
+            keys.DEVICE: str(self.device), keys.PRECISION: self.config.precision,
+        })
         curve: list[dict[str, float]] = []
 
         @self.stop.deferred  # it writes the trial's curve: a stop waits for it
         def on_epoch(m: EpochMetrics) -> None:
             self.stop.check()
             curve.append(dataclasses.asdict(m))  # epoch, train_loss, val_loss, val_accuracy, seconds
-            trial.set_user_attr("curve", curve)
+            record.write({keys.CURVE: curve})
 
         train = candidate.train
         live = LiveProgress(f"{candidate.name} seed {index + 1}", None if train.seconds else train.epochs,
@@ -155,28 +166,24 @@ class _RunObjective:
                 raise KeyboardInterrupt from err
             reason, trace = describe_failure(err)
             if trace is not None:
-                trial.set_user_attr("traceback", trace)
-            self._fail(trial, reason)
-        for name, value in ev.row().items():
-            trial.set_user_attr(name, value)
-        trial.set_user_attr("images_per_second", ev.result.images_per_second)
+                record.stage({keys.TRACEBACK: trace})
+            record.stage({keys.FAILURE_REASON: reason})
+            raise RunFailedError(reason)  # noqa: B904 (the reason is recorded; the cause stays as context)
+        record.stage(ev.row())
+        record.stage({keys.IMAGES_PER_SECOND: ev.result.images_per_second})
         if ev.test is not None:
-            for name, value in (("test_accuracy", ev.test.accuracy), ("test_loss", ev.test.loss),
-                                ("test_balanced_accuracy", ev.test.balanced_accuracy),
-                                ("test_macro_f1", ev.test.macro_f1)):
-                trial.set_user_attr(name, value)
+            record.stage({f"{keys.TEST_PREFIX}accuracy": ev.test.accuracy, f"{keys.TEST_PREFIX}loss": ev.test.loss,
+                          f"{keys.TEST_PREFIX}balanced_accuracy": ev.test.balanced_accuracy,
+                          f"{keys.TEST_PREFIX}macro_f1": ev.test.macro_f1})
+        record.stage(catalogue.derived(record.values))
         return ev.result.val_accuracy
-
-    def _fail(self, trial: optuna.Trial, reason: str) -> None:
-        trial.set_user_attr("failure_reason", reason)
-        raise RunFailedError(reason)
 
 
 def _run_line(trial: FrozenTrial, done: int, total: int) -> str:
     a = trial.user_attrs
-    head = f"[{done:>3}/{total}] {a.get('candidate', '?'):<14} seed {a.get('seed_index', '?'):>2}"
+    head = f"[{done:>3}/{total}] {a.get(keys.CANDIDATE, '?'):<14} seed {a.get(keys.SEED_INDEX, '?'):>2}"
     if trial.state != TrialState.COMPLETE:
-        return f"{head}  FAILED: {a.get('failure_reason', 'interrupted')}"
+        return f"{head}  FAILED: {a.get(keys.FAILURE_REASON, 'interrupted')}"
     test = f"  test {a['test_accuracy']:6.1%}" if "test_accuracy" in a else ""
     return (f"{head}  acc {a['accuracy']:6.1%}{test}  params {human(a.get('params')):>6}  "
             f"flops {human(a.get('flops')):>6}  {a.get('train_seconds', 0):6.1f}s")

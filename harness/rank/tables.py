@@ -25,16 +25,17 @@ import pandas as pd
 
 from harness.rank.candidates import Candidate
 from harness.rank.stats import comparable, kendall, letters, pairwise_tests, prob_best, summarize, top_group
+from harness.store.record import keys
 
-RUN_COLUMNS = ["candidate", "seed_index", "seed", "state", "accuracy", "balanced_accuracy", "macro_f1",
+RUN_COLUMNS = ["candidate", keys.SEED_INDEX, "seed", "state", "accuracy", "balanced_accuracy", "macro_f1",
                "robust_accuracy", "test_accuracy", "test_balanced_accuracy", "test_macro_f1", "val_loss", "test_loss",
                "latency_ms", "throughput", "memory",
-               "train_loss", "params", "flops", "train_seconds", "epochs", "images_per_second", "failure_reason",
-               "label", "spec_id", "number", "curve"]
+               "train_loss", "params", "flops", "train_seconds", "epochs", keys.IMAGES_PER_SECOND, keys.FAILURE_REASON,
+               "label", "spec_id", "number", keys.CURVE]
 TABLE_COLUMNS = ["rank", "candidate", "n", "failed", "mean", "std", "ci_low", "ci_high", "test_n", "test_mean",
                  "test_std", "test_ci_low", "test_ci_high", "prob_best", "group", "top", "params", "flops",
-                 "images_per_second", "train_seconds", "search_accuracy", "search_trial", "loss_first",
-                 "label", "origin", "spec_id", "budget", "failure_reason"]
+                 keys.IMAGES_PER_SECOND, "train_seconds", "search_accuracy", "search_trial", "loss_first",
+                 "label", "origin", "spec_id", "budget", keys.FAILURE_REASON]
 FIDELITY_COLUMNS = ["predictor", "n", "tau", "p", "meaning"]
 
 
@@ -45,14 +46,14 @@ def runs_frame(candidates: Sequence[Candidate], ended: dict[str, dict[int, dict[
         for index, run in sorted(ended.get(c.key, {}).items()):
             row = {col: run.get(col) for col in RUN_COLUMNS}
             row.update(candidate=c.name, seed_index=index, label=c.spec.label, spec_id=c.spec.spec_id)
-            row["curve"] = json.dumps(run["curve"]) if run.get("curve") is not None else None
+            row[keys.CURVE] = json.dumps(run[keys.CURVE]) if run.get(keys.CURVE) is not None else None
             rows.append(row)
     frame = pd.DataFrame(rows, columns=RUN_COLUMNS)
     for col in ("accuracy", "balanced_accuracy", "macro_f1", "robust_accuracy", "test_accuracy",
                 "test_balanced_accuracy", "test_macro_f1", "val_loss", "test_loss", "train_loss", "train_seconds",
-                "images_per_second", "latency_ms", "throughput", "memory"):
+                keys.IMAGES_PER_SECOND, "latency_ms", "throughput", "memory"):
         frame[col] = pd.to_numeric(frame[col], errors="coerce").astype(float)
-    for col in ("seed_index", "seed", "params", "flops", "epochs", "number"):
+    for col in (keys.SEED_INDEX, "seed", "params", "flops", "epochs", "number"):
         frame[col] = pd.to_numeric(frame[col], errors="coerce").astype("Int64")
     return frame
 
@@ -98,17 +99,17 @@ def rank_table(runs: pd.DataFrame, candidates: Sequence[Candidate], *, alpha: fl
     for c in candidates:
         mine = runs[runs["candidate"] == c.name]
         done = ok[ok["candidate"] == c.name]
-        reasons = mine["failure_reason"].dropna()
+        reasons = mine[keys.FAILURE_REASON].dropna()
         rows[c.name] = {
             "candidate": c.name, "n": len(done), "failed": int((mine["state"] != "COMPLETE").sum()),
             "params": done["params"].dropna().iloc[0] if done["params"].notna().any() else pd.NA,
             "flops": done["flops"].dropna().iloc[0] if done["flops"].notna().any() else pd.NA,
-            "images_per_second": float(done["images_per_second"].median()) if len(done) else np.nan,
+            keys.IMAGES_PER_SECOND: float(done[keys.IMAGES_PER_SECOND].median()) if len(done) else np.nan,
             "train_seconds": float(done["train_seconds"].mean()) if len(done) else np.nan,
             "search_accuracy": c.search_accuracy, "search_trial": c.search_trial,
-            "loss_first": _mean_or_nan([loss_over_first(v, loss_epochs) for v in done["curve"]]),
+            "loss_first": _mean_or_nan([loss_over_first(v, loss_epochs) for v in done[keys.CURVE]]),
             "label": c.spec.label, "origin": c.origin, "spec_id": c.spec.spec_id, "budget": c.budget,
-            "failure_reason": reasons.iloc[0] if len(reasons) else None,
+            keys.FAILURE_REASON: reasons.iloc[0] if len(reasons) else None,
         }
     pairwise = pd.DataFrame(columns=["a", "b", "diff", "p", "p_holm", "significant", "note"])
     order: list[str] = []

@@ -11,6 +11,7 @@ from typing import TYPE_CHECKING, Any
 from harness.rank.candidates import Candidate, StudyInfo
 from harness.rank.ranking import RankConfig
 from harness.search.tracking import spec_yaml
+from harness.store.record import filters, keys
 from harness.store.tracking import ParentRun, RunRecord, Tracker, trial_record
 
 if TYPE_CHECKING:
@@ -41,8 +42,9 @@ def rank_run(trial: FrozenTrial) -> RunRecord:
     """A ranking run's child run: "<candidate> seed <i>", its candidate, origin, seed and training
     config (train.<field>), the spec as YAML."""
     a = trial.user_attrs
-    params = {"candidate": a.get("candidate"), "origin": a.get("origin"), "seed_index": a.get("seed_index"),
-              "seed": a.get("seed"), "data": a.get("data_key"),
-              **{f"train.{k}": v for k, v in (a.get("train") or {}).items()}}
-    name = f"{a.get('candidate', 'run')} seed {a.get('seed_index', '?')}"
-    return trial_record(trial, name, params, spec_yaml(a.get("spec")), tags={"candidate_key": a.get("candidate_key")})
+    params = {"candidate": a.get(keys.CANDIDATE), "origin": a.get(keys.ORIGIN), keys.SEED_INDEX: a.get(keys.SEED_INDEX),
+              "seed": a.get(keys.SEED), "data": a.get(keys.DATA_KEY),
+              **{f"train.{k}": v for k, v in (a.get(keys.TRAIN) or {}).items()}}
+    name = f"{a.get(keys.CANDIDATE, 'run')} seed {a.get(keys.SEED_INDEX, '?')}"
+    return trial_record(trial, name, params, spec_yaml(filters.spec_dict(trial)),
+                        tags={keys.CANDIDATE_KEY: a.get(keys.CANDIDATE_KEY)})

@@ -16,12 +16,11 @@ from harness.report import plots
 from harness.report.plots.speed import latency_flops_table
 from harness.report.result import Plot
 from harness.report.tables import COSTS, sentence, state_words, varying_parameters
+from harness.store.record import catalogue, keys
 from harness.store.trials import searched_columns, trained_trials
 
 MAX_HEATMAPS = 4
 PNG_SIGNATURE = b"\x89PNG\r\n\x1a\n"
-COST_UNITS = {"flops": "FLOPs per image (multiply-adds, log scale)", "params": "parameters",
-              "latency_ms": "the latency measured at batch 1 on the trial's device (ms)"}
 
 
 def slug(name: str) -> str:
@@ -124,8 +123,9 @@ def _cost_figures(figures: Figures, frame: pd.DataFrame, order: list[str], title
     if color_by:
         colour = f", coloured by {color_by}" + (" (the most important parameter)" if order else "")
     with_accuracy = _with_accuracy(frame)
-    for cost, unit in COST_UNITS.items():
-        name = {**COSTS, "latency_ms": "latency"}[cost]
+    for metric in catalogue.plotted():
+        cost, name = metric.name, COSTS.get(metric.name, metric.words)
+        unit = metric.label
         figures.draw(f"accuracy_vs_{cost}", f"Accuracy vs {name}",
                      f"Validation accuracy against {unit}, with the Pareto front{colour}; pruned trials "
                      "show the accuracy at which they stopped.",
@@ -153,7 +153,7 @@ def _study_figures(figures: Figures, frame: pd.DataFrame, importance: pd.DataFra
     figures.draw("learning_curves", "Learning curves",
                  "Validation accuracy per epoch of every trained trial; pruned trials in grey.",
                  lambda p: plots.plot_learning_curves(frame, p), "no trial has recorded a learning curve yet",
-                 skip=not bool(frame["history"].notna().any()))
+                 skip=not bool(frame[keys.HISTORY].notna().any()))
 
 
 def _robustness_figure(figures: Figures, frame: pd.DataFrame, order: list[str]) -> None:

@@ -11,6 +11,7 @@ import pandas as pd
 from harness.numbers import is_missing, plural
 from harness.report.tables import varying_parameters
 from harness.store.folder import quiet_optuna
+from harness.store.record import filters
 from harness.store.trials import first_runs, searched_columns, trained_trials
 
 if TYPE_CHECKING:
@@ -84,7 +85,7 @@ def feasible_view(study: optuna.Study) -> optuna.Study:
     from optuna.trial import TrialState
 
     keep = [t for t in study.get_trials(deepcopy=False, states=(TrialState.COMPLETE,))
-            if "infeasible" not in t.user_attrs and "reused_from" not in t.user_attrs]
+            if filters.trained_trial(t)]
     return _TrialsView(study, keep)  # type: ignore[return-value]
 
 

@@ -14,14 +14,15 @@ from harness.report.html import bullets, escape, figure, html_page, html_table, 
 from harness.report.result import PLOTS_DIR, Report
 from harness.report.tables import (
     COSTS,
-    NUMERIC_COLUMNS,
     leaderboard_rows,
+    numeric_columns,
     pareto_rows,
     pareto_table,
     sentence,
     state_words,
 )
 from harness.store.provenance import versions
+from harness.store.record import keys
 from harness.store.trials import trained_trials
 
 if TYPE_CHECKING:
@@ -30,16 +31,6 @@ if TYPE_CHECKING:
 LEAD_PLOT = "accuracy_vs_flops"  # the figure shown under the best trial, before the tables
 FRONT_POINTS = 6  # trials of the accuracy-vs-FLOPs front named under the best trial; the table has them all
 CLASSES_SHOWN = 30  # class names listed in the study's record; run.json has them all
-
-
-def flag(command: list[str], name: str) -> str | None:
-    """The value of `--name V` or `--name=V` in a recorded command line."""
-    for i, word in enumerate(command):
-        if word == name and i + 1 < len(command):
-            return command[i + 1]
-        if word.startswith(name + "="):
-            return word.split("=", 1)[1]
-    return None
 
 
 def _data_items(latest: dict[str, Any], fingerprint: dict[str, Any]) -> list[tuple[str, Any]]:
@@ -61,39 +52,38 @@ def _data_items(latest: dict[str, Any], fingerprint: dict[str, Any]) -> list[tup
     return items + [("validation split", data.get("split_id")), ("data placement", data.get("placement"))]
 
 
-def _budget(latest: dict[str, Any], fingerprint: dict[str, Any], command: list[str]) -> str:
-    """Trials, training per trial and the run's timeout, in words."""
+def _budget(latest: dict[str, Any], fingerprint: dict[str, Any]) -> str:
+    """Trials, training per trial and the run's timeout, in words (from the run's record)."""
     budget = []
     if latest.get("trials") is not None:
         budget.append(f"{latest['trials']} trials")
     epochs = fingerprint.get("epochs", latest.get("epochs"))
-    seconds = fingerprint.get("seconds") or flag(command, "--seconds")
+    seconds = fingerprint.get("seconds") or latest.get("seconds")
     if seconds:
         budget.append(f"{seconds} s of training per trial")
     elif epochs is not None:
         budget.append(f"{plural(epochs, 'epoch')} per trial")
     elif latest:
         budget.append("epochs per trial from the space (train.epochs)")
-    timeout = flag(command, "--timeout")
+    timeout = latest.get("timeout")
     if timeout:
         budget.append(f"timeout {timeout} s per run")
     return ", ".join(budget)
 
 
-def _search_items(latest: dict[str, Any], fingerprint: dict[str, Any], command: list[str],
-                  study: optuna.Study | None) -> list[tuple[str, Any]]:
-    """Objectives, sampler, pruner, constraints and seed."""
+def _search_items(latest: dict[str, Any], fingerprint: dict[str, Any], study: optuna.Study | None
+                  ) -> list[tuple[str, Any]]:
+    """Objectives, sampler, pruner, recipe, constraints and seed, as the run recorded them (run.json:
+    the sampler and the pruner in effect; a record from before harness wrote them says so)."""
     objectives = latest.get("objectives") or fingerprint.get("objectives")
     if objectives is None and study is not None:
         objectives = "accuracy" if len(study.directions) == 1 else f"{len(study.directions)} objectives"
-    sampler = flag(command, "--sampler")
-    if sampler is None and command[1:2] == ["search"]:
-        sampler = "tpe (the default)"
-    pruner = latest.get("pruner")
-    if pruner is None and latest:
-        pruner = ("median" if objectives == "accuracy" else "pareto") + " (the default)"
-    items = [("objectives", objectives), ("sampler", sampler or ("not recorded" if latest else None)),
-             ("pruner", pruner)]
+    unknown = "not recorded" if latest else None
+    items = [("objectives", objectives), ("sampler", latest.get("sampler") or unknown),
+             ("pruner", latest.get("pruner") or unknown)]
+    recipe = latest.get("recipe")
+    if recipe:
+        items.append(("training recipe", ", ".join(f"{k} {v}" for k, v in recipe.items())))
     constraints = fingerprint.get("constraints")
     if constraints:
         items.append(("constraints", ", ".join(f"{k} {v}" for k, v in constraints.items() if v is not None)))
@@ -121,7 +111,7 @@ def study_items(run: dict[str, Any], study: optuna.Study | None, frame: pd.DataF
     latest = run.get("latest") or {}
     runs = run.get("runs") or []
     command = [str(w) for w in latest.get("command") or []]
-    fingerprint = dict(study.user_attrs.get("fingerprint") or {}) if study is not None else {}
+    fingerprint = dict(study.user_attrs.get(keys.FINGERPRINT) or {}) if study is not None else {}
     items: list[tuple[str, Any]] = []
     if runs:
         first = runs[0].get("started", "?")
@@ -129,8 +119,8 @@ def study_items(run: dict[str, Any], study: optuna.Study | None, frame: pd.DataF
     if command:
         items.append(("latest command", " ".join(command)))
     items += _data_items(latest, fingerprint)
-    items.append(("budget", _budget(latest, fingerprint, command)))
-    items += _search_items(latest, fingerprint, command, study)
+    items.append(("budget", _budget(latest, fingerprint)))
+    items += _search_items(latest, fingerprint, study)
     items += _machine_items(latest)
     items.append(("trials", state_words(frame)))
     return items
@@ -139,10 +129,9 @@ def study_items(run: dict[str, Any], study: optuna.Study | None, frame: pd.DataF
 def _context(run: dict[str, Any], study: optuna.Study | None) -> str:
     """' On <dataset>; <budget>.' from run.json and the study's fingerprint; '' when neither says."""
     latest = run.get("latest") or {}
-    fingerprint = dict(study.user_attrs.get("fingerprint") or {}) if study is not None else {}
-    command = [str(w) for w in latest.get("command") or []]
+    fingerprint = dict(study.user_attrs.get(keys.FINGERPRINT) or {}) if study is not None else {}
     data = dict(_data_items(latest, fingerprint)).get("dataset")
-    said = [str(w) for w in (data, _budget(latest, fingerprint, command)) if w]
+    said = [str(w) for w in (data, _budget(latest, fingerprint)) if w]
     return f" On {'; '.join(said)}." if said else ""
 
 
@@ -181,7 +170,7 @@ def _headline(report: Report, run: dict[str, Any], study: optuna.Study | None) -
     if best:
         parts.append(best)
     elif not frame.empty and (frame["state"] == "FAIL").all():
-        reasons = frame["failure_reason"].dropna().astype(str).value_counts()
+        reasons = frame[keys.FAILURE_REASON].dropna().astype(str).value_counts()
         listed = bullets(f"{escape(r)} ({plural(n, 'trial')})" for r, n in reasons.items())
         parts.append(f"<p class=\"banner\">Every trial failed. The reasons:</p>{listed}")
     return parts
@@ -209,7 +198,7 @@ def _tables_section(report: Report, top: int) -> list[str]:
         parts.append(f"<p>Top {len(rows)} by validation accuracy; each architecture once (trials that reused "
                      "its result under \"reused by\"), infeasible trials left out. acc/GFLOP: accuracy "
                      "(fraction) per 10<sup>9</sup> multiply-adds per image.</p>")
-        parts.append(html_table(header, rows, NUMERIC_COLUMNS, name="leaderboard"))
+        parts.append(html_table(header, rows, numeric_columns(), name="leaderboard"))
     else:
         parts.append("<p>No trial has completed yet.</p>")
     parts.append("<h2>Pareto fronts</h2>")

@@ -12,12 +12,24 @@ from typing import Any
 import pandas as pd
 
 from harness.numbers import MISSING, human, is_missing, percent, plain, plural
+from harness.store.record import catalogue, filters, keys
 from harness.store.trials import leaderboard, pareto_front, searched_columns, state_counts, trained_trials
 
 DEFAULT_TOP = 10
-COSTS = {"flops": "FLOPs", "params": "params"}
-# Leaderboard columns shown right-aligned (numbers).
-NUMERIC_COLUMNS = {"rank", "trial", "accuracy", "params", "FLOPs", "acc/GFLOP"}
+# The counted costs (the same on any machine) that the report gives a Pareto front, with their
+# table headers: the catalogue's plotted whole-number costs (flops, params).
+COSTS = {m.name: m.header for m in catalogue.plotted() if m.kind == "cost" and m.integer}
+PER_GFLOP = "acc/GFLOP"
+
+
+def board_metrics() -> list[catalogue.Metric]:
+    """The metrics the leaderboard lists, accuracy first (the catalogue's `board` entries)."""
+    return catalogue.board()
+
+
+def numeric_columns() -> set[str]:
+    """The leaderboard's right-aligned (numeric) headers."""
+    return {"rank", "trial", PER_GFLOP, *(m.header for m in board_metrics() if m.numeric)}
 
 
 def varying_parameters(frame: pd.DataFrame) -> list[str]:
@@ -61,7 +73,7 @@ def report_leaderboard(frame: pd.DataFrame, top: int = DEFAULT_TOP) -> pd.DataFr
     board = leaderboard(frame, top).copy()
     flops = pd.to_numeric(board["flops"], errors="coerce").astype(float)
     board["acc_per_gflop"] = board["accuracy"].astype(float) / (flops / 1e9)
-    reused = frame["reused_from"].dropna() if "reused_from" in frame else pd.Series(dtype=float)
+    reused = frame.loc[filters.reused_rows(frame), keys.REUSED_FROM]
     board["reused_by"] = [
         ", ".join(str(int(n)) for n in frame.loc[reused.index[reused.astype(int) == int(num)], "number"])
         for num in board["number"]
@@ -73,13 +85,15 @@ def leaderboard_rows(frame: pd.DataFrame, top: int = DEFAULT_TOP) -> tuple[list[
     """Header and rows of the leaderboard as text cells (for leaderboard.md and the page)."""
     board = report_leaderboard(frame, top)
     params = searched_columns(frame)
-    header = ["rank", "trial", "accuracy", "params", "FLOPs", "acc/GFLOP", "architecture", *params]
+    metrics = board_metrics()
+    header = ["rank", "trial", *(m.header for m in metrics), PER_GFLOP, "architecture", *params]
     if board["reused_by"].astype(bool).any():
         header.append("reused by")
     rows = []
     for rank, (_, r) in enumerate(board.iterrows(), start=1):
         per = r["acc_per_gflop"]
-        row = [str(rank), str(int(r["number"])), percent(r["accuracy"], 2), human(r["params"]), human(r["flops"]),
+        row = [str(rank), str(int(r["number"])),
+               *(MISSING if is_missing(r.get(m.name)) else m.text(r[m.name]) for m in metrics),
                MISSING if pd.isna(per) else f"{per:.3g}", MISSING if is_missing(r["label"]) else str(r["label"]),
                *[plain(r[p]) for p in params]]
         if "reused by" in header:
@@ -101,7 +115,7 @@ def leaderboard_markdown(frame: pd.DataFrame, top: int = DEFAULT_TOP, title: str
         "constraint are left out. acc/GFLOP: validation accuracy (fraction) per 10^9 multiply-adds "
         "per image.",
         "",
-        markdown_table(header, rows, NUMERIC_COLUMNS),
+        markdown_table(header, rows, numeric_columns()),
     ]
     return "\n".join(lines) + "\n"
 

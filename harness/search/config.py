@@ -16,6 +16,7 @@ from harness.names import check_folder_name
 from harness.search.constraints import Constraints
 from harness.search.pruning import ParetoPruner
 from harness.search.samplers import grid_trials
+from harness.store.record import filters
 from harness.store.storage import HEARTBEAT_INTERVAL_S
 
 if TYPE_CHECKING:
@@ -160,7 +161,7 @@ def counted(trial: FrozenTrial) -> bool:
     """Whether a trial counts towards --trials: it ended on its own (not interrupted, not surplus)."""
     if trial.state in (TrialState.COMPLETE, TrialState.PRUNED):
         return True
-    return trial.state == TrialState.FAIL and "failure_reason" in trial.user_attrs
+    return trial.state == TrialState.FAIL and filters.failure_recorded(trial)
 
 
 def taken(trial: FrozenTrial) -> bool:

@@ -16,6 +16,7 @@ from typing import TYPE_CHECKING, Any
 import yaml
 
 from harness.errors import HarnessError
+from harness.store.record import filters
 from harness.zoo.spec import ArchSpec
 
 if TYPE_CHECKING:
@@ -35,9 +36,10 @@ def trial_spec(folder: str | Path, number: int, study_name: str | None = None, s
     trial = next((t for t in trials if t.number == number), None)
     if trial is None:
         raise HarnessError(_no_trial(folder, number, [t.number for t in trials]))
-    if "spec" not in trial.user_attrs:
+    spec = filters.spec_dict(trial)
+    if spec is None:
         raise HarnessError(f"{folder}: trial {number} ended before its architecture was sampled")
-    return ArchSpec.from_dict(trial.user_attrs["spec"])
+    return ArchSpec.from_dict(spec)
 
 
 def _from_table(folder: Path, frame: pd.DataFrame, number: int) -> ArchSpec:

@@ -3,6 +3,7 @@ The only place a trial is touched."""
 
 from __future__ import annotations
 
+import contextlib
 import dataclasses
 import math
 import os
@@ -22,6 +23,7 @@ from harness.search.space import SearchSpace
 from harness.search.tally import Tally
 from harness.signals import StopOnSignal, interrupted_by
 from harness.store.faults import find as disk_fault
+from harness.store.record import RecordWriter, catalogue, filters, keys
 from harness.train.device import DeviceBrokenError
 from harness.train.evaluate import budget_key, describe_failure, evaluate_spec, metrics_row, robust_columns
 from harness.train.live import LiveProgress
@@ -34,12 +36,6 @@ class _Infeasible(Exception):
     """The built model breaks a hard constraint: it is recorded, never trained."""
 
 
-# User attributes a reused trial copies from the trial whose result it reuses.
-_REUSED_ATTRS = ("spec_id", "label", "params", "flops", "receptive_field", "uncounted_ops", "accuracy",
-                 "balanced_accuracy", "macro_f1", "latency_ms", "throughput", "memory",
-                 "val_loss", "train_loss", "train_seconds", "epochs", "history", "curve", "infeasible",
-                 "batch_size", "note")
-
 
 class TrialObjective:
     """The Optuna objective: suggest -> (reuse | check constraints -> train) -> record; the only
@@ -51,8 +47,7 @@ class TrialObjective:
         self.space, self.data, self.device, self.stream, self.shifted = space, data, device, stream, shifted
         self.config, self.epochs, self.multi, self.stop = config, epochs, multi, stop
         self.constraints = constraints or Constraints()
-        self.cost_name = {"accuracy,flops": "flops", "accuracy,params": "params", "accuracy,latency": "latency_ms",
-                          "accuracy,memory": "memory"}.get(config.objectives)
+        self.cost_name = catalogue.objective_cost(config.objectives)
         self.pareto = config.pareto if config.pruner_name() == "pareto" and multi else None
         self._tally = Tally()  # the study's finished trials, counted once (surplus check, reuse)
 
@@ -79,29 +74,28 @@ class TrialObjective:
         """The objective values of a trial from its recorded attributes (a warm start's copies)."""
         return self._values(float(attrs[self.config.metric]), attrs, attrs.get("robust_accuracy"))
 
-    def _reuse(self, trial: optuna.Trial, key: str, trials: list[FrozenTrial]) -> float | tuple[float, float] | None:
+    def _reuse(self, trial: optuna.Trial, record: RecordWriter, key: str, trials: list[FrozenTrial]
+               ) -> float | tuple[float, float] | None:
         """The result of a completed trial of the same experiment (among `trials`, the study's),
-        copied into `trial`; None when there is none (or --repeat)."""
+        copied into `trial`'s record; None when there is none (or --repeat)."""
         if self.config.repeat:
             return None
         old = self._tally.completed(trials, key)
         if old is None:
             return None
-        for name in old.user_attrs:
-            if name in _REUSED_ATTRS or name.startswith("robust"):
-                trial.set_user_attr(name, old.user_attrs[name])
+        record.stage({name: value for name, value in old.user_attrs.items() if catalogue.reused(name)})
         for name, value in old.constraints.items():
             trial.set_constraint(name, value)
-        trial.set_user_attr("reused_from", old.user_attrs.get("reused_from", old.number))
+        record.stage({keys.REUSED_FROM: old.user_attrs.get(keys.REUSED_FROM, old.number)})
         return old.values[0] if self.cost_name is None else (old.values[0], old.values[1])
 
     def finished_curves(self, trial: optuna.Trial) -> list[Curve]:
         """The completed trials that trained (not reused, not infeasible) as Curves for the Pareto policy."""
         curves = []
         for old in trial.study.get_trials(deepcopy=False, states=(TrialState.COMPLETE,)):
-            attrs = old.user_attrs
-            if "history" in attrs and "reused_from" not in attrs and "infeasible" not in attrs:
-                curves.append(Curve(float(attrs[self.cost_name]), tuple(attrs["history"]), old.number))
+            history = filters.history_of(old)
+            if history is not None and filters.trained_trial(old):
+                curves.append(Curve(float(old.user_attrs[self.cost_name]), tuple(history), old.number))
         return curves
 
     def _surplus(self, trial: optuna.Trial, trials: list[FrozenTrial]) -> bool:
@@ -110,25 +104,36 @@ class TrialObjective:
         return self._tally.taken(trials, before=trial.number) >= self.config.trials
 
     def __call__(self, trial: optuna.Trial) -> float | tuple[float, float]:
+        record = RecordWriter(trial)
+        try:
+            values = self._run(trial, record)
+        except BaseException:
+            # What the trial staged goes down with its end (a reason, the overheads); a storage that
+            # refuses it (a full disk) must not hide the error that ended the trial.
+            with contextlib.suppress(Exception):
+                record.flush()
+            raise
+        record.flush()  # the trial's results: one storage call
+        return values
+
+    def _run(self, trial: optuna.Trial, record: RecordWriter) -> float | tuple[float, float]:
         self.stop.check()
         trials = trial.study.get_trials(deepcopy=False)  # read once: the storage walks them all
         if self._surplus(trial, trials):
-            trial.set_user_attr("surplus", True)
+            record.stage({keys.SURPLUS: True})
             raise SurplusTrialError(f"trial {trial.number}: the study's {self.config.trials} places are taken")
         spec, train_config = self.space.suggest(trial)
         train_config = self.train_config(train_config)
         seed = self.config.seed * 100_003 + trial.number  # distinct per trial, reproducible
         key = budget_key(spec.spec_id, train_config, self.device.type, self.config.precision)
-        trial.set_user_attr("spec", spec.to_dict())
-        trial.set_user_attr("seed", seed)
-        trial.set_user_attr("device", str(self.device))
-        trial.set_user_attr("precision", self.config.precision)
-        trial.set_user_attr("worker", {"host": socket.gethostname(), "pid": os.getpid(), "index": self.config.worker})
-        trial.set_user_attr("budget_key", key)
-        reused = self._reuse(trial, key, trials)
+        record.stage({keys.SPEC: spec.to_dict(), keys.SEED: seed, keys.DEVICE: str(self.device),
+                      keys.PRECISION: self.config.precision,
+                      keys.WORKER: {"host": socket.gethostname(), "pid": os.getpid(), "index": self.config.worker},
+                      keys.BUDGET_KEY: key})
+        reused = self._reuse(trial, record, key, trials)
         if reused is not None:
             return reused
-        recorder = _TrialRecorder(self, trial, spec, train_config)
+        recorder = _TrialRecorder(self, trial, record, spec, train_config)
         overheads = Overheads()
         live = LiveProgress(f"trial {trial.number}", None if train_config.seconds else train_config.epochs,
                             train_config.seconds, enabled=self.config.live)
@@ -142,7 +147,7 @@ class TrialObjective:
                                    compile=self.config.compile, overheads=overheads,
                                    precision=self.config.precision, shifted=self.shifted, live=live)
         except optuna.TrialPruned:
-            self._record_overheads(trial, overheads)
+            record.stage(overheads.columns())
             raise
         except DeviceBrokenError:
             # Not this trial's fault, and every later one would fail the same way: the worker
@@ -151,46 +156,38 @@ class TrialObjective:
         except _Infeasible as err:
             # Recorded with its costs and the reason; complete (not failed), so that the sampler
             # sees the constraint values; its objective value marks it as no good (accuracy 0).
-            trial.set_user_attr("infeasible", str(err))
+            record.stage({keys.INFEASIBLE: str(err)})
             return self._values(0.0, recorder.costs_row)
         except Exception as err:  # recorded with its reason; the study goes on
             if interrupted_by(err):  # a stop that a library wrapped (an import's RuntimeError): not a failure
                 raise KeyboardInterrupt from err
             if disk_fault(err) is not None:
                 raise  # a full or read-only disk is not the trial's fault: the search stops, uncounted
-            self._record_overheads(trial, overheads)
+            record.stage(overheads.columns())
             reason, trace = describe_failure(err)
             if trace is not None:
-                trial.set_user_attr("traceback", trace)
-            self._fail(trial, reason)
+                record.stage({keys.TRACEBACK: trace})
+            record.stage({keys.FAILURE_REASON: reason})
+            raise TrialFailedError(reason)  # noqa: B904 (Optuna records the reason; the cause stays as context)
         # The costs were recorded before training (on_costs); add what training produced.
-        for name, value in metrics_row(spec, None, ev.result).items():
-            trial.set_user_attr(name, value)
-        self._record_overheads(trial, overheads)
+        results = {**metrics_row(spec, None, ev.result), **overheads.columns()}
         if ev.note:
-            trial.set_user_attr("note", ev.note)
+            results[keys.NOTE] = ev.note
         robust = robust_columns(ev.robust) if ev.robust else {}
-        for name, value in robust.items():
-            trial.set_user_attr(name, value)
+        results.update(robust)
+        record.stage(results)
+        record.stage(catalogue.derived(record.values))  # the catalogue's derived metrics, from all of it
         return self._values(ev.result.metric(self.config.metric), recorder.costs_row, robust.get("robust_accuracy"))
-
-    @staticmethod
-    def _record_overheads(trial: optuna.Trial, overheads: Overheads) -> None:
-        for name, value in overheads.columns().items():
-            trial.set_user_attr(name, value)
-
-    def _fail(self, trial: optuna.Trial, reason: str) -> None:
-        trial.set_user_attr("failure_reason", reason)
-        raise TrialFailedError(reason)
 
 
 class _TrialRecorder:
     """One trial's record as it trains: its costs before training (checked against the hard
     constraints) and, after each epoch, its learning curve and the pruning decision."""
 
-    def __init__(self, objective: TrialObjective, trial: optuna.Trial, spec: ArchSpec, train_config: TrainConfig
-                 ) -> None:
-        self.objective, self.trial, self.spec, self.train_config = objective, trial, spec, train_config
+    def __init__(self, objective: TrialObjective, trial: optuna.Trial, record: RecordWriter, spec: ArchSpec,
+                 train_config: TrainConfig) -> None:
+        self.objective, self.trial, self.record = objective, trial, record
+        self.spec, self.train_config = spec, train_config
         self.history: list[float] = []
         self.curve: list[dict[str, float]] = []
         self.costs_row: dict[str, Any] = {}
@@ -200,9 +197,13 @@ class _TrialRecorder:
     def on_costs(self, costs: Costs) -> None:
         """Record the built model's costs; raise _Infeasible when a hard constraint refuses it."""
         trial, constraints = self.trial, self.objective.constraints
+        first = not self.costs_row
         self.costs_row.update(metrics_row(self.spec, costs, None))
-        for name, value in self.costs_row.items():
-            trial.set_user_attr(name, value)
+        # The counted costs go down with what the trial staged before (one storage call); the
+        # measured ones (the second call) with the first epoch.
+        self.record.stage(self.costs_row)
+        if first:
+            self.record.flush()
         if constraints.active:
             # Optuna 5's samplers (tpe, nsga2, gp) read these: > 0 is a violation. Each once: the
             # counted bounds come first, the measured ones (latency, memory) with the second call.
@@ -232,10 +233,8 @@ class _TrialRecorder:
         value = m.metric(objective.config.metric)  # validation accuracy unless --metric says otherwise
         self.history.append(value)
         self.curve.append(dataclasses.asdict(m))  # epoch, train_loss, val_loss, val_accuracy, seconds
-        trial.set_user_attr("history", self.history)
-        trial.set_user_attr("curve", self.curve)
-        trial.set_user_attr("train_seconds", m.seconds)
-        trial.set_user_attr("epochs", m.epoch)
+        self.record.write({keys.HISTORY: self.history, keys.CURVE: self.curve, "train_seconds": m.seconds,
+                           "epochs": m.epoch})
         # A time budget has no known last epoch: the policies then never see one. Its step is the
         # evaluation's number (one per tenth of the budget, harness.train.loop.EVAL_SLICES): the
         # same share of the budget in every trial, where epoch numbers depend on the network's speed.
@@ -254,7 +253,5 @@ class _TrialRecorder:
                                                   float(self.costs_row[objective.cost_name]),
                                                   objective.finished_curves(trial))
         if reason:
-            trial.set_user_attr("accuracy", m.val_accuracy)
-            trial.set_user_attr("val_loss", m.val_loss)
-            trial.set_user_attr("pruned_reason", reason)
+            self.record.stage({"accuracy": m.val_accuracy, "val_loss": m.val_loss, keys.PRUNED_REASON: reason})
             raise optuna.TrialPruned(reason)

@@ -8,6 +8,7 @@ from typing import TYPE_CHECKING
 import pandas as pd
 
 from harness.numbers import human
+from harness.store.record import filters, keys
 from harness.store.table import INTERRUPTED
 from harness.store.trials import leaderboard, pareto_front, state_counts
 from harness.train.overheads import OVERHEAD_COLUMNS
@@ -23,15 +24,15 @@ def trial_line(trial: FrozenTrial, done: int, total: int) -> str:
     costs = (f"params {human(a.get('params')):>6}  flops {human(a.get('flops')):>6}  "
              f"rf {a.get('receptive_field', '-')}px")
     if trial.state.name == "FAIL":
-        return f"{head} FAILED: {a.get('failure_reason', INTERRUPTED)}  ({a.get('label', '')})"
-    if "infeasible" in a:
-        return f"{head} infeasible, not trained: {a['infeasible']}  {costs}  {a.get('label', '')}"
+        return f"{head} FAILED: {a.get(keys.FAILURE_REASON, INTERRUPTED)}  ({a.get('label', '')})"
+    if keys.INFEASIBLE in a:
+        return f"{head} infeasible, not trained: {a[keys.INFEASIBLE]}  {costs}  {a.get('label', '')}"
     acc = a.get("accuracy")
     acc_s = f"{acc:6.1%}" if acc is not None else "   -  "
     state = " pruned" if trial.state.name == "PRUNED" else ""
-    if "reused_from" in a:
-        state = f" reused from trial {a['reused_from']}"
-    note = f"  [{a['note']}]" if a.get("note") else ""
+    if keys.REUSED_FROM in a:
+        state = f" reused from trial {a[keys.REUSED_FROM]}"
+    note = f"  [{a[keys.NOTE]}]" if a.get(keys.NOTE) else ""
     return (f"{head} acc {acc_s}  {costs}  {a.get('train_seconds', 0):5.1f}s{state}  "
             f"{a.get('label', '')}{note}")
 
@@ -42,9 +43,8 @@ def overhead_line(frame: pd.DataFrame, write_seconds: Sequence[float] = ()) -> s
     results folder when `write_seconds` are given); None when no trial here trained."""
     if "warmup_seconds" not in frame:
         return None
-    ran = frame[frame["warmup_seconds"].notna() & frame["reused_from"].isna()]
-    if "copied_from" in ran:  # a warm start's copies trained in the other study
-        ran = ran[ran["copied_from"].isna()]
+    ran = filters.first_runs(frame[frame["warmup_seconds"].notna()])
+    ran = ran[~filters.copied_rows(ran)]  # a warm start's copies trained in the other study
     if ran.empty:
         return None
     labels = ("build", "count", "speed", "warm-up", "evaluation", "robustness")
@@ -61,7 +61,7 @@ def overhead_line(frame: pd.DataFrame, write_seconds: Sequence[float] = ()) -> s
 def print_leaderboard(frame: pd.DataFrame, say: Callable[[str], None], top: int = 5) -> None:
     """Print the best trials as a small table."""
     board = leaderboard(frame, top)
-    words = {"infeasible": "infeasible (not trained)"}
+    words = {keys.NOTE_WORDS[keys.INFEASIBLE]: "infeasible (not trained)"}
     say("trials: " + ", ".join(f"{n} {words.get(s, s.lower())}" for s, n in state_counts(frame).items()))
     if board.empty:
         say("no trial completed: see failure_reason in trials.csv")

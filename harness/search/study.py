@@ -44,6 +44,7 @@ from harness.search.tally import Tally
 from harness.search.tracking import open_tracker, tracking
 from harness.search.writer import ResultsWriter, write_results, write_run_info
 from harness.signals import StopOnSignal
+from harness.store.record import keys
 from harness.store.storage import (
     SQLiteLock,
     StorageRef,
@@ -88,14 +89,14 @@ def _fingerprint(space: SearchSpace, config: SearchConfig, epochs: int, data: Im
 
 
 def _check_resumable(study: optuna.Study, fingerprint: dict[str, Any], folder: Path) -> None:
-    old = study.user_attrs.get("fingerprint")
+    old = study.user_attrs.get(keys.FINGERPRINT)
     if old is None:
-        study.set_user_attr("fingerprint", fingerprint)
+        study.set_user_attr(keys.FINGERPRINT, fingerprint)
         return
     # Keys that an older harness did not record are not compared (and are recorded from now on).
     changed = [f"{k} ({old[k]} -> {v})" for k, v in fingerprint.items() if k in old and old[k] != v]
     if not changed and set(fingerprint) - set(old):
-        study.set_user_attr("fingerprint", {**fingerprint, **old})
+        study.set_user_attr(keys.FINGERPRINT, {**fingerprint, **old})
     if changed:
         raise HarnessError(
             f"{folder} holds a study run with a different {', '.join(changed)}; its trials would "

@@ -16,6 +16,7 @@ from collections.abc import Sequence
 from optuna.trial import FrozenTrial, TrialState
 
 from harness.search.config import counted, taken
+from harness.store.record import filters
 
 
 class Tally:
@@ -36,7 +37,7 @@ class Tally:
             t = trials[i]
             self._ended += counted(t)
             if t.state == TrialState.COMPLETE and t.values is not None:
-                key = t.user_attrs.get("budget_key")
+                key = filters.budget_key_of(t)
                 if key is not None and key not in self._by_key:
                     self._by_key[key] = t
             i += 1
@@ -71,6 +72,6 @@ class Tally:
         if found is not None:
             return found
         for t in trials[upto:]:
-            if t.state == TrialState.COMPLETE and t.values is not None and t.user_attrs.get("budget_key") == key:
+            if t.state == TrialState.COMPLETE and t.values is not None and filters.budget_key_of(t) == key:
                 return t
         return None

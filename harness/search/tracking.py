@@ -13,6 +13,7 @@ from typing import TYPE_CHECKING, Any
 
 from harness.search.config import SearchConfig, study_name_for
 from harness.search.export import spec_text
+from harness.store.record import filters, keys
 from harness.store.tracking import ParentRun, RunRecord, Tracker, trial_record
 from harness.zoo.spec import ArchSpec
 
@@ -60,8 +61,8 @@ def search_params(space: SearchSpace, config: SearchConfig, epochs: int | None, 
 
 def trial_run(trial: FrozenTrial) -> RunRecord:
     """A trial's child run: "trial N", its searched parameters and seed, the spec as YAML."""
-    params = {**trial.params, "seed": trial.user_attrs.get("seed")}
-    return trial_record(trial, f"trial {trial.number}", params, spec_yaml(trial.user_attrs.get("spec")))
+    params = {**trial.params, keys.SEED: trial.user_attrs.get(keys.SEED)}
+    return trial_record(trial, f"trial {trial.number}", params, spec_yaml(filters.spec_dict(trial)))
 
 
 def spec_yaml(spec: dict[str, Any] | None) -> str | None:

@@ -17,6 +17,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from harness.errors import SettingError
+from harness.store.record import filters, keys
 
 if TYPE_CHECKING:
     import optuna
@@ -127,13 +128,12 @@ def plan_warm_start(source: optuna.Study, space: SearchSpace, top: int, objectiv
 
     metric = objective.config.metric
     done = [t for t in source.get_trials(deepcopy=False, states=(TrialState.COMPLETE,))
-            if "infeasible" not in t.user_attrs and "reused_from" not in t.user_attrs
-            and _finite(t.user_attrs.get(metric))]
+            if filters.trained_trial(t) and _finite(t.user_attrs.get(metric))]
     if not done:
         raise SettingError(f"{{warm_start}} {label}: its study {source.study_name!r} has no completed trial "
                            "to start from", "warm_start")
     done.sort(key=lambda t: -float(t.user_attrs[metric]))
-    old_print = source.user_attrs.get("fingerprint") or {}
+    old_print = source.user_attrs.get(keys.FINGERPRINT) or {}
     same_data = all(old_print.get(k) == fingerprint.get(k) for k in SAME_DATA_KEYS)
     plan, seen, compatible = WarmStartPlan(label), set(), False
     for old in done:
@@ -150,9 +150,9 @@ def plan_warm_start(source: optuna.Study, space: SearchSpace, top: int, objectiv
         if key in seen or not replay.used:
             continue  # an architecture already planned, or nothing of it carries over
         seen.add(key)
-        if same_data and not replay.missing and key == old.user_attrs.get("budget_key"):
-            attrs = {**{k: v for k, v in old.user_attrs.items() if k != "warm_start_from"},
-                     "copied_from": f"{label} trial {old.number}"}
+        if same_data and not replay.missing and key == filters.budget_key_of(old):
+            attrs = {**{k: v for k, v in old.user_attrs.items() if k != keys.WARM_START_FROM},
+                     keys.COPIED_FROM: f"{label} trial {old.number}"}
             values = objective.values_from_attrs(attrs)
             plan.copies.append(create_trial(
                 state=TrialState.COMPLETE, params=replay.used, distributions=replay.distributions,
@@ -173,7 +173,7 @@ def warm_start(study: optuna.Study, source: optuna.Study, folder: str | Path, sp
     """Add the warm start from `source` (the study of results folder `folder`, read_source) to
     `study`, once (None when it was added before: the study records it); says one line on what
     was added."""
-    done = study.user_attrs.get("warm_start")
+    done = study.user_attrs.get(keys.WARM_START)
     if done is not None:
         say(f"warm start from {done['from']} was added when this study began ({done['copied']} copied, "
             f"{done['queued']} queued)")
@@ -181,8 +181,8 @@ def warm_start(study: optuna.Study, source: optuna.Study, folder: str | Path, sp
     plan = plan_warm_start(source, space, top, objective, fingerprint, str(folder))
     study.add_trials(plan.copies)
     for params in plan.queued:
-        study.enqueue_trial(params, user_attrs={"warm_start_from": str(folder)}, skip_if_exists=True)
-    study.set_user_attr("warm_start", {"from": str(folder), "copied": len(plan.copies), "queued": len(plan.queued)})
+        study.enqueue_trial(params, user_attrs={keys.WARM_START_FROM: str(folder)}, skip_if_exists=True)
+    study.set_user_attr(keys.WARM_START, {"from": str(folder), "copied": len(plan.copies), "queued": len(plan.queued)})
     say(plan.describe())
     return plan
 

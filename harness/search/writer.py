@@ -9,7 +9,7 @@ import time
 from collections.abc import Callable
 from datetime import datetime, timezone
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 import pandas as pd
 import yaml
@@ -18,6 +18,7 @@ from harness.files import atomic_write, write_text
 from harness.search.progress import trial_line
 from harness.search.tally import Tally
 from harness.store.provenance import append_run_record, describe_device, safe_command, versions
+from harness.store.record import filters
 from harness.store.table import TrialsTable
 
 # The results folder's plot is redrawn after a trial at most this often (s), and no more than
@@ -84,15 +85,29 @@ def write_run_info(folder: Path, space: SearchSpace, config: SearchConfig, data:
                     "placement": placement.describe() if placement else None},
         "trials": config.trials,
         "epochs": config.epochs,
+        "seconds": config.seconds,
+        "timeout": config.timeout,
         "objectives": config.objectives,
         "seed": config.seed,
-        "pruner": config.pruner,
+        "sampler": config.sampler,
+        "pruner": config.pruner_name(),  # the pruner in effect, the default resolved
+        "recipe": recipe(space, config),
         "device": describe_device(device),
         "precision": config.precision,
         "deterministic": config.deterministic,
         "versions": versions(),
     }
     append_run_record(folder / "run.json", record)
+
+
+def recipe(space: SearchSpace, config: SearchConfig) -> dict[str, Any]:
+    """The training recipe a search's trials share: the space's train section (values, or how a
+    searched one varies) with this run's overrides (epochs, seconds, augmentation) applied."""
+    out = dict(space.raw.get("train") or {})
+    for name in ("epochs", "seconds", "crop_padding", "flip"):
+        if getattr(config, name) is not None:
+            out[name] = getattr(config, name)
+    return out
 
 
 class ResultsWriter:
@@ -141,7 +156,7 @@ class ResultsWriter:
                               stacklevel=2)
 
     def __call__(self, study: optuna.Study, trial: FrozenTrial) -> None:
-        if trial.user_attrs.get("surplus"):
+        if filters.is_surplus(trial):
             return  # not a trial of the study: nothing to say or write
         start = time.perf_counter()
         self.table.update(study)

@@ -19,22 +19,13 @@ from typing import TYPE_CHECKING, Any
 
 import pandas as pd
 
-from harness.train.overheads import OVERHEAD_COLUMNS
+from harness.store.record import catalogue, filters, keys
 
 if TYPE_CHECKING:
     import optuna
     from optuna.trial import FrozenTrial
 
-# Metric columns, in the order trials.csv shows them after the searched parameters.
-METRIC_COLUMNS = ["accuracy", "balanced_accuracy", "macro_f1", "val_loss", "params", "flops", "receptive_field",
-                  "latency_ms", "throughput", "memory", "train_seconds",
-                  "epochs", "failure_reason", "infeasible", "reused_from", "copied_from", "warm_start_from",
-                  "pruned_reason", "train_loss",
-                  "label", "spec_id", "seed", "uncounted_ops", "batch_size", "note", "device", "precision",
-                  "robust_accuracy", *OVERHEAD_COLUMNS]
 INTERRUPTED = "interrupted (not counted; the next run replaces it)"
-# Columns written as whole numbers (pandas' nullable Int64: no "3.0" for a count).
-INTEGER_COLUMNS = ("params", "flops", "receptive_field", "epochs", "seed", "reused_from", "batch_size")
 
 
 def trial_row(t: FrozenTrial) -> dict[str, Any]:
@@ -44,15 +35,15 @@ def trial_row(t: FrozenTrial) -> dict[str, Any]:
 
     attrs = t.user_attrs
     row: dict[str, Any] = {"number": t.number, "state": t.state.name, **t.params}
-    for col in METRIC_COLUMNS:
+    for col in catalogue.columns():
         if col in attrs:
             row[col] = attrs[col]
     for col in attrs:  # each shift's accuracy (harness.data.shifts), after the metrics
-        if col.startswith("robust."):
+        if col.startswith(keys.ROBUST_PREFIX):
             row[col] = attrs[col]
-    if t.state == TrialState.FAIL and "failure_reason" not in attrs:
-        row["failure_reason"] = INTERRUPTED
-    for name in ("history", "curve"):  # per-epoch learning curves, as JSON
+    if t.state == TrialState.FAIL and not filters.failure_recorded(t):
+        row[keys.FAILURE_REASON] = INTERRUPTED
+    for name in keys.CURVES:  # per-epoch learning curves, as JSON
         if name in attrs:
             row[name] = json.dumps(attrs[name])
     return row
@@ -84,7 +75,7 @@ class TrialsTable:
         self.trials: list[FrozenTrial] = []  # the study's trials as of the last update (surplus ones too)
 
     def _entry(self, t: FrozenTrial) -> tuple[dict[str, Any], tuple[str, ...]]:
-        key = (*t.params, *(c for c in t.user_attrs if c.startswith("robust.")))
+        key = (*t.params, *(c for c in t.user_attrs if c.startswith(keys.ROBUST_PREFIX)))
         return trial_row(t), self._interned.setdefault(key, key)
 
     def update(self, study: optuna.Study) -> TrialsTable:
@@ -96,14 +87,14 @@ class TrialsTable:
         i = self._upto
         while i < len(trials) and trials[i].state.is_finished():
             t = trials[i]
-            if not t.user_attrs.get("surplus"):  # dropped unrun: another worker took the last place
+            if not filters.is_surplus(t):  # dropped unrun: another worker took the last place
                 row, key = self._entry(t)
                 self._prefix_rows.append(row)
                 self._prefix_names.setdefault(key, None)
             i += 1
         if i != self._upto:
             self._upto, self._last = i, trials[i - 1].number
-        self._tail = [self._entry(t) for t in trials[i:] if not t.user_attrs.get("surplus")]
+        self._tail = [self._entry(t) for t in trials[i:] if not filters.is_surplus(t)]
         columns = self.columns()
         if columns != self._columns:
             self._columns, self._prefix_lines = columns, []
@@ -116,8 +107,8 @@ class TrialsTable:
         robust: dict[str, None] = {}
         for key in [*self._prefix_names, *(key for _, key in self._tail)]:
             for name in key:
-                (robust if name.startswith("robust.") else params)[name] = None
-        return ["number", "state", *params, *METRIC_COLUMNS, *robust, "history", "curve"]
+                (robust if name.startswith(keys.ROBUST_PREFIX) else params)[name] = None
+        return ["number", "state", *params, *catalogue.columns(), *robust, *keys.CURVES]
 
     @property
     def rows(self) -> list[dict[str, Any]]:
@@ -130,7 +121,7 @@ class TrialsTable:
     def frame(self) -> pd.DataFrame:
         """The table as a DataFrame (whole-number columns as Int64)."""
         frame = pd.DataFrame(self.rows, columns=self._columns or self.columns())
-        for col in INTEGER_COLUMNS:
+        for col in catalogue.integer_columns():  # pandas' nullable Int64: no "3.0" for a count
             frame[col] = frame[col].astype("Int64")
         return frame
 

@@ -31,6 +31,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from harness.errors import HarnessError, TrackerWarning
+from harness.store.record import catalogue, filters, keys
 from harness.store.storage import redact
 
 if TYPE_CHECKING:
@@ -49,8 +50,10 @@ HTTP_DEFAULTS = {"MLFLOW_HTTP_REQUEST_MAX_RETRIES": "1", "MLFLOW_HTTP_REQUEST_BA
 # Loggers whose records our one-line warning replaces (MLflow logs a traceback per database error,
 # urllib3 a line per retry); raised to CRITICAL while a tracker is open.
 QUIET_LOGGERS = ("mlflow", "urllib3.connectionpool", "alembic")
-# Numeric user attributes that are settings or links, not results: params or tags instead.
-NOT_METRICS = {"seed", "seed_index", "reused_from", "batch_size"}
+# Numeric user attributes that are settings or links, not results: params or tags instead (the
+# catalogue says which; a ranking's run adds its seed index).
+NOT_METRICS = {keys.SEED_INDEX, *catalogue.tracked_as("param"), *catalogue.tracked_as("tag"),
+               *catalogue.tracked_as("none")}
 # MLflow's limits (mlflow.utils.validation): per log_batch call, and on a key and a value.
 MAX_METRICS, MAX_PARAMS_TAGS, MAX_KEY, MAX_PARAM, MAX_TAG = 1000, 100, 250, 6000, 8000
 ENDED = {"COMPLETE": "FINISHED", "PRUNED": "KILLED", "FAIL": "FAILED"}  # Optuna state -> MLflow run status
@@ -107,9 +110,9 @@ def ended(trial: FrozenTrial) -> bool:
     """Whether a trial is logged: complete, pruned, or failed with a recorded reason (an
     interrupted one is run again, and a surplus one never ran)."""
     state = trial.state.name
-    if trial.user_attrs.get("surplus") or state not in ENDED:
+    if filters.is_surplus(trial) or state not in ENDED:
         return False
-    return state != "FAIL" or "failure_reason" in trial.user_attrs
+    return state != "FAIL" or filters.failure_recorded(trial)
 
 
 def trial_record(trial: FrozenTrial, name: str, params: dict[str, Any], spec_yaml: str | None,
@@ -122,7 +125,7 @@ def trial_record(trial: FrozenTrial, name: str, params: dict[str, Any], spec_yam
     start = _ms(trial.datetime_start)
     end = _ms(trial.datetime_complete)
     steps: list[tuple[str, float, int, int]] = []
-    for index, point in enumerate(attrs.get("curve") or [], start=1):
+    for index, point in enumerate(filters.curve_of(trial), start=1):
         epoch = int(point.get("epoch", index))
         stamp = (start or 0) + int(1000 * float(point.get("seconds") or 0.0))
         for key, value in point.items():
@@ -131,8 +134,8 @@ def trial_record(trial: FrozenTrial, name: str, params: dict[str, Any], spec_yam
     stepped = {key for key, *_ in steps}
     metrics = {key: float(value) for key, value in attrs.items()
                if key not in NOT_METRICS and key not in stepped and _finite(value)}
-    tag_values = {"state": trial.state.name, **{key: attrs[key] for key in (
-        "failure_reason", "pruned_reason", "infeasible", "reused_from", "label", "spec_id", "note") if key in attrs}}
+    tag_values = {"state": trial.state.name, **{key: attrs[key] for key in catalogue.tracked_as("tag")
+                                                if key in attrs}}
     tag_values.update(tags or {})
     return RunRecord(
         number=trial.number, name=name, status=ENDED.get(trial.state.name, "FAILED"),

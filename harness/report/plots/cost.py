@@ -15,9 +15,10 @@ from matplotlib.axes import Axes
 from harness.report.plots.style import (
     ACCURACY_LABEL,
     MAX_LEVELS,
+    axis_label,
     completed,
     counts_line,
-    infeasible,
+    in_words,
     is_numeric_param,
     levels,
     log_limits,
@@ -28,12 +29,8 @@ from harness.report.plots.style import (
     set_titles,
     styled_figure,
 )
+from harness.store.record import filters, keys
 from harness.store.trials import pareto_front, searched_columns
-
-COST_LABELS = {"latency_ms": "latency at batch 1 (ms, log scale)",
-               "flops": "FLOPs per image (multiply-adds, log scale)",
-               "params": "parameters (count, log scale)"}
-COST_NAMES = {"flops": "FLOPs", "params": "parameters", "latency_ms": "latency"}
 
 
 def front_points(frame: pd.DataFrame, cost: str = "flops") -> pd.DataFrame:
@@ -44,7 +41,7 @@ def front_points(frame: pd.DataFrame, cost: str = "flops") -> pd.DataFrame:
     if cost not in t:
         return t.iloc[0:0]
     t[cost] = pd.to_numeric(t[cost], errors="coerce").astype(float)
-    return pareto_front(t[~infeasible(t)], cost=cost, metric="accuracy")
+    return pareto_front(t[~filters.infeasible_rows(t)], cost=cost, metric="accuracy")
 
 
 def strongest_parameter(frame: pd.DataFrame) -> str | None:
@@ -75,12 +72,12 @@ def accuracy_vs_cost_table(frame: pd.DataFrame, cost: str = "flops") -> pd.DataF
     if cost not in t:
         return pd.DataFrame()
     t[cost] = positive(t[cost])
-    refused = infeasible(t)
+    refused = filters.infeasible_rows(t)
     has_cost = t[cost].notna()
     kind = pd.Series(None, index=t.index, dtype=object)
     kind[t.index.isin(completed(t).index) & has_cost] = "completed"
     kind[(t["state"] == "PRUNED") & t["accuracy"].notna() & has_cost & ~refused] = "pruned"
-    kind[refused & has_cost] = "infeasible"
+    kind[refused & has_cost] = keys.INFEASIBLE
     front = front_points(t, cost)
     place = pd.Series(np.nan, index=t.index)
     place[front.index] = np.arange(len(front), dtype=float)
@@ -131,7 +128,7 @@ def _scatter_coloured(ax: Axes, done: pd.DataFrame, cost: str, color_by: str | N
 def _draw_others(ax: Axes, t: pd.DataFrame, cost: str) -> None:
     """Pruned trials (hollow grey), the Pareto front (red steps, its trials ringed) and infeasible
     trials (x marks on the bottom edge at their cost)."""
-    pruned, refused = t[t["kind"] == "pruned"], t[t["kind"] == "infeasible"]
+    pruned, refused = t[t["kind"] == "pruned"], t[t["kind"] == keys.INFEASIBLE]
     front = t[t["front"].notna()].sort_values("front")
     if not pruned.empty:
         ax.scatter(pruned[cost], pruned["accuracy"] * 100, s=36, facecolors="none", edgecolors="grey",
@@ -195,8 +192,8 @@ def plot_accuracy_vs_cost(frame: pd.DataFrame, path: str | Path, *, cost: str = 
             ax.legend(loc="best")
         elif handles:
             ax.legend(loc="upper left", bbox_to_anchor=(1.01, 1.0), borderaxespad=0.0)
-        set_titles(fig, ax, title or f"accuracy vs {COST_NAMES.get(cost, cost)}", counts_line(t))
-        ax.set_xlabel(COST_LABELS.get(cost, f"{cost} (log scale)"))
+        set_titles(fig, ax, title or f"accuracy vs {in_words(cost)}", counts_line(t))
+        ax.set_xlabel(axis_label(cost, log=True))
         ax.set_ylabel(ACCURACY_LABEL)
         save_figure(fig, path)
     return True
@@ -205,7 +202,7 @@ def plot_accuracy_vs_cost(frame: pd.DataFrame, path: str | Path, *, cost: str = 
 def _nothing_yet(t: pd.DataFrame) -> str:
     """Why no trial can be drawn yet, in words."""
     failed = int((t["state"] == "FAIL").sum())
-    refused = int(infeasible(t).sum())
+    refused = int(filters.infeasible_rows(t).sum())
     if failed:
         return f"no trial completed yet ({failed} failed: see failure_reason in trials.csv)"
     if refused and refused == len(t):
@@ -229,7 +226,7 @@ def plot_accuracy_vs_flops(frame: pd.DataFrame, path: str | Path, *, title: str 
         ax.set_xticks([])
         ax.set_yticks([])
         set_titles(fig, ax, title, counts_line(t))
-        ax.set_xlabel(COST_LABELS["flops"])
+        ax.set_xlabel(axis_label("flops", log=True))
         ax.set_ylabel(ACCURACY_LABEL)
         save_figure(fig, path)
     return path

@@ -18,12 +18,12 @@ from matplotlib.lines import Line2D
 from harness.numbers import plural
 from harness.report.plots.style import (
     ACCURACY_LABEL,
-    infeasible,
     normalise,
     save_figure,
     set_titles,
     styled_figure,
 )
+from harness.store.record import filters, keys
 
 STATES = ("COMPLETE", "PRUNED", "RUNNING")  # the trials that trained (or are training)
 CURVE_COLUMNS = ["row", "number", "state", "epoch", "accuracy"]
@@ -33,9 +33,9 @@ def _points(raw: Any, kind: str) -> list[tuple[float, float]]:
     """The finite (epoch, accuracy) pairs of one decoded `curve` or `history` list."""
     points: list[tuple[float, float]] = []
     for i, item in enumerate(raw):
-        if kind == "curve" and isinstance(item, dict):
+        if kind == keys.CURVE and isinstance(item, dict):
             epoch, acc = item.get("epoch", i + 1), item.get("val_accuracy")
-        elif kind == "history":
+        elif kind == keys.HISTORY:
             epoch, acc = i + 1, item
         else:
             continue
@@ -52,7 +52,7 @@ def parse_curve(curve: Any = None, history: Any = None) -> list[tuple[float, flo
     """(epoch, validation accuracy) pairs from a trial's `curve` (JSON list of {epoch, val_accuracy,
     ...}) or, when that is missing, its `history` (JSON list of accuracies, epochs 1, 2, ...).
     Either may be a JSON string or an already decoded list; anything unreadable gives []."""
-    for raw, kind in ((curve, "curve"), (history, "history")):
+    for raw, kind in ((curve, keys.CURVE), (history, keys.HISTORY)):
         if isinstance(raw, str):
             try:
                 raw = json.loads(raw)
@@ -71,11 +71,11 @@ def curves_table(frame: pd.DataFrame) -> pd.DataFrame:
     row per recorded epoch of every completed, pruned or running trial, in table order; failed,
     infeasible and reused trials are left out."""
     t = normalise(frame)
-    keep = t["state"].isin(list(STATES)) & ~infeasible(t) & t["reused_from"].isna()
+    keep = t["state"].isin(list(STATES)) & ~filters.infeasible_rows(t) & ~filters.reused_rows(t)
     kept = t[keep]
     rows = [(row, float(number), state, epoch, acc)
-            for row, number, state, curve, history in zip(kept.index, kept["number"], kept["state"], kept["curve"],
-                                                          kept["history"], strict=True)
+            for row, number, state, curve, history in zip(kept.index, kept["number"], kept["state"], kept[keys.CURVE],
+                                                          kept[keys.HISTORY], strict=True)
             for epoch, acc in parse_curve(curve, history)]
     return pd.DataFrame(rows, columns=CURVE_COLUMNS)
 

@@ -9,25 +9,26 @@ import numpy as np
 import pandas as pd
 import seaborn as sns
 
+from harness.errors import HarnessError
 from harness.report.plots.style import (
-    ACCURACY_LABEL,
+    axis_label,
     completed,
     counts_line,
-    infeasible,
     normalise,
     save_figure,
     set_titles,
     styled_figure,
 )
+from harness.store.record import catalogue, filters
 
-METRIC_LABELS = {"accuracy": ACCURACY_LABEL,
-                 "val_loss": "validation loss (cross-entropy)",
-                 "train_loss": "training loss (cross-entropy)",
-                 "flops": "FLOPs per image (multiply-adds)",
-                 "params": "parameters (count)",
-                 "train_seconds": "training time (s)"}
-# Metrics for which lower is better (the best-so-far line of plot_history follows the minimum).
-LOWER_IS_BETTER = {"val_loss", "train_loss", "flops", "params", "train_seconds", "receptive_field"}
+
+def _lower_is_better(name: str) -> bool:
+    """Whether the catalogue says lower values of `name` are better (the best-so-far line follows
+    the minimum)."""
+    try:
+        return catalogue.metric(name).direction == "min"
+    except HarnessError:
+        return False
 
 
 def best_so_far(values: pd.Series, lower_is_better: bool = False) -> pd.Series:
@@ -45,7 +46,7 @@ def history_table(frame: pd.DataFrame, objective: str = "accuracy") -> pd.DataFr
     if objective not in t:
         return pd.DataFrame()
     t[objective] = pd.to_numeric(t[objective], errors="coerce").astype(float)
-    refused = infeasible(t)
+    refused = filters.infeasible_rows(t)
     kind = pd.Series(None, index=t.index, dtype=object)
     kind[(t["state"] == "FAIL") | refused] = "lost"
     kind[(t["state"] == "PRUNED") & t[objective].notna() & ~refused] = "pruned"
@@ -53,7 +54,7 @@ def history_table(frame: pd.DataFrame, objective: str = "accuracy") -> pd.DataFr
     done = done[done[objective].notna()].sort_values("number")
     kind[done.index] = "completed"
     best = pd.Series(np.nan, index=t.index)
-    best[done.index] = best_so_far(done[objective], objective in LOWER_IS_BETTER)
+    best[done.index] = best_so_far(done[objective], _lower_is_better(objective))
     return t.assign(kind=kind, best=best)
 
 
@@ -87,6 +88,6 @@ def plot_history(frame: pd.DataFrame, path: str | Path, *, objective: str = "acc
         name = "validation accuracy" if objective == "accuracy" else objective
         set_titles(fig, ax, f"{name} by trial", counts_line(t))
         ax.set_xlabel("trial number (order of sampling)")
-        ax.set_ylabel(METRIC_LABELS.get(objective, objective))
+        ax.set_ylabel(axis_label(objective))
         save_figure(fig, path)
     return True

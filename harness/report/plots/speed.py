@@ -9,6 +9,7 @@ from pathlib import Path
 import pandas as pd
 
 from harness.report.plots.style import log_scale, save_figure, set_titles, styled_figure
+from harness.store.record import filters
 
 
 def latency_flops_table(frame: pd.DataFrame) -> tuple[pd.DataFrame, float, float]:
@@ -19,8 +20,7 @@ def latency_flops_table(frame: pd.DataFrame) -> tuple[pd.DataFrame, float, float
     if "latency_ms" not in frame or "flops" not in frame:
         return pd.DataFrame(columns=["number", "flops", "latency_ms", "label"]), float("nan"), float("nan")
     t = frame[frame["latency_ms"].notna() & frame["flops"].notna()]
-    if "reused_from" in t:
-        t = t[t["reused_from"].isna()]
+    t = filters.first_runs(t)
     t = t[["number", "flops", "latency_ms", "label"]].copy()
     t["flops"] = pd.to_numeric(t["flops"], errors="coerce").astype(float)
     t["latency_ms"] = pd.to_numeric(t["latency_ms"], errors="coerce").astype(float)

@@ -1,6 +1,7 @@
 """What every figure shares: the look (`apply_style`, `styled_figure`, `set_titles`, `save_figure`,
-`log_limits`), the trials table as the figures read it (`normalise`, `completed`, `infeasible`,
-`counts_line`) and parameter values as display levels (`natural_order`, `levels`, `param_levels`).
+`log_limits`), the trials table as the figures read it (`normalise`, `completed`, `counts_line`; the
+filters are harness.store.record.filters') and parameter values as display levels (`natural_order`,
+`levels`, `param_levels`).
 
 All figures have seaborn's whitegrid style, 7 x 4.5 inches at 110 dpi, a title, and axis labels
 that name their units. Accuracy is drawn in percent.
@@ -26,8 +27,10 @@ import seaborn as sns  # noqa: E402
 from matplotlib.axes import Axes  # noqa: E402
 from matplotlib.figure import Figure  # noqa: E402
 
+from harness.errors import HarnessError  # noqa: E402
 from harness.files import atomic_write  # noqa: E402
 from harness.numbers import human, plain, plural  # noqa: E402
+from harness.store.record import catalogue, filters, keys  # noqa: E402
 
 FIGSIZE = (7.0, 4.5)  # inches
 DPI = 110
@@ -36,9 +39,7 @@ DPI = 110
 MAX_LEVELS = 10
 QUANTILE_BINS = 5
 LEVEL_DIGITS = 3  # significant digits of a parameter value shown as a level
-ACCURACY_LABEL = "validation accuracy (%)"
-NUMERIC = ("number", "accuracy", "val_loss", "train_loss", "params", "flops", "receptive_field",
-           "train_seconds", "epochs", "reused_from")
+ACCURACY_LABEL = catalogue.label("accuracy")  # "validation accuracy (%)"
 
 
 # --- the look ----------------------------------------------------------------------------------
@@ -123,9 +124,9 @@ def normalise(frame: pd.DataFrame) -> pd.DataFrame:
     if "state" not in t:
         t["state"] = "COMPLETE"
     t["state"] = t["state"].astype(str).str.upper()
-    for col in NUMERIC:
+    for col in ("number", *catalogue.numeric_columns()):
         t[col] = pd.to_numeric(t[col], errors="coerce").astype(float) if col in t else np.nan
-    for col in ("infeasible", "curve", "history", "label"):
+    for col in (keys.INFEASIBLE, *keys.CURVES, "label"):
         if col not in t:
             t[col] = np.nan
     if "number" in frame:
@@ -135,17 +136,26 @@ def normalise(frame: pd.DataFrame) -> pd.DataFrame:
     return t
 
 
-def infeasible(t: pd.DataFrame) -> pd.Series:
-    """The rows a hard constraint refused (never trained), of a normalised table."""
-    reason = t["infeasible"]
-    return reason.notna() & (reason.astype(str).str.strip() != "")
-
-
 def completed(frame: pd.DataFrame) -> pd.DataFrame:
-    """The completed, trained, first-run trials with an accuracy: what the figures compare."""
-    t = normalise(frame)
-    keep = (t["state"] == "COMPLETE") & t["accuracy"].notna() & ~infeasible(t) & t["reused_from"].isna()
-    return t[keep]
+    """The completed, trained, first-run trials with an accuracy: what the figures compare
+    (harness.store.record.filters on the normalised table)."""
+    return filters.first_runs(filters.trained(normalise(frame)))
+
+
+def axis_label(name: str, log: bool = False) -> str:
+    """The axis label of a column (its catalogue label, with the unit), saying so on a log axis."""
+    text = catalogue.label(name)
+    if not log:
+        return text
+    return f"{text[:-1]}, log scale)" if text.endswith(")") else f"{text} (log scale)"
+
+
+def in_words(name: str) -> str:
+    """A column as a sentence names it ("parameters", "FLOPs"), from the catalogue."""
+    try:
+        return catalogue.metric(name).words
+    except HarnessError:
+        return name
 
 
 def positive(values: pd.Series) -> pd.Series:
@@ -156,15 +166,16 @@ def positive(values: pd.Series) -> pd.Series:
 
 def counts_line(t: pd.DataFrame) -> str:
     """'12 trials: 8 completed, 2 pruned, 1 failed, 1 running; 1 infeasible, 2 reused'."""
-    refused = infeasible(t)
-    reused = t["reused_from"].notna() & ~refused
+    refused = filters.infeasible_rows(t)
+    reused = filters.reused_rows(t) & ~refused
     trained = (t["state"] == "COMPLETE") & ~refused & ~reused
     parts = [f"{int(trained.sum())} completed"]
     for state in ("PRUNED", "FAIL", "RUNNING", "WAITING"):
         k = int((t["state"] == state).sum())
         if k:
             parts.append(f"{k} {'failed' if state == 'FAIL' else state.lower()}")
-    extra = [f"{int(s.sum())} {what}" for s, what in ((refused, "infeasible"), (reused, "reused")) if s.any()]
+    extra = [f"{int(s.sum())} {what}" for s, what in ((refused, keys.NOTE_WORDS[keys.INFEASIBLE]),
+                                                                (reused, keys.NOTE_WORDS[keys.REUSED_FROM])) if s.any()]
     return f"{plural(len(t), 'trial')}: " + ", ".join(parts) + ("; " + ", ".join(extra) if extra else "")
 
 
