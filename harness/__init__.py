@@ -60,6 +60,7 @@ _API = {
     "HarnessError": ("harness.errors", "HarnessError"),
     "HeadSpec": ("harness.zoo.spec", "HeadSpec"),
     "ImageData": ("harness.data", "ImageData"),
+    "Metric": ("harness.store.record", "Metric"),
     "PRESETS": ("harness.zoo.presets", "PRESETS"),
     "ParetoPruner": ("harness.search.pruning", "ParetoPruner"),
     "RankConfig": ("harness.rank.ranking", "RankConfig"),
@@ -89,6 +90,7 @@ _API = {
     "preset": ("harness.zoo.presets", "preset"),
     "profile_spec": ("harness.zoo.measure", "profile_spec"),
     "receptive_field": ("harness.zoo.measure", "receptive_field"),
+    "register_metric": ("harness.store.record", "register"),
     "resolve_spec": ("harness.zoo.model", "resolve_spec"),
     "run_budget": ("harness.budget.run", "run_budget"),
     "run_rank": ("harness.rank.run", "run_rank"),
@@ -115,6 +117,8 @@ if TYPE_CHECKING:  # for type checkers and IDEs: the same names, imported eagerl
     from harness.search.space import SearchSpace, load_space, space_from_dict
     from harness.search.study import run_search
     from harness.store.folder import load_trials
+    from harness.store.record import Metric
+    from harness.store.record import register as register_metric
     from harness.store.trials import pareto_front
     from harness.train.evaluate import Evaluation, evaluate_spec
     from harness.train.loop import TrainConfig, TrainResult, train_model
@@ -155,6 +159,7 @@ __all__ = [
     "HarnessError",
     "HeadSpec",
     "ImageData",
+    "Metric",
     "ParetoPruner",
     "RankConfig",
     "Ranking",
@@ -183,6 +188,7 @@ __all__ = [
     "preset",
     "profile_spec",
     "receptive_field",
+    "register_metric",
     "resolve_spec",
     "run_budget",
     "run_rank",
