@@ -35,7 +35,7 @@ from harness.zoo.blocks.inception import branch_widths
 from harness.zoo.layers import ACTIVATIONS, NORMS, BlockSettings, SpatialAttention
 from harness.zoo.model import Network, block_settings, drop_path_rates, stage_widths
 from harness.zoo.parts import Head, build_downsample
-from harness.zoo.spec import DOWNSAMPLE_MODES, STEM_KINDS
+from harness.zoo.spec_values import DOWNSAMPLE_MODES, STEM_KINDS
 
 SIZE = (16, 16)
 BATCH = 2

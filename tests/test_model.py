@@ -21,7 +21,7 @@ from harness import ArchSpec, HeadSpec, SpecError, StageSpec, StemSpec, build_mo
 from harness.zoo.blocks import BLOCKS
 from harness.zoo.layers import ACTIVATIONS, NORMS, LayerNorm2d, conv_norm_act
 from harness.zoo.model import FAMILY_OPTIONS, families_using, plan_blocks, stage_widths
-from harness.zoo.spec import ATTENTIONS, DOWNSAMPLE_MODES, HEAD_CLASSIFIERS, HEAD_POOLS, STEM_KINDS
+from harness.zoo.spec_values import ATTENTIONS, DOWNSAMPLE_MODES, HEAD_CLASSIFIERS, HEAD_POOLS, STEM_KINDS
 
 SIZE = (16, 16)
 

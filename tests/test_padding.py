@@ -22,7 +22,7 @@ from harness.errors import SpecError
 from harness.zoo.blocks import BLOCKS
 from harness.zoo.measure import measure_model
 from harness.zoo.model import validate_spec
-from harness.zoo.spec import PADDINGS
+from harness.zoo.spec_values import PADDINGS
 
 ROOT = Path(__file__).resolve().parents[1]
 MODES = ("zeros", "reflect", "replicate", "circular")

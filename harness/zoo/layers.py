@@ -83,9 +83,9 @@ class BlockSettings:
     branches: tuple[float, ...] | None = None
     wide_kernel: int | None = None
     drop_path: float = 0.0  # this block's stochastic-depth probability
-    padding: str = "zeros"  # harness.zoo.spec.PADDINGS; the builder sets torch's mode on every padded conv
+    padding: str = "zeros"  # harness.zoo.spec_values.PADDINGS; the builder sets torch's mode on every padded conv
     heads: int | None = None  # attention heads
-    position: str | None = None  # harness.zoo.spec.POSITIONS
+    position: str | None = None  # harness.zoo.spec_values.POSITIONS
     map_size: tuple[int, int] | None = None  # (height, width) of the map a token block mixes
     class_token: bool = False  # the tokens start with a class token (ViT)
 

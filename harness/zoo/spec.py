@@ -1,13 +1,12 @@
-"""ArchSpec: frozen plain data for a stage-based CNN (stem -> stages -> head), validated, with a stable id.
+"""ArchSpec: frozen plain data for a stage-based CNN (stem -> stages -> head), four types (StemSpec,
+StageSpec, HeadSpec, ArchSpec), with what spans fields: validation, feature-map sizes, the dict
+round trip, a stable id and a short label.
 
 The spec is what a search samples and what a model is built from. It knows nothing of Optuna,
 YAML or torch: it is numbers and names, so it can be hashed, compared, stored in a trial and
-written to a file. Names (block, norm, activation) are checked against the registries by
-`harness.zoo.model.validate_spec`, which also calls `ArchSpec.validate`.
-
-At about 470 lines this module is over the usual 400: the four spec types, their field checks,
-feature_sizes, id and label belong together (each reads the others' fields); the size arithmetic
-they share lives in harness.zoo.geometry.
+written to a file. The values each field may take, and their checks, are in harness.zoo.spec_values;
+the size arithmetic in harness.zoo.geometry. Names (block, norm, activation) are checked against the
+registries by `harness.zoo.model.validate_spec`, which also calls `ArchSpec.validate`.
 """
 
 from __future__ import annotations
@@ -19,43 +18,20 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
-from harness.checks import (
-    Check,
-    check_branches,
-    check_choice,
-    check_float,
-    check_int,
-    check_kernel,
-    check_name,
-    check_odd,
-    check_optional,
-    check_widths,
-)
-from harness.errors import InvalidValueError, SpecError
+from harness.checks import check_odd
+from harness.errors import SpecError
 from harness.zoo.geometry import ceil_pool_size, check_wrap_padding, valid_stage_size
-
-STEM_KINDS = ("conv", "imagenet", "patchify", "patch_embed", "googlenet", "squeezenet", "none")
-DOWNSAMPLE_MODES = ("conv", "maxpool", "maxpool3", "avgpool", "patch", "transition")
-# "token": the network's last stage (attention) carries a class token, and the head reads it (ViT).
-HEAD_POOLS = ("avg", "max", "token")
-HEAD_NORMS = ("none", "pre", "post")
-HEAD_PRE_POOLS = ("none", "maxpool")
-HEAD_CLASSIFIERS = ("linear", "conv")
-ATTENTIONS = ("none", "spatial")
-# Where an attention stage gets position from: a learned embedding added to the tokens (ViT), a
-# learned bias per head and relative offset added to the attention logits (Swin, BEiT), or none.
-POSITIONS = ("learned", "relative", "none")
-# How a stage's convs treat the border: torch's padding modes ("zeros" pads with 0 and so tells a
-# conv where the edge is; "reflect" mirrors without repeating the edge pixel, "replicate" repeats
-# it, "circular" wraps around), or "valid": no padding at all (the lecture's clipping: each kxk conv
-# shrinks the map by dilation x (k - 1); only plain stages, whose blocks add nothing to their input).
-PADDINGS = ("zeros", "reflect", "replicate", "circular", "valid")
-_PADDING_ABBREV = {"zeros": "z", "reflect": "r", "replicate": "e", "circular": "c", "valid": "v"}
-# GoogLeNet's inception (3a) branch widths as fractions of the module's 256 output channels, in
-# torchvision's order (1x1, kxk reduce, kxk, wide reduce, wide, pool projection): 64/96/128/16/32/32.
-INCEPTION_RATIOS = (0.25, 0.375, 0.5, 0.0625, 0.125, 0.125)
+from harness.zoo.spec_values import (
+    HEAD_CHECKS,
+    NET_CHECKS,
+    STAGE_CHECKS,
+    STEM_CHECKS,
+    check_fields,
+    check_keys,
+)
 
 # Abbreviations for the short label, so a plot legend stays readable.
+_PADDING_ABBREV = {"zeros": "z", "reflect": "r", "replicate": "e", "circular": "c", "valid": "v"}
 _NORM_ABBREV = {"batch": "bn", "group": "gn", "layer": "ln", "none": "nonorm"}
 
 
@@ -192,7 +168,7 @@ class ArchSpec:
         """Raise SpecError with the reason if any value is out of range or, given the input's
         (height, width), if a feature map would shrink to nothing. Family-specific rules (which
         options a block reads, whether it can stride) are checked by `harness.zoo.model.validate_spec`."""
-        _check_fields("stem", self.stem, STEM_CHECKS)
+        check_fields("stem", self.stem, STEM_CHECKS)
         if self.stem.kind in ("patchify", "patch_embed"):
             if self.stem.kernel_size != self.stem.stride:
                 raise SpecError(
@@ -207,11 +183,11 @@ class ArchSpec:
         if not self.stages:
             raise SpecError("a network needs at least one stage")
         for i, stage in enumerate(self.stages, start=1):
-            _check_fields(f"stage {i}", stage, STAGE_CHECKS)
+            check_fields(f"stage {i}", stage, STAGE_CHECKS)
             if stage.expansion is not None and stage.group_width is not None:
                 raise SpecError(f"stage {i}: give `expansion` or `group_width` (the inner width is "
                                 "groups x group_width), not both")
-        _check_fields("head", self.head, HEAD_CHECKS)
+        check_fields("head", self.head, HEAD_CHECKS)
         if self.head.pool == "token" and (self.head.pool_size != 1 or self.head.width or self.head.norm == "pre"
                                           or self.head.pre_pool != "none" or self.head.classifier != "linear"):
             raise SpecError("a token head (ViT's) reads the class token: it takes pool_size 1, no head width, "
@@ -220,7 +196,7 @@ class ArchSpec:
                                                or self.head.norm == "post"):
             raise SpecError("a conv classifier (SqueezeNet's) classifies each position then averages: "
                             "it takes no hidden layers, no post-pool norm and pool_size 1")
-        _check_fields("network", self, NET_CHECKS)
+        check_fields("network", self, NET_CHECKS)
         if input_size is not None:
             self.feature_sizes(input_size)
 
@@ -307,16 +283,16 @@ class ArchSpec:
         """Inverse of to_dict; an unknown key raises SpecError naming it."""
         if not isinstance(data, dict):
             raise SpecError(f"a spec must be a mapping, not {type(data).__name__}")
-        _check_keys("spec", data, cls)
+        check_keys("spec", data, cls)
         stem = data.get("stem", {})
         head = data.get("head", {})
         stages = data.get("stages", [])
-        _check_keys("stem", stem, StemSpec)
-        _check_keys("head", head, HeadSpec)
+        check_keys("stem", stem, StemSpec)
+        check_keys("head", head, HeadSpec)
         if not isinstance(stages, (list, tuple)):
             raise SpecError("stages must be a list")
         for i, stage in enumerate(stages, start=1):
-            _check_keys(f"stage {i}", stage, StageSpec)
+            check_keys(f"stage {i}", stage, StageSpec)
         rest = {k: v for k, v in data.items() if k not in ("stem", "head", "stages")}
         return cls(
             stem=StemSpec(**stem),
@@ -387,49 +363,8 @@ class ArchSpec:
         return " ".join(parts)
 
 
-STEM_CHECKS: dict[str, Check] = {
-    "kind": check_choice(STEM_KINDS),
-    "width": check_int(1),
-    "kernel_size": check_int(1),  # odd unless patchify: checked by ArchSpec.validate
-    "stride": check_int(1),
-}
-STAGE_CHECKS: dict[str, Check] = {
-    "block": check_name,
-    "depth": check_int(1),
-    "width": check_int(1),
-    "kernel_size": check_kernel,
-    "stride": check_int(1),
-    "dilation": check_int(1),
-    "downsample": check_choice(DOWNSAMPLE_MODES),
-    "expansion": check_optional(check_float(0.0, 64.0, low_open=True, high_open=False)),
-    "groups": check_int(1),
-    "group_width": check_optional(check_int(1)),
-    "se": check_int(0),
-    "attention": check_choice(ATTENTIONS),
-    "compression": check_float(0.0, 1.0, low_open=True, high_open=False),
-    "branches": check_optional(check_branches),
-    "wide_kernel": check_optional(check_kernel),
-    "padding": check_choice(PADDINGS),
-    "heads": check_optional(check_int(1)),
-    "position": check_optional(check_choice(POSITIONS)),
-}
 # Stage options added after ids were first given, at their defaults: left out of spec_id.
 _LATER_OPTIONS = {"padding": "zeros", "heads": None, "position": None}
-HEAD_CHECKS: dict[str, Check] = {
-    "pool": check_choice(HEAD_POOLS),
-    "dropout": check_float(0.0, 1.0),
-    "pool_size": check_int(1),
-    "norm": check_choice(HEAD_NORMS),
-    "width": check_int(0),
-    "hidden": check_widths,
-    "pre_pool": check_choice(HEAD_PRE_POOLS),
-    "classifier": check_choice(HEAD_CLASSIFIERS),
-}
-NET_CHECKS: dict[str, Check] = {
-    "norm": check_name,
-    "activation": check_name,
-    "drop_path": check_float(0.0, 1.0),
-}
 
 
 def _plain(value: Any) -> Any:
@@ -455,20 +390,3 @@ def _drop_defaults(d: dict[str, Any], spec: ArchSpec) -> dict[str, Any]:
     net = ArchSpec()
     out.update({k: d[k] for k in ("norm", "activation", "drop_path") if d[k] != getattr(net, k)})
     return out
-
-
-def _check_fields(where: str, obj: object, checks: dict[str, Check]) -> None:
-    for name, check in checks.items():
-        try:
-            check(f"{where} {name}", getattr(obj, name))
-        except InvalidValueError as err:
-            raise SpecError(str(err)) from None
-
-
-def _check_keys(where: str, data: object, cls: type) -> None:
-    if not isinstance(data, dict):
-        raise SpecError(f"{where} must be a mapping, not {type(data).__name__}")
-    valid = [f.name for f in dataclasses.fields(cls)]
-    for key in data:
-        if key not in valid:
-            raise SpecError(f"{where}: unknown key {key!r}; valid: {', '.join(valid)}")

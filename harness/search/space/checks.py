@@ -13,7 +13,8 @@ from harness.search.space.params import Fixed, Param, Slot, Variants
 from harness.search.space.parse import MAX_CHECKED_RANGE, Parser
 from harness.search.space.rules import families, possible
 from harness.zoo.model import FAMILY_OPTIONS, families_using
-from harness.zoo.spec import STEM_CHECKS, ArchSpec, StageSpec, StemSpec
+from harness.zoo.spec import ArchSpec, StageSpec, StemSpec
+from harness.zoo.spec_values import STEM_CHECKS
 
 # The stage keys some stages do not read: the family options, and compression (transitions only).
 OPTIONAL_KEYS = (*FAMILY_OPTIONS, "compression")

@@ -36,6 +36,7 @@ from typing import TYPE_CHECKING, Any
 
 import yaml
 
+from harness.checks import Check, check_choice, check_int
 from harness.errors import HarnessError, InvalidValueError, SpaceError
 from harness.search.constraints import BOUNDS, Constraints
 from harness.search.space.checks import check_heads, check_options, check_stem
@@ -46,19 +47,8 @@ from harness.train.loop import TRAIN_CHECKS, TrainConfig
 from harness.yamlfile import YamlLimitError, read_yaml
 from harness.zoo.blocks import BLOCKS
 from harness.zoo.layers import ACTIVATIONS, NORMS
-from harness.zoo.spec import (
-    HEAD_CHECKS,
-    NET_CHECKS,
-    STAGE_CHECKS,
-    STEM_CHECKS,
-    ArchSpec,
-    Check,
-    HeadSpec,
-    StageSpec,
-    StemSpec,
-    check_choice,
-    check_int,
-)
+from harness.zoo.spec import ArchSpec, HeadSpec, StageSpec, StemSpec
+from harness.zoo.spec_values import HEAD_CHECKS, NET_CHECKS, STAGE_CHECKS, STEM_CHECKS
 
 if TYPE_CHECKING:
     from harness.data.shifts import Robustness

@@ -8,7 +8,7 @@ from torch import nn
 
 from harness.zoo.blocks.base import Block, PathLayer
 from harness.zoo.layers import BlockSettings, attention, conv_norm_act
-from harness.zoo.spec import INCEPTION_RATIOS
+from harness.zoo.spec_values import INCEPTION_RATIOS
 
 
 def branch_widths(width: int, branches: tuple[float, ...] | None) -> tuple[int, ...]:
