@@ -14,7 +14,9 @@ latency, throughput) and where it ran (worker, device). Exit status 1 when a tab
 from __future__ import annotations
 
 import argparse
+import json
 import os
+import shutil
 import subprocess
 import sys
 import tempfile
@@ -47,6 +49,10 @@ def tables(folder: Path) -> dict[str, pd.DataFrame]:
     out = {}
     for path in sorted([*folder.glob("*.csv"), *folder.parent.glob("kernel_size-rank/*.csv")]):
         frame = pd.read_csv(path)
+        if "curve" in frame:  # each epoch's record, its seconds left out
+            frame["curve"] = frame["curve"].map(lambda text: json.dumps(
+                [{k: v for k, v in point.items() if k != "seconds"} for point in json.loads(text)])
+                if isinstance(text, str) else text)
         out[str(path.relative_to(folder.parent))] = frame[[c for c in frame.columns
                                                           if not any(m in c for m in MEASURED)]]
     return out
@@ -78,9 +84,13 @@ def main() -> None:
     parser.add_argument("--before", required=True, help="root of the checkout before the change")
     parser.add_argument("--after", default=str(ROOT), help="root of the checkout after (default: this one)")
     parser.add_argument("--out", help="keep the runs here (default: a temporary folder)")
+    parser.add_argument("--reuse-before", action="store_true", help="compare with the run already in "
+                        "OUT/before (the code before a change does not change)")
     args = parser.parse_args()
     out = Path(args.out or tempfile.mkdtemp(prefix="harness-same-seed-")).resolve()
-    before = run(Path(args.before).resolve(), out / "before")
+    kept = out / "before" / "kernel_size"
+    before = kept if args.reuse_before and kept.is_dir() else run(Path(args.before).resolve(), out / "before")
+    shutil.rmtree(out / "after", ignore_errors=True)
     after = run(Path(args.after).resolve(), out / "after")
     diffs = compare(before, after)
     counted = {name: len(frame) for name, frame in tables(after).items()}

@@ -30,8 +30,9 @@ class Metric:
     label with the unit), `short` (a table header), `noun` (in a sentence: "accuracy vs
     parameters"), `unit`, `direction` (which way is better; None: not a result), `kind`, whether it
     is a whole number, whether a reused trial copies it, the objective pair that optimises it
-    (`objective`: "flops" for --objectives accuracy,flops), whether a report draws accuracy against
-    it (`plot`) and lists it on the leaderboard (`board`), how MLflow logs it, a formatter for
+    (`objective`: "flops" for --objectives accuracy,flops), the place of the report's figure of
+    accuracy against it (`plot`: 1, 2, ...; 0 or False: none; True: 1), whether the leaderboard
+    lists it (`board`), how MLflow logs it, a formatter for
     tables, and `derive` (computed from the record's other values; None: measured)."""
 
     name: str
@@ -44,7 +45,7 @@ class Metric:
     integer: bool = False
     reuse: bool = True
     objective: str | None = None
-    plot: bool = False
+    plot: int = 0
     board: bool = False
     tracked: Tracked = "metric"
     format: Callable[[Any], str] | None = None
@@ -96,12 +97,12 @@ _BUILT_IN = (
     Metric("macro_f1", "macro F1 on validation", "macro F1", unit="fraction", direction="max"),
     Metric("val_loss", "validation loss (cross-entropy)", "val loss", direction="min"),
     Metric("params", "parameters (count)", "params", "parameters", "count", "min", "cost", integer=True,
-           objective="params", plot=True, board=True, format=_human),
+           objective="params", plot=2, board=True, format=_human),
     Metric("flops", "FLOPs per image (multiply-adds)", "FLOPs", "FLOPs", "multiply-adds", "min", "cost",
-           integer=True, objective="flops", plot=True, board=True, format=_human),
+           integer=True, objective="flops", plot=1, board=True, format=_human),
     Metric("receptive_field", "receptive field (px)", "receptive field", unit="px", kind="count", integer=True),
     Metric("latency_ms", "latency at batch 1 (ms)", "latency", "latency", "ms", "min", "cost",
-           objective="latency", plot=True),
+           objective="latency", plot=3),
     Metric("throughput", "throughput (images/s)", "throughput", unit="images/s", direction="max", kind="cost"),
     Metric("memory", "training memory (bytes)", "memory", unit="bytes", direction="min", kind="cost",
            objective="memory"),
@@ -211,8 +212,8 @@ def objective_pairs() -> list[str]:
 
 
 def plotted() -> list[Metric]:
-    """The costs a report draws accuracy against, in order."""
-    return [m for m in _CATALOGUE.values() if m.plot]
+    """The costs a report draws accuracy against, in their figures' order (FLOPs, params, latency)."""
+    return sorted((m for m in _CATALOGUE.values() if m.plot), key=lambda m: int(m.plot))
 
 
 def board() -> list[Metric]:
