@@ -121,7 +121,7 @@ def hand_train(train_x, train_y, test_x, test_y, mean, std, epochs, bf16, seed=0
 def harness_train(data, epochs: int, precision: str, seed: int = 0) -> dict:
     from harness.final.train import FinalConfig, train_final
     from harness.train.loop import TrainConfig
-    from harness.zoo.presets import load_spec
+    from harness.zoo.specfile import load_spec
 
     spec = load_spec(SPEC)
     config = TrainConfig(epochs=epochs, **RECIPE)
@@ -149,7 +149,7 @@ def main() -> None:
     from harness.data import load_dataset
     from harness.zoo.measure import count_params
     from harness.zoo.model import build_model
-    from harness.zoo.presets import load_spec
+    from harness.zoo.specfile import load_spec
 
     torch.set_num_threads(torch.get_num_threads())
     data = load_dataset(FASHION)

@@ -38,7 +38,7 @@ from harness.search.space import load_space
 from harness.train.loop import (
     evaluate,
 )
-from harness.zoo.presets import load_spec
+from harness.zoo.specfile import load_spec
 
 ROOT = Path(__file__).resolve().parent.parent
 VARIANTS = {

@@ -83,7 +83,7 @@ _API = {
     "evaluate_spec": ("harness.train.evaluate", "evaluate_spec"),
     "load_dataset": ("harness.data", "load_dataset"),
     "load_space": ("harness.search.space", "load_space"),
-    "load_spec": ("harness.zoo.presets", "load_spec"),
+    "load_spec": ("harness.zoo.specfile", "load_spec"),
     "load_trials": ("harness.store.folder", "load_trials"),
     "measure_model": ("harness.zoo.measure", "measure_model"),
     "pareto_front": ("harness.store.trials", "pareto_front"),
@@ -125,8 +125,9 @@ if TYPE_CHECKING:  # for type checkers and IDEs: the same names, imported eagerl
     from harness.zoo.blocks import BLOCKS
     from harness.zoo.measure import Costs, count_flops, count_params, measure_model, profile_spec, receptive_field
     from harness.zoo.model import build_model, resolve_spec, validate_spec
-    from harness.zoo.presets import PRESETS, load_spec, preset
+    from harness.zoo.presets import PRESETS, preset
     from harness.zoo.spec import ArchSpec, HeadSpec, StageSpec, StemSpec
+    from harness.zoo.specfile import load_spec
 
 
 def __getattr__(name: str) -> Any:

@@ -15,7 +15,7 @@ from harness.data import load_dataset
 from harness.search.config import SearchConfig
 from harness.search.space import load_space
 from harness.search.study import run_search
-from harness.zoo.presets import load_spec
+from harness.zoo.specfile import load_spec
 
 SPACE = """
 stem: {width: 8}

@@ -31,7 +31,7 @@ from harness.search.space import space_from_dict
 from harness.search.study import run_search
 from harness.train.loop import TrainConfig
 from harness.train.metrics import report
-from harness.zoo.presets import load_spec
+from harness.zoo.specfile import load_spec
 
 REPO = Path(__file__).resolve().parent.parent
 SPEC = ("stem: {width: 8}\nstages:\n  - {block: plain, width: 16, stride: 2}\n"
@@ -172,7 +172,7 @@ KILL = textwrap.dedent("""
     from harness.data import load_dataset
     from harness.final.train import FinalConfig, train_final
     from harness.train.loop import TrainConfig
-    from harness.zoo.presets import load_spec
+    from harness.zoo.specfile import load_spec
     def stop(epoch):
         if epoch == int(sys.argv[3]):
             os.kill(os.getpid(), signal.SIGKILL)

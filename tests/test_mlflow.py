@@ -109,7 +109,8 @@ def test_a_study_is_a_parent_run_with_one_child_run_per_trial(study: dict[str, A
             "objectives": "accuracy", "seed": "0", "train_images": "256"}.items() <= p.params.items()
     assert "trials.csv" in [f.path for f in client.list_artifacts(parent.info.run_id)]
 
-    from harness.search.export import spec_text, trial_spec
+    from harness.search.export import trial_spec
+    from harness.zoo.specfile import spec_text
 
     frame = pd.read_csv(folder / "trials.csv")
     assert [int(c.data.tags["harness.trial"]) for c in children] == frame["number"].tolist() == [0, 1, 2]

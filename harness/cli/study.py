@@ -166,7 +166,8 @@ def cmd_export(args: argparse.Namespace, argv: Sequence[str]) -> int:
         return cmd_export_onnx(args, argv)
     if args.opset is not None:
         raise HarnessError("--opset goes with --onnx FILE (a model folder written as ONNX)")
-    from harness.search.export import spec_text, trial_spec
+    from harness.search.export import trial_spec
+    from harness.zoo.specfile import spec_text
 
     spec = trial_spec(args.folder, args.trial, args.study, args.storage)
     sys.stdout.write(spec_text(spec, "json" if args.json else "yaml"))

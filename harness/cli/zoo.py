@@ -13,7 +13,7 @@ def cmd_profile(args: argparse.Namespace, argv: Sequence[str]) -> int:
 
     from harness.numbers import human
     from harness.zoo.measure import profile_spec
-    from harness.zoo.presets import load_spec
+    from harness.zoo.specfile import load_spec
 
     spec = load_spec(args.spec)
     h, w = args.input_size

@@ -100,7 +100,7 @@ def write_model(folder: Path, model: nn.Module, spec: ArchSpec, info: ModelInfo,
     """Write model.safetensors (`state`, else the model's state_dict), spec.yaml and model.json."""
     from safetensors.torch import save_file
 
-    from harness.search.export import spec_text
+    from harness.zoo.specfile import spec_text
 
     folder.mkdir(parents=True, exist_ok=True)
     tensors = state if state is not None else model.state_dict()
@@ -145,7 +145,7 @@ def load_model(folder: str | Path) -> TrainedModel:
     """The model in `folder` (written by harness train), built from spec.yaml with the weights of
     model.safetensors, in eval mode on the CPU."""
     from harness.zoo.model import build_model
-    from harness.zoo.presets import load_spec
+    from harness.zoo.specfile import load_spec
 
     folder = Path(folder)
     info = read_info(folder)

@@ -123,8 +123,8 @@ def resolve_source(*, from_folder: str | None = None, candidate: str | None = No
         raise SettingError("{candidate} and {trial} choose from {from_folder FOLDER}", "candidate", "trial",
                            "from_folder")
     if spec is not None or preset is not None:
-        from harness.zoo.presets import load_spec
         from harness.zoo.presets import preset as preset_spec
+        from harness.zoo.specfile import load_spec
 
         if spec is not None:
             if not Path(spec).is_file():

@@ -172,7 +172,7 @@ def from_presets(names: Iterable[str], train: TrainConfig) -> list[Candidate]:
 
 def from_spec_files(paths: Iterable[str | Path], train: TrainConfig) -> list[Candidate]:
     """Spec files (YAML or JSON, e.g. from `harness export`), named by their file stem."""
-    from harness.zoo.presets import load_spec
+    from harness.zoo.specfile import load_spec
 
     out = []
     for path in paths:

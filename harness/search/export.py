@@ -1,4 +1,5 @@
-"""Export a trial's architecture as a spec file: results folder + trial number -> ArchSpec -> YAML.
+"""A trial's architecture, for `harness export`: results folder + trial number -> ArchSpec
+(`trial_spec`), which harness.zoo.specfile.spec_text writes as a spec file.
 
 The spec comes from the study's storage (each trial records its spec before training), or, when
 only `trials.csv` and `space.yaml` are at hand, is rebuilt from the trial's parameters through the
@@ -8,12 +9,9 @@ space, which gives the same spec (`spec_id` checked against the table). The file
 
 from __future__ import annotations
 
-import json
 import math
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
-
-import yaml
 
 from harness.errors import HarnessError
 from harness.store.record import filters
@@ -70,11 +68,3 @@ def _from_table(folder: Path, frame: pd.DataFrame, number: int) -> ArchSpec:
 def _no_trial(folder: Path, number: int, numbers: list[int]) -> str:
     span = f"trials {min(numbers)} to {max(numbers)}" if numbers else "no trials"
     return f"{folder}: no trial {number} (the study has {span})"
-
-
-def spec_text(spec: ArchSpec, fmt: str = "yaml") -> str:
-    """The spec as a YAML (defaults left out) or JSON (complete) document."""
-    if fmt == "json":
-        return json.dumps(spec.to_dict(), indent=2) + "\n"
-    header = f"# {spec.label}\n# spec_id {spec.spec_id}\n"
-    return header + yaml.safe_dump(spec.to_dict(compact=True), sort_keys=False)

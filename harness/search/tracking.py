@@ -12,10 +12,10 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from harness.search.config import SearchConfig, study_name_for
-from harness.search.export import spec_text
 from harness.store.record import filters, keys
 from harness.store.tracking import ParentRun, RunRecord, Tracker, trial_record
 from harness.zoo.spec import ArchSpec
+from harness.zoo.specfile import spec_text
 
 if TYPE_CHECKING:
     import optuna

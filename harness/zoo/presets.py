@@ -16,10 +16,8 @@ torchvision's pretrained model is used).
 from __future__ import annotations
 
 from collections.abc import Callable, Sequence
-from pathlib import Path
 from typing import Any
 
-from harness.errors import HarnessError, SpecError, UnknownNameError
 from harness.registry import Registry
 from harness.zoo.spec import ArchSpec, HeadSpec, StageSpec, StemSpec
 
@@ -195,38 +193,3 @@ def vit_b_16() -> ArchSpec:
 def preset(name: str) -> ArchSpec:
     """The named preset's spec; an unknown name raises UnknownNameError listing the valid ones."""
     return PRESETS.get(name)()
-
-
-def load_spec(name_or_path: str) -> ArchSpec:
-    """A preset by name, or a spec file (YAML or JSON: the mapping `ArchSpec.to_dict` writes),
-    validated; a problem in the file raises SpecError naming the file."""
-    if name_or_path in PRESETS:
-        return preset(name_or_path)
-    path = Path(name_or_path)
-    if not path.exists():
-        try:
-            PRESETS.get(name_or_path)
-        except UnknownNameError as err:
-            raise HarnessError(f"{name_or_path}: not a spec file, and {err}") from None
-    if path.is_dir():
-        raise HarnessError(f"{path}: is a folder, not a spec file")
-    import yaml
-
-    from harness.yamlfile import YamlLimitError, read_yaml
-
-    try:
-        data = read_yaml(path)  # YAML is a superset of JSON; bounded (harness.yamlfile)
-    except YamlLimitError as err:
-        raise HarnessError(f"{path}: refused: {err}") from None
-    except (yaml.YAMLError, UnicodeDecodeError) as err:
-        raise HarnessError(f"{path}: not a YAML or JSON spec file ({type(err).__name__})") from None
-    if isinstance(data, dict) and "spec" in data and isinstance(data["spec"], dict):
-        data = data["spec"]  # a trial export wraps the spec
-    from harness.zoo.model import validate_spec
-
-    try:
-        spec = ArchSpec.from_dict(data)
-        validate_spec(spec)
-    except (SpecError, TypeError) as err:
-        raise SpecError(f"{path}: {err}") from None
-    return spec
