@@ -37,11 +37,11 @@ from harness.rank.candidates import Candidate, StudyInfo, combine, with_budget
 from harness.rank.ranking import RankConfig, Ranking, run_seed
 from harness.rank.stats import top_group
 from harness.rank.tracking import open_rank_tracker
-from harness.search.tracking import tracking
 from harness.signals import StopOnSignal, interrupted_by
 from harness.store.provenance import append_run_record, describe_device, safe_command, versions
 from harness.store.record import RecordWriter, catalogue, filters, keys
 from harness.store.storage import ENV_STORAGE, SQLiteLock, fail_orphans, open_storage, resolve_storage
+from harness.store.tracking import tracking
 from harness.train.device import configure_cuda_allocator, resolve_device, resolve_precision, set_deterministic
 from harness.train.evaluate import describe_failure, evaluate_spec
 from harness.train.live import LiveProgress

@@ -41,7 +41,7 @@ from harness.search.progress import overhead_line, print_leaderboard
 from harness.search.samplers import grid_size, grid_trials, make_pruner, make_sampler
 from harness.search.space import SearchSpace
 from harness.search.tally import Tally
-from harness.search.tracking import open_tracker, tracking
+from harness.search.tracking import open_tracker
 from harness.search.writer import ResultsWriter, write_results, write_run_info
 from harness.signals import StopOnSignal
 from harness.store.record import keys
@@ -52,6 +52,7 @@ from harness.store.storage import (
     open_storage,
     resolve_storage,
 )
+from harness.store.tracking import tracking
 from harness.train.device import configure_cuda_allocator, resolve_device, resolve_precision, set_deterministic
 from harness.train.evaluate import release_garbage, settle_garbage
 

@@ -1,30 +1,24 @@
 """A search in MLflow (harness.store.tracking): the study's parent run with the search's settings,
 one child run per ended trial (its searched parameters and seed, metrics, curve, spec.yaml);
-`tracking`, which backfills what the store lacks and ends the parent run with the search, and
-`finish_workers`, the same for the process that started `--workers N` (each worker logs its own
+and `finish_workers`, the same for the process that started `--workers N` (each worker logs its own
 trials into the parent run that process made before starting them)."""
 
 from __future__ import annotations
 
-import contextlib
-from collections.abc import Iterable, Iterator
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from harness.search.config import SearchConfig, study_name_for
 from harness.store.record import filters, keys
-from harness.store.tracking import ParentRun, RunRecord, Tracker, trial_record
+from harness.store.tracking import STOP_WAIT_S, ParentRun, RunRecord, Tracker, trial_record
 from harness.zoo.spec import ArchSpec
 from harness.zoo.specfile import spec_text
 
 if TYPE_CHECKING:
-    import optuna
     from optuna.trial import FrozenTrial
 
     from harness.search.space import SearchSpace
     from harness.store.storage import StorageRef
-
-STOP_WAIT_S = 5.0  # after Ctrl-C or kill, how long the queued logging may still take (s)
 
 
 def open_tracker(space: SearchSpace, config: SearchConfig, folder: Path, storage: str, epochs: int | None,
@@ -74,27 +68,6 @@ def spec_yaml(spec: dict[str, Any] | None) -> str | None:
         return spec_text(ArchSpec.from_dict(spec))
     except Exception:  # noqa: BLE001  (a spec recorded by another version: the run is logged without it)
         return None
-
-
-@contextlib.contextmanager
-def tracking(tracker: Tracker | None, study: optuna.Study, files: Iterable[Path] = ()) -> Iterator[None]:
-    """Around the trials: the starting process backfills the ended trials the store lacks (earlier
-    runs', or missed while it was down); at the end the parent run gets `files` and ends FINISHED,
-    KILLED (Ctrl-C, kill) or FAILED."""
-    if tracker is None:
-        yield
-        return
-    if tracker.owner:
-        tracker.backfill(study.get_trials(deepcopy=False))
-    status = "FAILED"
-    try:
-        yield
-        status = "FINISHED"
-    except KeyboardInterrupt:
-        status = "KILLED"
-        raise
-    finally:
-        tracker.close(status, files, wait_s=None if status == "FINISHED" else STOP_WAIT_S)
 
 
 def finish_workers(tracker: Tracker | None, ref: StorageRef, name: str, folder: Path, status: str) -> None:

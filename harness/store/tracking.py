@@ -1,4 +1,5 @@
-"""MLflow tracking of a study or a ranking: experiment -> one parent run -> one child run per ended trial.
+"""MLflow tracking of a study or a ranking: experiment -> one parent run -> one child run per ended
+trial; `tracking`, the context around a study's or a ranking's trials that backfills and ends it.
 
 In MLflow, the experiment is the study's (or the ranking's) name. The parent run holds the settings
 as params and is found again by its tags `harness.kind` (search | rank) and `harness.source` (the
@@ -17,6 +18,7 @@ mlflow itself is imported only when a tracker opens (the CLI starts without it).
 
 from __future__ import annotations
 
+import contextlib
 import logging
 import math
 import os
@@ -25,7 +27,7 @@ import re
 import threading
 import time
 import warnings
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -35,6 +37,7 @@ from harness.store.record import catalogue, filters, keys
 from harness.store.storage import redact
 
 if TYPE_CHECKING:
+    import optuna
     from mlflow import MlflowClient
     from optuna.trial import FrozenTrial
 
@@ -43,6 +46,7 @@ STORE_FILE = "mlflow.db"  # MLflow 3 refuses its old file store (./mlruns); SQLi
 ARTIFACT_DIR = "mlartifacts"  # beside the SQLite file: spec.yaml of each child run
 INSTALL_HINT = "pip install 'harness[mlflow]'"
 CLOSE_WAIT_S = 30.0  # at the end, how long to wait for the logging still queued (s)
+STOP_WAIT_S = 5.0  # after Ctrl-C or kill, how long the queued logging may still take (s)
 # A tracker that does not answer must cost a trial nothing and the start seconds, not MLflow's
 # default of 7 retries over about two minutes; settings the user made win (os.environ.setdefault).
 HTTP_DEFAULTS = {"MLFLOW_HTTP_REQUEST_MAX_RETRIES": "1", "MLFLOW_HTTP_REQUEST_BACKOFF_FACTOR": "1",
@@ -371,3 +375,24 @@ def _parent_run(client: MlflowClient, experiment_id: str, parent: ParentRun, own
     for i in range(0, len(labels), MAX_PARAMS_TAGS):
         client.log_batch(run_id, tags=labels[i:i + MAX_PARAMS_TAGS])
     return run_id
+
+
+@contextlib.contextmanager
+def tracking(tracker: Tracker | None, study: optuna.Study, files: Iterable[Path] = ()) -> Iterator[None]:
+    """Around the trials: the starting process backfills the ended trials the store lacks (earlier
+    runs', or missed while it was down); at the end the parent run gets `files` and ends FINISHED,
+    KILLED (Ctrl-C, kill) or FAILED."""
+    if tracker is None:
+        yield
+        return
+    if tracker.owner:
+        tracker.backfill(study.get_trials(deepcopy=False))
+    status = "FAILED"
+    try:
+        yield
+        status = "FINISHED"
+    except KeyboardInterrupt:
+        status = "KILLED"
+        raise
+    finally:
+        tracker.close(status, files, wait_s=None if status == "FINISHED" else STOP_WAIT_S)

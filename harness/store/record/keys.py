@@ -56,8 +56,8 @@ NOTE_WORDS = dict(NOTES)
 
 # The keys no other module spells out (tests/test_record.py checks every string in harness/
 # outside this package and its two writers): distinctive words that mean nothing but the record.
-# The others (spec, seed, history, ...) are common words; there the test checks only the strings
-# that index a trial's or a study's attributes.
+# The others (spec, seed, history, warm_start: also a setting's name, ...) are common words; there
+# the test checks only the strings that index a trial's or a study's attributes.
 MARKERS = frozenset({BUDGET_KEY, CURVE, INFEASIBLE, REUSED_FROM, COPIED_FROM, WARM_START_FROM, SURPLUS,
                      FAILURE_REASON, PRUNED_REASON, TRACEBACK, CANDIDATE_KEY, DATA_KEY, SEED_INDEX,
-                     IMAGES_PER_SECOND, WARM_START})
+                     IMAGES_PER_SECOND})
