@@ -10,9 +10,9 @@ from typing import TYPE_CHECKING, Any
 
 from harness.rank.candidates import Candidate, StudyInfo
 from harness.rank.ranking import RankConfig
-from harness.search.tracking import spec_yaml
 from harness.store.record import filters, keys
 from harness.store.tracking import ParentRun, RunRecord, Tracker, trial_record
+from harness.zoo.specfile import recorded_spec_text
 
 if TYPE_CHECKING:
     from optuna.trial import FrozenTrial
@@ -46,5 +46,5 @@ def rank_run(trial: FrozenTrial) -> RunRecord:
               "seed": a.get(keys.SEED), "data": a.get(keys.DATA_KEY),
               **{f"train.{k}": v for k, v in (a.get(keys.TRAIN) or {}).items()}}
     name = f"{a.get(keys.CANDIDATE, 'run')} seed {a.get(keys.SEED_INDEX, '?')}"
-    return trial_record(trial, name, params, spec_yaml(filters.spec_dict(trial)),
+    return trial_record(trial, name, params, recorded_spec_text(filters.spec_dict(trial)),
                         tags={keys.CANDIDATE_KEY: a.get(keys.CANDIDATE_KEY)})

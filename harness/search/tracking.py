@@ -11,8 +11,7 @@ from typing import TYPE_CHECKING, Any
 from harness.search.config import SearchConfig, study_name_for
 from harness.store.record import filters, keys
 from harness.store.tracking import STOP_WAIT_S, ParentRun, RunRecord, Tracker, trial_record
-from harness.zoo.spec import ArchSpec
-from harness.zoo.specfile import spec_text
+from harness.zoo.specfile import recorded_spec_text
 
 if TYPE_CHECKING:
     from optuna.trial import FrozenTrial
@@ -56,18 +55,7 @@ def search_params(space: SearchSpace, config: SearchConfig, epochs: int | None, 
 def trial_run(trial: FrozenTrial) -> RunRecord:
     """A trial's child run: "trial N", its searched parameters and seed, the spec as YAML."""
     params = {**trial.params, keys.SEED: trial.user_attrs.get(keys.SEED)}
-    return trial_record(trial, f"trial {trial.number}", params, spec_yaml(filters.spec_dict(trial)))
-
-
-def spec_yaml(spec: dict[str, Any] | None) -> str | None:
-    """A recorded spec (ArchSpec.to_dict) as the YAML `harness export` prints; None without one (a
-    trial that failed before its architecture was sampled)."""
-    if spec is None:
-        return None
-    try:
-        return spec_text(ArchSpec.from_dict(spec))
-    except Exception:  # noqa: BLE001  (a spec recorded by another version: the run is logged without it)
-        return None
+    return trial_record(trial, f"trial {trial.number}", params, recorded_spec_text(filters.spec_dict(trial)))
 
 
 def finish_workers(tracker: Tracker | None, ref: StorageRef, name: str, folder: Path, status: str) -> None:

@@ -26,6 +26,18 @@ def spec_text(spec: ArchSpec, fmt: str = "yaml") -> str:
     return header + yaml.safe_dump(spec.to_dict(compact=True), sort_keys=False)
 
 
+def recorded_spec_text(spec: dict | None) -> str | None:
+    """A spec as a trial recorded it (ArchSpec.to_dict) as the YAML spec_text writes; None without
+    one (a trial that failed before its architecture was sampled) or when it no longer reads (a spec
+    recorded by another version)."""
+    if spec is None:
+        return None
+    try:
+        return spec_text(ArchSpec.from_dict(spec))
+    except Exception:  # noqa: BLE001  (the caller goes on without it: an MLflow run logged without spec.yaml)
+        return None
+
+
 def load_spec(name_or_path: str) -> ArchSpec:
     """A preset by name, or a spec file (YAML or JSON: the mapping `ArchSpec.to_dict` writes),
     validated; a problem in the file raises SpecError naming the file."""
