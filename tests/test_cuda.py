@@ -149,9 +149,9 @@ def test_a_device_side_assert_ends_the_search_with_one_line(tmp_path: Path) -> N
     # A label past the classes makes cross_entropy assert on the device: the CUDA context is
     # then broken, and the command must say so in one line and exit, not record failed trials.
     code = (
-        "import sys; from harness.cli.main import main; from harness.train import loop;"
-        "real = loop.F.cross_entropy;"
-        "loop.F.cross_entropy = lambda l, y, **k: real(l, y + 1000, **k) if l.requires_grad else real(l, y, **k);"
+        "import sys; from harness.cli.main import main; from harness.train import steps;"
+        "real = steps.F.cross_entropy;"
+        "steps.F.cross_entropy = lambda l, y, **k: real(l, y + 1000, **k) if l.requires_grad else real(l, y, **k);"
         "sys.exit(main(sys.argv[1:]))"
     )
     space = Path(__file__).resolve().parents[1] / "search_spaces" / "kernel_size.yaml"

@@ -1,7 +1,8 @@
 """One architecture trained to the end: `train_final(spec, data, config, folder)` trains on the
 training split, validates every epoch (early stopping and the choice of weights), evaluates the
 test split once with the chosen weights, and writes the model folder (harness.final.folder) with
-metrics.json, plots and model.html.
+metrics.json, plots and model.html. The epochs are train_model's (harness.train.loop); the
+checkpoints, resume, early stopping and best-epoch weights are its hooks here (`Checkpoints`).
 
 Every epoch ends with a checkpoint in FOLDER/checkpoint/: the weights (safetensors, one file per
 epoch, and the best epoch's), and state.pt with the optimizer's and schedule's state, the random
@@ -26,27 +27,19 @@ from typing import Any
 import torch
 
 from harness.data import ImageData
-from harness.data.loader import Normalize, TrainBatches, eval_batches
+from harness.data.loader import Normalize, eval_batches
 from harness.errors import HarnessError
 from harness.files import atomic_write
 from harness.final.folder import INFO, ModelInfo, load_state, write_json, write_model
 from harness.signals import StopOnSignal
+from harness.train.config import TrainConfig
 from harness.train.device import resolve_device, resolve_precision
+from harness.train.hooks import EpochHooks, TrainState
 from harness.train.live import LiveProgress
-from harness.train.loop import (
-    NonFiniteLossError,
-    Overheads,
-    StepLoop,
-    TrainConfig,
-    channels_last,
-    eval_batch_size,
-    evaluate,
-    flip_averaged,
-    make_optimizer,
-    make_scheduler,
-    weight_average,
-)
+from harness.train.loop import train_model
 from harness.train.metrics import METRICS, report
+from harness.train.results import EpochMetrics
+from harness.train.scoring import eval_batch_size, flip_averaged
 from harness.zoo.model import build_model
 from harness.zoo.spec import ArchSpec
 
@@ -149,90 +142,116 @@ def train_final(spec: ArchSpec, data: ImageData, config: TrainConfig, folder: st
     key = _key(spec, config, final, data)
     folder.mkdir(parents=True, exist_ok=True)
     (folder / CHECKPOINT).mkdir(exist_ok=True)
-    state = _read_state(folder, key)
+    saved = _read_state(folder, key)
 
-    torch.manual_seed(final.seed)
+    torch.manual_seed(final.seed)  # the initial weights
     model = build_model(spec, in_channels=c, num_classes=data.num_classes, input_size=(h, w))
-    model.to(device)
-    channels_last(model, device)
-    batches = TrainBatches(data, device, config.batch_size, config.augment_for(data), seed=final.seed)
-    optimizer = make_optimizer(model, config, device)
     timed = config.seconds is not None
-    scheduler = None if timed else make_scheduler(optimizer, config, config.epochs * len(batches))
-    loop = StepLoop(model, model, optimizer, scheduler, config, device, Overheads(), precision,
-                    average=weight_average(model, config))
-    history: list[dict[str, float]] = []
-    best_epoch, best_value, start_epoch = 0, -math.inf, 1
-    if state is not None:
-        model.load_state_dict(load_state(folder / CHECKPOINT / state["weights"]))
-        optimizer.load_state_dict(state["optimizer"])
-        if scheduler is not None:
-            scheduler.load_state_dict(state["scheduler"])
-        if loop.average is not None:
-            loop.average.load_state_dict(state["average"])
-        torch.set_rng_state(state["rng"])
-        batches.order_generator.set_state(state["order_rng"])
-        batches.augment_generator.set_state(state["augment_rng"])
-        history, best_epoch, best_value = list(state["history"]), int(state["best_epoch"]), float(state["best_value"])
-        loop.train_seconds, loop.train_images, loop.warmed_up = float(state["train_seconds"]), 0, True
-        start_epoch = int(state["epoch"]) + 1
-        say(f"resuming from the checkpoint of epoch {state['epoch']} in {folder / CHECKPOINT}")
-    resumed_from = start_epoch - 1
-    done = bool(state and state.get("finished"))
-    normalize, eval_batch, tta = batches.normalize, eval_batch_size(config, device), flip_averaged(config, data)
-    total = "?" if timed else str(config.epochs)
+    resumed_from = int(saved["epoch"]) if saved is not None else 0
     live = LiveProgress("training", None if timed else config.epochs, config.seconds, enabled=final.live,
-                        first_epoch=start_epoch)
-    epoch = start_epoch
-    last_epoch = 100_000 if timed else config.epochs
-    with StopOnSignal() as stop:
-        while not done and epoch <= last_epoch:
-            stop.check()  # Ctrl-C or kill during the last checkpoint's write: it is whole, stop now
-            start = time.perf_counter()
-            # Training and evaluating stop at once; the checkpoint and the lines are written whole.
-            with live, stop.interruptible():  # cleared before the epoch's own line is printed
-                train_loss, out_of_time = loop.epoch(live.batches(batches, epoch), epoch)
-            if train_loss is None:
-                break
-            if not math.isfinite(train_loss):
-                raise NonFiniteLossError(f"training loss became {train_loss} in epoch {epoch}")
-            with stop.interruptible():
-                val = evaluate(loop.eval_model, data.val_x, data.val_y, normalize, eval_batch, device,
-                               data.num_classes, tta)
-            value = val.metric(final.metric)
-            row = {"epoch": epoch, "train_loss": train_loss, "val_loss": val.loss, "val_accuracy": val.accuracy,
-                   "val_balanced_accuracy": val.balanced_accuracy, "val_macro_f1": val.macro_f1,
-                   "seconds": loop.train_seconds, "wall_seconds": time.perf_counter() - start}
-            history.append(row)
-            improved = value > best_value
-            if improved:
-                best_epoch, best_value = epoch, value
-                _save_weights(folder / CHECKPOINT / f"best-{epoch}.safetensors", loop.eval_model)
-            stale = epoch - best_epoch
-            done = (out_of_time or (timed and loop.train_seconds >= config.seconds)
-                    or (final.patience is not None and stale >= final.patience)
-                    or (not timed and epoch == config.epochs))
-            _save_weights(folder / CHECKPOINT / f"epoch-{epoch}.safetensors", model)
-            _commit(folder, {
-                "key": key, "epoch": epoch, "weights": f"epoch-{epoch}.safetensors",
-                "best": f"best-{best_epoch}.safetensors", "best_epoch": best_epoch, "best_value": best_value,
-                "optimizer": optimizer.state_dict(), "scheduler": scheduler.state_dict() if scheduler else None,
-                "average": loop.average.state_dict() if loop.average is not None else None,
-                "rng": torch.get_rng_state(), "order_rng": batches.order_generator.get_state(),
-                "augment_rng": batches.augment_generator.get_state(), "history": history,
-                "train_seconds": loop.train_seconds, "finished": done,
-            })
-            say(f"epoch {epoch:>3}/{total}  train loss {train_loss:.4f}  val loss {val.loss:.4f}  "
-                f"val acc {val.accuracy:6.2%}  balanced {val.balanced_accuracy:6.2%}  macro F1 {val.macro_f1:.4f}  "
-                f"{row['wall_seconds']:.1f} s{'  (best)' if improved else ''}")
-            if final.patience is not None and stale >= final.patience:
-                say(f"early stop: no better validation {final.metric} for {final.patience} epochs")
-            if on_epoch is not None:
-                on_epoch(epoch)
-            epoch += 1
-    if not history:
-        raise HarnessError(f"{folder}: no epoch was trained")
-    return _finish(spec, data, config, final, folder, model, history, best_epoch, device, resumed_from)
+                        first_epoch=resumed_from + 1)
+    # Training and evaluating stop at once on Ctrl-C or kill; the hooks' checkpoint and lines are
+    # written whole first (Checkpoints.on_epoch_end). The live line is cleared however it ends.
+    with StopOnSignal() as stop, live, stop.interruptible():
+        checkpoints = Checkpoints(folder, key, final, saved, "?" if timed else str(config.epochs), stop, live,
+                                  say, on_epoch)
+        train_model(model, data, config, device=device, seed=final.seed, precision=precision, live=live,
+                    hooks=checkpoints, evaluate_every_epoch=True)
+    return _finish(spec, data, config, final, folder, model, checkpoints.rows, checkpoints.best_epoch, device,
+                   resumed_from)
+
+
+def _epoch_metrics(row: dict[str, float]) -> EpochMetrics:
+    """A checkpoint's history row as the loop's EpochMetrics (a resumed run's restored epochs)."""
+    return EpochMetrics(int(row["epoch"]), row["train_loss"], row["val_loss"], row["val_accuracy"], row["seconds"],
+                        row.get("val_balanced_accuracy", math.nan), row.get("val_macro_f1", math.nan))
+
+
+@dataclass
+class Checkpoints(EpochHooks):
+    """Final training's hooks on train_model: resume from the checkpoint read (`saved`), and after
+    each epoch keep the best epoch's weights, write the checkpoint, print the epoch's line, and stop
+    early after `final.patience` epochs without a better validation figure."""
+
+    folder: Path
+    key: str  # the run's identity (_key), written into every state.pt
+    final: FinalConfig
+    saved: dict[str, Any] | None  # the checkpoint to resume (state.pt's mapping); None: a fresh start
+    total: str  # the epochs to come, for the lines ("?" under a time budget)
+    stop: StopOnSignal
+    live: LiveProgress
+    say: Callable[[str], None]
+    on_epoch: Callable[[int], None] | None = None  # after epoch n's checkpoint is written (a test stops there)
+    rows: list[dict[str, float]] = field(default_factory=list)  # metrics.json's history, one row per epoch
+    best_epoch: int = 0
+    best_value: float = -math.inf
+    started: float = 0.0  # when this epoch began, time.perf_counter() (s): its wall_seconds count from here
+
+    def on_start(self, state: TrainState) -> None:
+        """Restore the saved checkpoint: weights, optimizer, schedule, weight average, the random
+        generators, the history, the best epoch and the clocks; a finished run trains no epoch."""
+        saved, loop = self.saved, state.loop
+        if saved is not None:
+            loop.model.load_state_dict(load_state(self.folder / CHECKPOINT / saved["weights"]))
+            loop.optimizer.load_state_dict(saved["optimizer"])
+            if loop.scheduler is not None:
+                loop.scheduler.load_state_dict(saved["scheduler"])
+            if loop.average is not None:
+                loop.average.load_state_dict(saved["average"])
+            torch.set_rng_state(saved["rng"])
+            state.batches.order_generator.set_state(saved["order_rng"])
+            state.batches.augment_generator.set_state(saved["augment_rng"])
+            self.rows, self.best_epoch = list(saved["history"]), int(saved["best_epoch"])
+            self.best_value = float(saved["best_value"])
+            # The warm-up step ran before the checkpoint; images count from this run's start.
+            loop.train_seconds, loop.train_images, loop.warmed_up = float(saved["train_seconds"]), 0, True
+            state.epoch, state.finished = int(saved["epoch"]), bool(saved.get("finished"))
+            state.history[:] = [_epoch_metrics(row) for row in self.rows]
+            self.say(f"resuming from the checkpoint of epoch {saved['epoch']} in {self.folder / CHECKPOINT}")
+        self.started = time.perf_counter()
+
+    def on_epoch_end(self, metrics: EpochMetrics, state: TrainState) -> bool:
+        """Record epoch `metrics`: the best weights when better, the checkpoint, the line; True
+        when `final.patience` epochs went by without a better validation figure. A stop (Ctrl-C,
+        kill) asked for meanwhile waits until all of it is written, and is raised after."""
+        with self.stop.interruptible(immediate=False):
+            return self._record(metrics, state)
+
+    def _record(self, metrics: EpochMetrics, state: TrainState) -> bool:
+        loop, final, epoch, ckpt = state.loop, self.final, metrics.epoch, self.folder / CHECKPOINT
+        row = {"epoch": epoch, "train_loss": metrics.train_loss, "val_loss": metrics.val_loss,
+               "val_accuracy": metrics.val_accuracy, "val_balanced_accuracy": metrics.val_balanced_accuracy,
+               "val_macro_f1": metrics.val_macro_f1, "seconds": metrics.seconds,
+               "wall_seconds": time.perf_counter() - self.started}
+        self.rows.append(row)
+        improved = metrics.metric(final.metric) > self.best_value
+        if improved:
+            self.best_epoch, self.best_value = epoch, metrics.metric(final.metric)
+            _save_weights(ckpt / f"best-{epoch}.safetensors", loop.eval_model)
+        stale = epoch - self.best_epoch
+        early = final.patience is not None and stale >= final.patience
+        _save_weights(ckpt / f"epoch-{epoch}.safetensors", loop.model)
+        _commit(self.folder, {
+            "key": self.key, "epoch": epoch, "weights": f"epoch-{epoch}.safetensors",
+            "best": f"best-{self.best_epoch}.safetensors", "best_epoch": self.best_epoch,
+            "best_value": self.best_value, "optimizer": loop.optimizer.state_dict(),
+            "scheduler": loop.scheduler.state_dict() if loop.scheduler else None,
+            "average": loop.average.state_dict() if loop.average is not None else None,
+            "rng": torch.get_rng_state(), "order_rng": state.batches.order_generator.get_state(),
+            "augment_rng": state.batches.augment_generator.get_state(), "history": self.rows,
+            "train_seconds": loop.train_seconds, "finished": state.finished or early,
+        })
+        self.live.close()  # the progress line gives way to the epoch's own
+        m = metrics
+        self.say(f"epoch {epoch:>3}/{self.total}  train loss {m.train_loss:.4f}  val loss {m.val_loss:.4f}  "
+                 f"val acc {m.val_accuracy:6.2%}  balanced {m.val_balanced_accuracy:6.2%}  "
+                 f"macro F1 {m.val_macro_f1:.4f}  {row['wall_seconds']:.1f} s{'  (best)' if improved else ''}")
+        if early:
+            self.say(f"early stop: no better validation {final.metric} for {final.patience} epochs")
+        if self.on_epoch is not None:
+            self.on_epoch(epoch)
+        self.started = time.perf_counter()
+        return early
 
 
 def _commit(folder: Path, state: dict[str, Any]) -> None:

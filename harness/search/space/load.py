@@ -43,7 +43,7 @@ from harness.search.space.checks import check_heads, check_options, check_stem
 from harness.search.space.params import Param, Slot
 from harness.search.space.parse import LIST_VALUED, Parser
 from harness.search.space.space import SearchSpace
-from harness.train.loop import TRAIN_CHECKS, TrainConfig
+from harness.train.config import TRAIN_CHECKS, TrainConfig
 from harness.yamlfile import YamlLimitError, read_yaml
 from harness.zoo.blocks import BLOCKS
 from harness.zoo.layers import ACTIVATIONS, NORMS
