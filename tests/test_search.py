@@ -20,7 +20,8 @@ from harness.search.constraints import Constraints, parse_count
 from harness.search.pruning import ParetoPruner
 from harness.search.space import space_from_dict
 from harness.search.study import run_search
-from harness.train.loop import TrainConfig, time_factor, train_model
+from harness.train.loop import TrainConfig, train_model
+from harness.train.steps import time_factor
 
 # Tiny, fast networks: 2 stages of widths 8-16 on 32x32 images.
 TINY = {
