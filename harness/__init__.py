@@ -84,7 +84,7 @@ _API = {
     "load_dataset": ("harness.data", "load_dataset"),
     "load_space": ("harness.search.space", "load_space"),
     "load_spec": ("harness.zoo.specfile", "load_spec"),
-    "load_trials": ("harness.store.folder", "load_trials"),
+    "load_trials": ("harness.store.results_folder", "load_trials"),
     "measure_model": ("harness.zoo.measure", "measure_model"),
     "pareto_front": ("harness.store.trials", "pareto_front"),
     "preset": ("harness.zoo.presets", "preset"),
@@ -116,9 +116,9 @@ if TYPE_CHECKING:  # for type checkers and IDEs: the same names, imported eagerl
     from harness.search.pruning import ParetoPruner
     from harness.search.space import SearchSpace, load_space, space_from_dict
     from harness.search.study import run_search
-    from harness.store.folder import load_trials
     from harness.store.record import Metric
     from harness.store.record import register as register_metric
+    from harness.store.results_folder import load_trials
     from harness.store.trials import pareto_front
     from harness.train.evaluate import Evaluation, evaluate_spec
     from harness.train.loop import TrainConfig, TrainResult, train_model

@@ -25,7 +25,7 @@ def test_once(folders: list[Path], data: Any, device: str) -> list[dict[str, Any
     import torch
 
     from harness.data.loader import Normalize
-    from harness.final.folder import load_model, read_info, write_json
+    from harness.final.model_folder import load_model, read_info, write_json
     from harness.final.page import write_pages
     from harness.final.train import METRICS_FILE, predict_logits
     from harness.train.metrics import report

@@ -141,7 +141,7 @@ class _Pipeline:
         return min(self.space.architecture_count() or MAX_TRIALS, MAX_TRIALS)
 
     def _search_trials(self) -> pd.DataFrame:
-        from harness.store.folder import load_trials
+        from harness.store.results_folder import load_trials
 
         return load_trials(self.folder / SEARCH)
 

@@ -74,8 +74,8 @@ def search_with_workers(args: argparse.Namespace, argv: Sequence[str], space: Se
 
     from harness.report.build import build_report
     from harness.search.config import epochs_for, study_name_for
+    from harness.search.mlflow_study import finish_workers, open_tracker
     from harness.search.progress import print_leaderboard
-    from harness.search.tracking import finish_workers, open_tracker
     from harness.search.workers import parse_gpus, run_workers
     from harness.store.storage import resolve_storage
 

@@ -24,7 +24,7 @@ from harness.data.base import (
     verifiable_datasets,
     warn,
 )
-from harness.data.load import DataOptions, dataset_shape, load_dataset
+from harness.data.dataset_options import DataOptions, dataset_shape, load_dataset
 
 __all__ = [
     "DATASETS", "DEFAULT_DATASET", "DEFAULT_VAL_FRACTION", "Augment", "DataOptions", "DataRequest", "DatasetSource",

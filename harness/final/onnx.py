@@ -35,7 +35,7 @@ from torch import nn
 
 from harness.errors import HarnessError
 from harness.files import write_bytes
-from harness.final.folder import TrainedModel, load_model
+from harness.final.model_folder import TrainedModel, load_model
 
 if TYPE_CHECKING:
     import onnx

@@ -8,7 +8,7 @@ from pathlib import Path
 from typing import Any
 
 from harness.files import atomic_write
-from harness.final.folder import ModelInfo
+from harness.final.model_folder import ModelInfo
 from harness.names import printable
 from harness.report.html import escape, figure, html_page, html_table, info_table
 from harness.zoo.spec import ArchSpec

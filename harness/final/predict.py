@@ -23,10 +23,10 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from harness.data.sources.folder import decode_image, image_extensions
+from harness.data.sources.image_folder import decode_image, image_extensions
 from harness.data.sources.tree import Walked, walk_images
 from harness.errors import HarnessError
-from harness.final.folder import TrainedModel, load_model
+from harness.final.model_folder import TrainedModel, load_model
 
 BATCH = 256  # images per forward pass: bounded memory, most of the speed of larger batches
 _THREADS = min(8, os.cpu_count() or 1)  # PIL releases the GIL while decoding and resizing

@@ -58,7 +58,7 @@ def from_ranking(folder: Path, candidate: str | None = None, storage: str | None
     import optuna
     import pandas as pd
 
-    from harness.store.folder import quiet_optuna
+    from harness.store.results_folder import quiet_optuna
 
     table = pd.read_csv(folder / "rank.csv")
     names = [str(n) for n in table["candidate"]]

@@ -1,6 +1,6 @@
 """One architecture trained to the end: `train_final(spec, data, config, folder)` trains on the
 training split, validates every epoch (early stopping and the choice of weights), evaluates the
-test split once with the chosen weights, and writes the model folder (harness.final.folder) with
+test split once with the chosen weights, and writes the model folder (harness.final.model_folder) with
 metrics.json, plots and model.html. The epochs are train_model's (harness.train.loop); the
 checkpoints, resume, early stopping and best-epoch weights are its hooks here (`Checkpoints`).
 
@@ -30,7 +30,7 @@ from harness.data import ImageData
 from harness.data.loader import Normalize, eval_batches
 from harness.errors import HarnessError
 from harness.files import atomic_write
-from harness.final.folder import INFO, ModelInfo, load_state, write_json, write_model
+from harness.final.model_folder import INFO, ModelInfo, load_state, write_json, write_model
 from harness.signals import StopOnSignal
 from harness.train.config import TrainConfig
 from harness.train.device import resolve_device, resolve_precision

@@ -75,7 +75,7 @@ def _python(value: Any) -> Any:
 def _study_frame(folder: Path, study_name: str | None, storage: str | None = None
                  ) -> tuple[pd.DataFrame, dict[str, Any], dict[int, dict], str, dict[str, Any]]:
     """(trials table, the study's fingerprint, trial number -> recorded spec dict, study name, run.json)."""
-    from harness.store.folder import read_folder
+    from harness.store.results_folder import read_folder
 
     read = read_folder(folder, storage, study_name)
     if read.study is not None:

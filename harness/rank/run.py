@@ -34,9 +34,9 @@ from harness.errors import HarnessError, SpecError
 from harness.names import check_folder_name
 from harness.numbers import human
 from harness.rank.candidates import Candidate, StudyInfo, combine, with_budget
+from harness.rank.mlflow_ranking import open_rank_tracker
 from harness.rank.ranking import RankConfig, Ranking, run_seed
 from harness.rank.stats import top_group
-from harness.rank.tracking import open_rank_tracker
 from harness.signals import StopOnSignal, interrupted_by
 from harness.store.provenance import append_run_record, describe_device, safe_command, versions
 from harness.store.record import RecordWriter, catalogue, filters, keys

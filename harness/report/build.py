@@ -1,6 +1,6 @@
 """Reports: the tables, plots and one self-contained HTML page of a study, drawn again at any time.
 
-`build_report(folder)` reads the study (harness.store.folder: folder/study.db or, when only that is
+`build_report(folder)` reads the study (harness.store.results_folder: folder/study.db or, when only that is
 at hand, trials.csv) and writes into the folder, module by module:
 
 - `trials.csv` (every trial; left as it is when it is the source), `leaderboard.md`, `pareto.csv`
@@ -27,7 +27,7 @@ from harness.report.importance import param_importance
 from harness.report.page import render_html
 from harness.report.result import PLOTS_DIR, REPORT_HTML, Report
 from harness.report.tables import DEFAULT_TOP, leaderboard_markdown, pareto_table
-from harness.store.folder import read_folder, read_run_info
+from harness.store.results_folder import read_folder, read_run_info
 from harness.store.trials import complete_columns, trials_frame
 
 if TYPE_CHECKING:

@@ -10,8 +10,8 @@ import pandas as pd
 
 from harness.numbers import is_missing, plural
 from harness.report.tables import varying_parameters
-from harness.store.folder import quiet_optuna
 from harness.store.record import filters
+from harness.store.results_folder import quiet_optuna
 from harness.store.trials import first_runs, searched_columns, trained_trials
 
 if TYPE_CHECKING:

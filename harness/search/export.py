@@ -24,7 +24,7 @@ if TYPE_CHECKING:
 def trial_spec(folder: str | Path, number: int, study_name: str | None = None, storage: str | None = None) -> ArchSpec:
     """The architecture of trial `number` of the study in results folder `folder` (its storage:
     `storage`, else study.db or study.journal there; else rebuilt from trials.csv and space.yaml)."""
-    from harness.store.folder import read_folder
+    from harness.store.results_folder import read_folder
 
     folder = Path(folder)
     read = read_folder(folder, storage, study_name)

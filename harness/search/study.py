@@ -36,12 +36,12 @@ from harness.search.config import (
     epochs_for,
     study_name_for,
 )
+from harness.search.mlflow_study import open_tracker
 from harness.search.objective import TrialObjective
 from harness.search.progress import overhead_line, print_leaderboard
 from harness.search.samplers import grid_size, grid_trials, make_pruner, make_sampler
 from harness.search.space import SearchSpace
 from harness.search.tally import Tally
-from harness.search.tracking import open_tracker
 from harness.search.writer import ResultsWriter, write_results, write_run_info
 from harness.signals import StopOnSignal
 from harness.store.record import keys

@@ -100,7 +100,7 @@ def read_source(folder: str | Path, top: int, here: Path, storage: str | None = 
     """The study of results folder `folder` (its study.db or journal, or `storage`), to take the
     best `top` trials of into the study in folder `here`; HarnessError (one line) when the folder
     is missing or `here`, holds no storage, or `top` is below 1."""
-    from harness.store.folder import read_folder
+    from harness.store.results_folder import read_folder
 
     if top < 1:
         raise SettingError(f"{{warm_top}} must be at least 1, not {top}", "warm_top")

@@ -48,7 +48,7 @@ def dashboard_source(folder: str | Path, storage: str | None = None) -> Dashboar
     """The storage of results folder `folder`: `storage` (a --storage value) when given, else
     $HARNESS_STORAGE, else folder/study.db, else folder/study.journal. HarnessError (one line,
     no password) when there is none, it cannot be opened, or it holds no study."""
-    from harness.store.folder import folder_storage
+    from harness.store.results_folder import folder_storage
 
     folder = Path(folder)
     storage = storage if storage is not None else os.environ.get(ENV_STORAGE) or None
