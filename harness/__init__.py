@@ -92,8 +92,8 @@ _API = {
     "receptive_field": ("harness.zoo.measure", "receptive_field"),
     "register_metric": ("harness.store.record", "register"),
     "resolve_spec": ("harness.zoo.model", "resolve_spec"),
-    "run_budget": ("harness.budget.run", "run_budget"),
-    "run_rank": ("harness.rank.run", "run_rank"),
+    "run_budget": ("harness.budget.pipeline", "run_budget"),
+    "run_rank": ("harness.rank.runs", "run_rank"),
     "run_search": ("harness.search.study", "run_search"),
     "space_from_dict": ("harness.search.space", "space_from_dict"),
     "train_model": ("harness.train.loop", "train_model"),
@@ -101,8 +101,8 @@ _API = {
 }
 
 if TYPE_CHECKING:  # for type checkers and IDEs: the same names, imported eagerly
+    from harness.budget.pipeline import run_budget
     from harness.budget.result import BudgetConfig
-    from harness.budget.run import run_budget
     from harness.data import DATASETS, DataOptions, ImageData, load_dataset
     from harness.errors import HarnessError, SettingError, SpaceError, SpecError
     from harness.rank.candidates import Candidate
@@ -110,7 +110,7 @@ if TYPE_CHECKING:  # for type checkers and IDEs: the same names, imported eagerl
     from harness.rank.candidates import from_spec_files as candidates_from_spec_files
     from harness.rank.candidates import from_study as candidates_from_study
     from harness.rank.ranking import RankConfig, Ranking
-    from harness.rank.run import run_rank
+    from harness.rank.runs import run_rank
     from harness.search.config import SearchConfig
     from harness.search.constraints import Constraints
     from harness.search.pruning import ParetoPruner

@@ -1,6 +1,6 @@
 """The end of a budgeted run: the test split read once for the winner's final runs, the kept model
 folder with its ONNX file, fidelity.csv (each rung's Kendall's tau against the ranking) and the
-summary that run.html shows (harness.budget.page)."""
+summary that run.html shows (harness.budget.run_page)."""
 
 from __future__ import annotations
 
@@ -26,7 +26,7 @@ def test_once(folders: list[Path], data: Any, device: str) -> list[dict[str, Any
 
     from harness.data.loader import Normalize
     from harness.final.model_folder import load_model, read_info, write_json
-    from harness.final.page import write_pages
+    from harness.final.model_page import write_pages
     from harness.final.train import METRICS_FILE, predict_logits
     from harness.train.metrics import report
 
@@ -74,10 +74,10 @@ def fidelity(trials: pd.DataFrame, ranking: Any, rungs: tuple[int, ...]) -> pd.D
 
 
 def finish(pipe: Any, winner: Any, folders: list[Path], candidates: list[Any], ranking: Any) -> BudgetResult:
-    """For the pipeline `pipe` (harness.budget.run): test once, keep the best-validated final run as
+    """For the pipeline `pipe` (harness.budget.pipeline): test once, keep the best-validated final run as
     the model, export it, write fidelity.csv and run.html; the BudgetResult."""
-    from harness.budget.page import write_run_page
     from harness.budget.result import BudgetResult
+    from harness.budget.run_page import write_run_page
     from harness.rank.stats import summarize
 
     metrics = test_once(folders, pipe.data, pipe.device)

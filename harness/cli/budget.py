@@ -13,8 +13,8 @@ def cmd_run(args: argparse.Namespace, argv: Sequence[str]) -> int:
     """`harness run`: plan, search, rank, train, test once, export; one line per step."""
     from pathlib import Path
 
+    from harness.budget.pipeline import run_budget
     from harness.budget.result import BudgetConfig
-    from harness.budget.run import run_budget
     from harness.cli.options import data_options
     from harness.search.config import study_name_for
     from harness.search.space import load_space

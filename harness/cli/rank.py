@@ -21,7 +21,7 @@ def cmd_rank(args: argparse.Namespace, argv: Sequence[str]) -> int:
     """`harness rank`: gather the candidates, run (or resume) the ranking, print the table."""
     from harness.cli.study import robustness_from
     from harness.rank.ranking import RankConfig
-    from harness.rank.run import run_rank
+    from harness.rank.runs import run_rank
 
     if not (args.from_ or args.presets or args.spec):
         raise HarnessError("nothing to rank: give --from FOLDER (a study), --presets NAME,... or --spec FILE")

@@ -288,7 +288,7 @@ def _finish(spec: ArchSpec, data: ImageData, config: TrainConfig, final: FinalCo
                      extra={"train": dataclasses.asdict(config), "seed": final.seed, "split": data.split_id})
     write_model(folder, model, spec, info)
     write_json(folder / METRICS_FILE, metrics)
-    from harness.final.page import write_pages
+    from harness.final.model_page import write_pages
 
     files = [folder / n for n in ("model.safetensors", "spec.yaml", INFO, METRICS_FILE)]
     files += write_pages(folder, spec, info, metrics)

@@ -39,8 +39,8 @@ from harness.report.plots.effect import param_effect_table, plot_param_effect
 from harness.report.plots.heatmap import heatmap_table, plot_heatmap
 from harness.report.plots.history import best_so_far, history_table, plot_history
 from harness.report.plots.importance import importance_table, plot_importance
+from harness.report.plots.latency import latency_flops_table, plot_latency_vs_flops
 from harness.report.plots.robustness import plot_robustness, robustness_table, shift_columns
-from harness.report.plots.speed import latency_flops_table, plot_latency_vs_flops
 from harness.report.plots.style import (
     DPI,
     FIGSIZE,

@@ -2,7 +2,7 @@
 costs (`catalogue`), the one set of filters over trials (`filters`) and the writer that puts a
 trial's values into its storage in one call (`write`).
 
-Only the search's objective (harness.search.objective) and the ranking's runs (harness.rank.run)
+Only the search's objective (harness.search.objective) and the ranking's runs (harness.rank.runs)
 write a record; the trials table, reports, plots, MLflow and the dashboard read it through here.
 """
 

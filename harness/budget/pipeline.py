@@ -171,7 +171,7 @@ class _Pipeline:
     def rank(self) -> tuple[list[Any], Any]:
         from harness.rank.candidates import from_study
         from harness.rank.ranking import RankConfig
-        from harness.rank.run import run_rank
+        from harness.rank.runs import run_rank
 
         record = self.state.stage(RANK)
         try:
