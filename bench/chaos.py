@@ -226,8 +226,10 @@ def _storage(kind: str, root: Path) -> Iterator[str]:
     if kind == "journal":
         yield f"journal:{root / 'chaos.journal'}"
         return
-    sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "tests"))
-    from pgcluster import temporary_cluster
+    repo = str(Path(__file__).resolve().parents[1])  # on the path for the test helpers' package
+    if repo not in sys.path:
+        sys.path.insert(0, repo)
+    from tests.support.pgcluster import temporary_cluster
 
     with temporary_cluster() as url:
         yield url

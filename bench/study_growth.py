@@ -261,8 +261,10 @@ def measure(kind: str, root: Path, sizes: list[int], trials: int, pg_url: str | 
 
 @contextlib.contextmanager
 def postgres() -> Iterator[str]:
-    sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "tests"))
-    from pgcluster import temporary_cluster
+    repo = str(Path(__file__).resolve().parents[1])  # on the path for the test helpers' package
+    if repo not in sys.path:
+        sys.path.insert(0, repo)
+    from tests.support.pgcluster import temporary_cluster
 
     with temporary_cluster() as url:
         yield url

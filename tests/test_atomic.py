@@ -24,9 +24,9 @@ import time
 from pathlib import Path
 
 import pytest
-from faults import fill, free_kib, tmpfs
 
 from harness.files import append_bytes, temporary_path, write_bytes
+from tests.support.faults import fill, free_kib, tmpfs
 
 PACKAGE = Path(__file__).resolve().parent.parent / "harness"
 ROOT = PACKAGE.parent

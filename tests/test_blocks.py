@@ -26,21 +26,17 @@ from collections.abc import Iterator
 import pytest
 import torch
 from torch import nn
-from torch.nn import functional as F
 from torchvision.ops import SqueezeExcitation, StochasticDepth
 
 from harness import ArchSpec, HeadSpec, SpecError, StageSpec, StemSpec, build_model, validate_spec
 from harness.zoo.blocks import BLOCKS, Block
 from harness.zoo.blocks.inception import branch_widths
 from harness.zoo.layers import ACTIVATIONS, NORMS, BlockSettings, SpatialAttention
-from harness.zoo.model import Network, block_settings, drop_path_rates, stage_widths
+from harness.zoo.model import block_settings, drop_path_rates, stage_widths
 from harness.zoo.parts import Head, build_downsample
 from harness.zoo.spec_values import DOWNSAMPLE_MODES, STEM_KINDS
+from tests.support.networks import NUM_CLASSES, SIZE, STEM_WIDTH, WIDTH1, WIDTH2, check_runs, two_stage
 
-SIZE = (16, 16)
-BATCH = 2
-NUM_CLASSES = 5
-STEM_WIDTH, WIDTH1, WIDTH2 = 4, 4, 8
 # The families whose blocks keep the map size: a stage of theirs can only downsample in front.
 NO_STRIDE = {"inception", "dense", "convnext", "fire", "attention", "mlp"}
 # The token families: they mix every position, so they refuse every conv-only stage option.
@@ -49,21 +45,6 @@ POOLS = ("maxpool", "avgpool")
 
 
 pytestmark = pytest.mark.usefixtures("one_thread")  # tests/conftest.py
-
-
-def two_stage(block: str, norm: str = "batch", activation: str = "relu", kernel_size: int = 3, stride: int = 1,
-              dilation: int = 1, downsample: str = "conv", **stage: object) -> ArchSpec:
-    """Stage 1 (depth 2) at the given geometry; stage 2 at stride 1 and a new width."""
-    return ArchSpec(
-        stem=StemSpec(width=STEM_WIDTH),
-        stages=(
-            StageSpec(block=block, depth=2, width=WIDTH1, kernel_size=kernel_size, stride=stride,
-                      dilation=dilation, downsample=downsample, **stage),
-            StageSpec(block=block, depth=1, width=WIDTH2, **stage),
-        ),
-        norm=norm,
-        activation=activation,
-    )
 
 
 def expected_widths(block: str) -> list[int]:
@@ -81,33 +62,6 @@ def settings(block: str, norm: str = "batch", activation: str = "relu", **stage:
 
 def is_inplace(activation: str) -> bool:
     return bool(getattr(ACTIVATIONS.get(activation)(), "inplace", False))
-
-
-def check_runs(spec: ArchSpec, size: tuple[int, int] = SIZE, in_channels: int = 3) -> Network:
-    """Build `spec`; every stage's output has the predicted size and width; forward and backward
-    give finite logits and a finite gradient for every parameter."""
-    torch.manual_seed(0)
-    model = build_model(spec, in_channels=in_channels, num_classes=NUM_CLASSES, input_size=size).train()
-    x = torch.randn(BATCH, in_channels, *size)
-    sizes = spec.feature_sizes(size)
-    widths = stage_widths(spec, in_channels)
-    h = model.stem(x)
-    assert tuple(h.shape[-2:]) == sizes[0]
-    for i, (stage, hw, width) in enumerate(zip(model.stages, sizes[1:], widths, strict=True), start=1):
-        h = stage(h)
-        assert tuple(h.shape) == (BATCH, width, *hw), f"stage {i}"
-    assert model.out_width == widths[-1]
-    out = model.head(h)
-    assert tuple(out.shape) == (BATCH, NUM_CLASSES)
-    assert torch.isfinite(out).all()
-    F.cross_entropy(out, torch.arange(BATCH) % NUM_CLASSES).backward()
-    params = list(model.named_parameters())
-    assert params
-    for name, p in params:
-        assert p.grad is not None, f"{name} received no gradient"
-        assert torch.isfinite(p.grad).all(), f"{name} has a non-finite gradient"
-    assert any(p.grad.abs().sum() > 0 for _, p in params)
-    return model
 
 
 def test_the_families_that_cannot_stride() -> None:

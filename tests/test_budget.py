@@ -19,11 +19,11 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 import pytest
-from browser import check_reads_well, open_page
-from inprocess import run_cli
 
 from harness.budget.plan import BudgetPlan, fit_final, fit_ranking, parse_budget, plan_budget
 from harness.errors import HarnessError
+from tests.support.browser import check_reads_well, open_page
+from tests.support.inprocess import run_cli
 
 # A small ResNet-9-like space with the fashion recipe: 2 architectures x 2 kernels, cheap at 28x28.
 SPACE = """

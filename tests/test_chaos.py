@@ -1,19 +1,17 @@
 """Workers killed at random (bench/chaos.py, small): 3 workers on one study, a random one SIGKILLed
 every few seconds and replaced; at the end exactly N ended trials, no number twice, nothing that
 had finished before a kill lost or changed, every interrupted trial failed, queued again and run,
-and a report drawn. On a journal and on PostgreSQL (a real server, tests/pgcluster.py)."""
+and a report drawn. On a journal and on PostgreSQL (a real server, tests/support/pgcluster.py)."""
 
 from __future__ import annotations
 
 import os
-import sys
 from pathlib import Path
 
 import pytest
-from pgcluster import pg_bin, temporary_cluster
 
-sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "bench"))
-from chaos import run_chaos  # noqa: E402
+from bench.chaos import run_chaos
+from tests.support.pgcluster import pg_bin, temporary_cluster
 
 
 def _small(storage: str, root: Path) -> None:

@@ -13,9 +13,9 @@ from pathlib import Path
 
 import pandas as pd
 import pytest
-from inprocess import run_cli
 
 from harness.cli.main import main
+from tests.support.inprocess import run_cli
 
 ROOT = Path(__file__).resolve().parents[1]
 KERNEL_SPACE = ROOT / "search_spaces" / "kernel_size.yaml"

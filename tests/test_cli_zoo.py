@@ -8,12 +8,12 @@ from pathlib import Path
 
 import pytest
 import yaml
-from inprocess import CliResult, run_cli
 
 from harness.zoo.blocks import BLOCKS
 from harness.zoo.measure import count_flops, count_params, receptive_field
 from harness.zoo.model import build_model
 from harness.zoo.presets import PRESETS, preset
+from tests.support.inprocess import CliResult, run_cli
 
 
 def harness_cli(*args: str) -> CliResult:

@@ -24,10 +24,10 @@ from typing import Any
 
 import optuna
 import pytest
-from inprocess import run_cli
 
 from harness.store.dashboard import INSTALL, DashboardServer, dashboard_source
 from harness.store.storage import ENV_STORAGE, open_storage, resolve_storage
+from tests.support.inprocess import run_cli
 
 SPACE = """
 stem: {width: 8}

@@ -11,11 +11,11 @@ from pathlib import Path
 import numpy as np
 import pytest
 import torch
-from inprocess import CliResult, run_cli
 
 from harness.data import DATASETS, DataOptions, dataset_shape, load_dataset, parse_dataset
 from harness.data.splits import resize, stratified_split
 from harness.errors import DatasetError, UnknownNameError
+from tests.support.inprocess import CliResult, run_cli
 
 RNG = np.random.default_rng(0)
 
@@ -224,7 +224,7 @@ def test_image_size_resizes_every_split(tmp_path: Path) -> None:
 
 # ------------------------------------------------------------------ the CLI
 def harness_cli(*args: str) -> CliResult:
-    return run_cli(*args)  # in this process: see tests/inprocess.py
+    return run_cli(*args)  # in this process: see tests/support/inprocess.py
 
 
 def test_datasets_lists_every_dataset_with_what_it_needs() -> None:

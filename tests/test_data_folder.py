@@ -15,22 +15,18 @@ import numpy as np
 import pandas as pd
 import pytest
 import torch
+from harness.data.sources.folder import load_images, read_folder
 from PIL import Image
 
 import harness
 from harness.data import DataRequest, cache_dir
-from harness.data.sources.folder import load_images, read_folder
 from harness.errors import DatasetError, DatasetWarning
 
 ROOT = Path(__file__).resolve().parents[1]
 COLOURS = {"cat": (220, 30, 30), "dog": (30, 30, 220), "eel": (30, 200, 30)}
 
 
-@pytest.fixture(autouse=True)
-def cache(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
-    """Every test gets its own decode cache."""
-    monkeypatch.setenv("HARNESS_CACHE", str(tmp_path / "cache"))
-    return tmp_path / "cache"
+pytestmark = pytest.mark.usefixtures("cache")  # tests/conftest.py: each test its own decode cache
 
 
 def write_images(folder: Path, counts: dict[str, int], size: tuple[int, int] = (16, 16), ext: str = "png") -> Path:

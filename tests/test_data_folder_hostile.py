@@ -1,4 +1,4 @@
-"""An image folder made by someone else (tests/hostile.py writes it for real: HTML, quotes, commas, a
+"""An image folder made by someone else (tests/support/hostile.py writes it for real: HTML, quotes, commas, a
 newline, bytes that are not UTF-8 and 255-byte names, files that are no image, links that loop, a
 dangling link, a named pipe): read without hanging, the junk counted in one warning line each, the
 names kept in a printable, stable form; and a search, report, train, rank and predict on it, whose
@@ -16,23 +16,18 @@ from pathlib import Path
 
 import pandas as pd
 import pytest
-from browser import check_reads_well, open_page
-from hostile import CLASSES, IMAGES_PER_CLASS, ODD_FILES, SCRIPTS, STORED, colour, image_folder, tree
-from inprocess import CliResult, run_cli
+from harness.data.sources.folder import read_folder
 from PIL import Image
 
 from harness.data import DataRequest
-from harness.data.sources.folder import read_folder
 from harness.errors import DatasetError, DatasetWarning
+from tests.support.browser import check_reads_well, open_page
+from tests.support.hostile import CLASSES, IMAGES_PER_CLASS, ODD_FILES, SCRIPTS, STORED, colour, image_folder, tree
+from tests.support.inprocess import CliResult, run_cli
 
-pytestmark = pytest.mark.usefixtures("one_thread")
+pytestmark = pytest.mark.usefixtures("one_thread", "cache")  # tests/conftest.py
 SPACE = "stages: {count: 1, width: 4, stride: 2, kernel_size: [3, 5]}\ntrain: {epochs: 1, batch_size: 16}\n"
 STUDY = f"{SCRIPTS[0]} {SCRIPTS[2]} \"q\" it's"  # path-safe, so allowed; every page must escape it
-
-
-@pytest.fixture(autouse=True)
-def cache(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.setenv("HARNESS_CACHE", str(tmp_path / "cache"))
 
 
 def warning_lines(stderr: str) -> list[str]:
@@ -122,7 +117,7 @@ def runs(tmp_path_factory: pytest.TempPathFactory) -> dict[str, object]:
     """search, report, train, rank and predict through the CLI on the hostile folder (without the pipe:
     in this process), with a study name that is HTML; what each printed, and the folders."""
     top = tmp_path_factory.mktemp("e2e")
-    os.environ["HARNESS_CACHE"] = str(top / "cache")  # module-scoped: the autouse fixture is per test
+    os.environ["HARNESS_CACHE"] = str(top / "cache")  # module-scoped: the cache fixture is per test
     root = image_folder(top / "hostile", pipe=False)
     space = top / "tiny.yaml"
     space.write_text(SPACE)

@@ -17,22 +17,18 @@ from pathlib import Path
 import numpy as np
 import pytest
 import torch
-from inprocess import CliResult, run_cli
 
 from harness.data import load_dataset
 from harness.data.sources.standard import PUBLISHED_MD5, verify_dataset
 from harness.data.splits import stratified_subset
 from harness.errors import DatasetError
+from tests.support.inprocess import CliResult, run_cli
 
 RNG = np.random.default_rng(1)
 DEBIAN_FASHION = Path("/usr/share/datasets/fashion-mnist")
 
 
-@pytest.fixture(autouse=True)
-def own_cache(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
-    cache = tmp_path / "cache"
-    monkeypatch.setenv("HARNESS_CACHE", str(cache))
-    return cache
+pytestmark = pytest.mark.usefixtures("cache")  # tests/conftest.py: each test its own decode cache
 
 
 def idx_bytes(array: np.ndarray) -> bytes:
@@ -83,7 +79,7 @@ def write_cifar_archive(path: Path, blobs: dict[str, bytes]) -> Path:
 
 
 def harness_cli(*args: str) -> CliResult:
-    return run_cli(*args)  # in this process: see tests/inprocess.py
+    return run_cli(*args)  # in this process: see tests/support/inprocess.py
 
 
 # ------------------------------------------------------------------ idx files
@@ -106,10 +102,10 @@ def test_mnist_reads_gzipped_files_in_torchvisions_raw_folder(tmp_path: Path) ->
     assert torch.equal(data.test_x[:, 0], torch.from_numpy(arrays["t10k-images-idx3-ubyte"]))
 
 
-def test_the_decoded_tensors_are_cached_and_a_changed_file_is_decoded_again(tmp_path: Path, own_cache: Path) -> None:
+def test_the_decoded_tensors_are_cached_and_a_changed_file_is_decoded_again(tmp_path: Path, cache: Path) -> None:
     write_idx_folder(tmp_path / "f")
     first = load_dataset(f"fashion_mnist:{tmp_path / 'f'}")
-    entries = list((own_cache / "standard").glob("*.pt"))
+    entries = list((cache / "standard").glob("*.pt"))
     assert len(entries) == 1
     # The second read takes the cache: mark the entry and the mark comes back.
     blob = torch.load(entries[0], weights_only=True)
@@ -122,7 +118,7 @@ def test_the_decoded_tensors_are_cached_and_a_changed_file_is_decoded_again(tmp_
     os.utime(labels, ns=(1, 1))
     again = load_dataset(f"fashion_mnist:{tmp_path / 'f'}")
     assert torch.equal(again.test_x, first.test_x)
-    assert len(list((own_cache / "standard").glob("*.pt"))) == 1 and not entries[0].exists()
+    assert len(list((cache / "standard").glob("*.pt"))) == 1 and not entries[0].exists()
 
 
 @pytest.mark.parametrize(("damage", "fragment"), [
@@ -254,12 +250,13 @@ def test_a_training_subset_is_stratified_seeded_and_named(tmp_path: Path) -> Non
 def test_a_search_on_a_subset_records_it_refuses_another_and_rank_trains_on_all(tmp_path: Path) -> None:
     import json
 
+    from harness.rank.run import run_rank
+
     from harness import load_space
     from harness.data import DataOptions
     from harness.errors import HarnessError
     from harness.rank.candidates import from_study
     from harness.rank.ranking import RankConfig
-    from harness.rank.run import run_rank
     from harness.search.config import SearchConfig
     from harness.search.study import run_search
 

@@ -13,11 +13,9 @@ from pathlib import Path
 import optuna
 import pytest
 import torch
-from inprocess import run_cli
 
 import harness
 from harness.data.loader import ENV_WORKERS_PER_GPU, TrainBatches, workers_per_gpu
-from harness.data.sources import glyphs
 from harness.errors import HarnessError
 from harness.search.config import SearchConfig, counted
 from harness.search.study import run_search
@@ -33,16 +31,11 @@ from harness.train.device import (
 from harness.train.evaluate import budget_key, evaluate_spec
 from harness.train.loop import EVAL_SLICES, TrainConfig, evaluate, train_model
 from harness.zoo.blocks import BLOCKS, PlainBlock
+from tests.support.inprocess import run_cli
 
 CPU = torch.device("cpu")
 SPACE = {"stem": {"width": 8}, "stages": {"count": 1, "width": 8, "stride": 2, "kernel_size": [3, 5]},
          "train": {"epochs": 1, "batch_size": 64}}
-
-
-@pytest.fixture(scope="module")
-def tiny_data() -> harness.ImageData:
-    tx, ty, vx, vy = glyphs.generate(seed=3, n_train=256, n_val=128)
-    return harness.ImageData("tiny", tx, ty, vx, vy, glyphs.CLASS_NAMES)
 
 
 def _spec(block: str = "plain") -> harness.ArchSpec:

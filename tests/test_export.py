@@ -9,13 +9,13 @@ from pathlib import Path
 import pandas as pd
 import pytest
 import yaml
-from inprocess import CliResult, run_cli
 
 from harness.data import load_dataset
 from harness.search.config import SearchConfig
 from harness.search.space import load_space
 from harness.search.study import run_search
 from harness.zoo.specfile import load_spec
+from tests.support.inprocess import CliResult, run_cli
 
 SPACE = """
 stem: {width: 8}
@@ -32,7 +32,7 @@ train: {epochs: 1, batch_size: 250}
 
 
 def harness_cli(*args: str) -> CliResult:
-    return run_cli(*args)  # in this process: see tests/inprocess.py
+    return run_cli(*args)  # in this process: see tests/support/inprocess.py
 
 
 def export(capsys: pytest.CaptureFixture[str], *args: str) -> tuple[int, str, str]:

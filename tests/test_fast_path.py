@@ -18,7 +18,6 @@ import torch
 from torch._dynamo.utils import counters
 
 import harness
-from harness.data.sources import glyphs
 from harness.search.config import SearchConfig
 from harness.search.progress import overhead_line
 from harness.search.study import run_search
@@ -55,12 +54,6 @@ def oom_probe() -> Iterator[type[OOMProbeBlock]]:
     yield OOMProbeBlock
     BLOCKS.unregister("oom_probe")
     OOMProbeBlock.limit, OOMProbeBlock.after = 1, 0
-
-
-@pytest.fixture(scope="module")
-def tiny_data() -> harness.ImageData:
-    tx, ty, vx, vy = glyphs.generate(seed=1, n_train=256, n_val=128)
-    return harness.ImageData("tiny", tx, ty, vx, vy, glyphs.CLASS_NAMES)
 
 
 def _spec(block: str = "plain") -> harness.ArchSpec:

@@ -17,7 +17,8 @@ import sys
 from pathlib import Path
 
 import pytest
-from faults import (
+
+from tests.support.faults import (
     FAST,
     ended_trials,
     fill,
@@ -29,7 +30,7 @@ from faults import (
     space_file,
     tmpfs,
 )
-from inprocess import run_cli
+from tests.support.inprocess import run_cli
 
 pytestmark = pytest.mark.usefixtures("one_thread")
 

@@ -14,8 +14,9 @@ import shutil
 from pathlib import Path
 
 import pytest
-from faults import ended_trials, fill, one_line, search, snapshot, space_file, tmpfs
-from inprocess import run_cli
+
+from tests.support.faults import ended_trials, fill, one_line, search, snapshot, space_file, tmpfs
+from tests.support.inprocess import run_cli
 
 pytestmark = pytest.mark.usefixtures("one_thread")
 

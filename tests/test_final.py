@@ -16,14 +16,13 @@ from pathlib import Path
 import numpy as np
 import pytest
 import torch
-from browser import check_reads_well, open_page
+from harness.final.folder import load_model
 from sklearn import metrics as skm
 from torch.optim.optimizer import register_optimizer_step_pre_hook
 
 from harness.cli.main import main
 from harness.data import load_dataset
 from harness.errors import HarnessError, InvalidValueError
-from harness.final.folder import load_model
 from harness.final.train import FinalConfig, predict_logits, train_final
 from harness.search.config import SearchConfig
 from harness.search.constraints import Constraints, parse_bytes, parse_duration
@@ -32,6 +31,7 @@ from harness.search.study import run_search
 from harness.train.loop import TrainConfig
 from harness.train.metrics import report
 from harness.zoo.specfile import load_spec
+from tests.support.browser import check_reads_well, open_page
 
 REPO = Path(__file__).resolve().parent.parent
 SPEC = ("stem: {width: 8}\nstages:\n  - {block: plain, width: 16, stride: 2}\n"

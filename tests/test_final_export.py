@@ -12,15 +12,15 @@ from pathlib import Path
 import numpy as np
 import pytest
 import torch
-from inprocess import run_cli
-from PIL import Image
-
 from harness.data.sources.folder import decode_image
 from harness.final.folder import WEIGHTS, ModelInfo, TrainedModel, load_model, write_model
+from PIL import Image
+
 from harness.final.onnx import CHECK_BATCH, DEFAULT_OPSET, RTOL, export_onnx
 from harness.final.predict import predict
 from harness.zoo.model import build_model
 from harness.zoo.spec import ArchSpec, HeadSpec, StageSpec, StemSpec
+from tests.support.inprocess import run_cli
 
 onnx = pytest.importorskip("onnx")
 ort = pytest.importorskip("onnxruntime")

@@ -19,10 +19,10 @@ from typing import Any
 
 import pandas as pd
 import pytest
-from inprocess import run_cli
 
 from harness.data import DataOptions
 from harness.errors import HarnessError, TrackerWarning
+from tests.support.inprocess import run_cli
 
 mlflow = pytest.importorskip("mlflow")
 from mlflow.tracking import MlflowClient  # noqa: E402
@@ -268,10 +268,11 @@ def test_workers_log_into_the_parent_run_their_starting_process_made(tmp_path: P
     worker (worker index > 0) logs its trials into it, the starting process ends it."""
     import dataclasses
 
+    from harness.search.tracking import finish_workers, open_tracker
+
     from harness.search.config import SearchConfig, epochs_for
     from harness.search.space import load_space
     from harness.search.study import run_search
-    from harness.search.tracking import finish_workers, open_tracker
     from harness.store.storage import resolve_storage
 
     space_file = tmp_path / "tiny.yaml"

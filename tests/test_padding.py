@@ -12,8 +12,6 @@ from pathlib import Path
 
 import pytest
 import torch
-from inprocess import run_cli
-from test_blocks import SIZE, check_runs, two_stage
 from torch import nn
 from torch.nn import functional as F
 
@@ -23,6 +21,8 @@ from harness.zoo.blocks import BLOCKS
 from harness.zoo.measure import measure_model
 from harness.zoo.model import validate_spec
 from harness.zoo.spec_values import PADDINGS
+from tests.support.inprocess import run_cli
+from tests.support.networks import SIZE, check_runs, two_stage
 
 ROOT = Path(__file__).resolve().parents[1]
 MODES = ("zeros", "reflect", "replicate", "circular")

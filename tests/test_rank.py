@@ -22,7 +22,7 @@ import numpy as np
 import pandas as pd
 import pytest
 import yaml
-from browser import check_reads_well, open_page
+from harness.rank.run import plan_runs, run_rank
 from PIL import Image
 from scipy import stats
 
@@ -31,11 +31,11 @@ from harness.data import DataOptions
 from harness.rank.candidates import Candidate, combine, from_presets, from_study, with_budget
 from harness.rank.ranking import RankConfig, Ranking
 from harness.rank.report import summary_line, table_rows, write_ranking
-from harness.rank.run import plan_runs, run_rank
 from harness.rank.stats import kendall
 from harness.rank.tables import fidelity_table, loss_over_first, rank_table, runs_frame
 from harness.train.loop import TrainConfig
 from harness.zoo.spec import ArchSpec, StageSpec, StemSpec
+from tests.support.browser import check_reads_well, open_page
 
 COLOURS = {"red": (200, 60, 60), "green": (60, 180, 60), "blue": (60, 60, 200)}
 
@@ -58,9 +58,7 @@ def dataset(tmp_path_factory: pytest.TempPathFactory) -> str:
     return f"folder:{root / 'images'}"
 
 
-@pytest.fixture(autouse=True)
-def cache(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.setenv("HARNESS_CACHE", str(tmp_path / "cache"))
+pytestmark = pytest.mark.usefixtures("cache")  # tests/conftest.py: each test its own decode cache
 
 
 def spec(width: int, kernel: int = 3) -> ArchSpec:

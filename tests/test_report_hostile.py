@@ -1,6 +1,6 @@
 """Everything that reaches a page is escaped: a real Optuna study (SQLite) whose name, parameter
 values, labels, notes, failure, pruning and constraint reasons, dataset, command line and space file
-hold HTML and script (tests/hostile.py), reported by `harness report` and opened in headless
+hold HTML and script (tests/support/hostile.py), reported by `harness report` and opened in headless
 Chromium: no element injected, no script run, a clean console, the literal text on the page; its
 trials.csv read back by pandas with the same strings."""
 
@@ -12,11 +12,12 @@ from pathlib import Path
 import optuna
 import pandas as pd
 import pytest
-from browser import check_reads_well, open_page
-from hostile import SCRIPTS, tree
-from inprocess import run_cli
 from optuna.distributions import CategoricalDistribution, IntDistribution
 from optuna.trial import TrialState, create_trial
+
+from tests.support.browser import check_reads_well, open_page
+from tests.support.hostile import SCRIPTS, tree
+from tests.support.inprocess import run_cli
 
 IMG, SCRIPT, BOLD, QUOTES = SCRIPTS
 STUDY = f"{IMG} {BOLD} {QUOTES}"  # path-safe: no separator

@@ -24,11 +24,11 @@ from pathlib import Path
 
 import optuna
 import pytest
-from inprocess import run_cli
 from optuna.trial import TrialState
-from pgcluster import PASSWORD, pg_bin, temporary_cluster
 
 from harness.search.config import counted
+from tests.support.inprocess import run_cli
+from tests.support.pgcluster import PASSWORD, pg_bin, temporary_cluster
 
 SPACE = """
 stem: {width: 8}

@@ -11,41 +11,16 @@ from pathlib import Path
 
 import pytest
 import torch  # noqa: F401
-from torch.optim.optimizer import register_optimizer_step_pre_hook
 
 from harness.data import load_dataset
 from harness.errors import HarnessError, InvalidValueError
 from harness.search.config import SearchConfig
 from harness.search.constraints import Constraints, parse_count
 from harness.search.pruning import ParetoPruner
-from harness.search.space import space_from_dict
 from harness.search.study import run_search
 from harness.train.loop import TrainConfig, train_model
 from harness.train.steps import time_factor
-
-# Tiny, fast networks: 2 stages of widths 8-16 on 32x32 images.
-TINY = {
-    "stem": {"width": 8},
-    "stages": {"count": 2, "width": {"each": [8, 16]}, "stride": 2, "downsample": "maxpool",
-               "kernel_size": [3, 5], "block": ["plain", "residual"]},
-    "train": {"epochs": 2, "batch_size": 250},
-}
-
-
-def tiny_space(**changes: object) -> object:
-    data = json.loads(json.dumps(TINY))
-    for key, value in changes.items():
-        data[key] = value
-    return space_from_dict(data, default_name="tiny")
-
-
-@pytest.fixture(scope="module")
-def data():
-    # A fifth of the default dataset keeps each epoch well under a second on 2 cores.
-    full = load_dataset("default")
-    import dataclasses
-
-    return dataclasses.replace(full, train_x=full.train_x[:1000], train_y=full.train_y[:1000])
+from tests.support.tiny import TINY, StepCounter, tiny_space
 
 
 @pytest.fixture(scope="module")
@@ -55,22 +30,6 @@ def full_data():
     import dataclasses
 
     return dataclasses.replace(full, train_x=full.train_x[:2000], train_y=full.train_y[:2000])
-
-
-class StepCounter:
-    """Counts optimizer steps taken anywhere in the process (a global step hook of torch)."""
-
-    def __enter__(self) -> StepCounter:
-        self.steps = 0
-
-        def hook(optimizer: object, args: object, kwargs: object) -> None:
-            self.steps += 1
-
-        self.handle = register_optimizer_step_pre_hook(hook)
-        return self
-
-    def __exit__(self, *exc: object) -> None:
-        self.handle.remove()
 
 
 def test_infeasible_trials_run_no_training_step_and_are_recorded(tmp_path: Path, data) -> None:

@@ -11,9 +11,9 @@ from pathlib import Path
 
 import pandas as pd
 import pytest
-from faults import ended_trials, space_file
 
 from harness.signals import StopOnSignal, interrupted_by
+from tests.support.faults import ended_trials, space_file
 
 pytestmark = pytest.mark.usefixtures("one_thread")
 

@@ -11,9 +11,9 @@ import sys
 from pathlib import Path
 
 import pytest
-from hostile import tree
 
 from harness.yamlfile import MAX_NODES, expanded_size, read_yaml
+from tests.support.hostile import tree
 
 TIMEOUT = 120  # s: a refusal takes about 4 (most of it Python and torch starting); a regression never ends
 

@@ -11,7 +11,6 @@ import pytest
 import torch
 
 import harness
-from harness.data.sources import glyphs
 from harness.search.config import SearchConfig, counted
 from harness.search.study import run_search
 
@@ -21,13 +20,6 @@ SPACE = {
                "kernel_size": {"choices": [3, 5], "per_stage": True}, "dilation": [1, 2]},
     "train": {"epochs": 2, "batch_size": 64},
 }
-
-
-@pytest.fixture(scope="module")
-def tiny_data() -> harness.ImageData:
-    """A small draw of the embedded dataset: real images, few of them."""
-    tx, ty, vx, vy = glyphs.generate(seed=1, n_train=256, n_val=128)
-    return harness.ImageData("tiny", tx, ty, vx, vy, glyphs.CLASS_NAMES)
 
 
 def _study(folder: Path) -> optuna.Study:

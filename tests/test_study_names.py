@@ -9,17 +9,17 @@ import os
 from pathlib import Path
 
 import pytest
-from hostile import SCRIPTS, tree
-from inprocess import run_cli
+from harness.rank.run import run_rank
 
 import harness
 from harness.errors import HarnessError
 from harness.names import check_folder_name, printable, stored_name
 from harness.rank.candidates import StudyInfo
 from harness.rank.ranking import RankConfig
-from harness.rank.run import run_rank
 from harness.search.config import SearchConfig
 from harness.search.study import run_search
+from tests.support.hostile import SCRIPTS, tree
+from tests.support.inprocess import run_cli
 
 SPACE = "stages: {count: 1, width: 4, stride: 2, kernel_size: [3]}\ntrain: {epochs: 1, batch_size: 50}\n"
 # Bounded, should a regression let the command run: one trial of one epoch on 100 images.

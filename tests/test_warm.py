@@ -10,22 +10,15 @@ from pathlib import Path
 
 import optuna
 import pytest
-from inprocess import run_cli
 from optuna.trial import TrialState
-from test_search import TINY, StepCounter, tiny_space
 
-from harness.data import load_dataset
 from harness.errors import HarnessError
 from harness.search.config import SearchConfig
 from harness.search.study import run_search
+from tests.support.inprocess import run_cli
+from tests.support.tiny import TINY, StepCounter, tiny_space
 
 STEPS_PER_TRIAL = 2 * 4 + 1  # 2 epochs of 4 batches of 250, and one step measuring memory
-
-
-@pytest.fixture(scope="module")
-def data():
-    full = load_dataset("default")
-    return dataclasses.replace(full, train_x=full.train_x[:1000], train_y=full.train_y[:1000])
 
 
 @pytest.fixture(scope="module")

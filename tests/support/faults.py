@@ -16,7 +16,8 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import optuna
-from inprocess import CliResult, run_cli
+
+from tests.support.inprocess import CliResult, run_cli
 
 # Six architectures, one epoch on 256 training images: a trial takes a fraction of a second.
 SPACE = """\

@@ -3,7 +3,7 @@ whose class and file names hold HTML, quotes, commas, a newline, bytes that are 
 bytes, beside files that are no image (text named .png, zero bytes, a truncated PNG, an unknown
 extension), links that loop (to the parent folder, to the dataset folder, to itself), a dangling
 link and a named pipe. `SCRIPTS` are strings that would run or make an element if a page did not
-escape them: each calls console.log, which the headless browser check (tests/browser.py) sees."""
+escape them: each calls console.log, which the headless browser check (tests/support/browser.py) sees."""
 
 from __future__ import annotations
 
