@@ -95,7 +95,7 @@ def run_chaos(storage: str, root: Path, workers: int = 8, trials: int = 300, kil
     """Run the chaos (see the module) with `storage` (journal or a PostgreSQL URL) under `root`."""
     from optuna.trial import TrialState
 
-    from harness.search.config import counted
+    from harness.search.search_config import counted
 
     rng = random.Random(seed)
     space, results = root / "chaos.yaml", root / "results"
@@ -178,7 +178,7 @@ def _check(out: ChaosResult, trials: list[Any], finished: dict[int, tuple[str, t
     from optuna.storages import RetryHeartbeatStaleTrialCallback as Retry
     from optuna.trial import TrialState
 
-    from harness.search.config import counted
+    from harness.search.search_config import counted
     from harness.store.storage import MAX_RETRIES
 
     numbers = [t.number for t in trials]

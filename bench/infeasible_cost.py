@@ -17,8 +17,8 @@ import tempfile
 import optuna
 
 import harness
-from harness.search.config import SearchConfig, study_name_for
 from harness.search.constraints import Constraints, parse_count
+from harness.search.search_config import SearchConfig, study_name_for
 from harness.search.study import run_search
 
 

@@ -26,7 +26,7 @@ import torch
 from torch.nn import functional as F
 
 import harness
-from harness.search.config import SearchConfig
+from harness.search.search_config import SearchConfig
 from harness.search.space import load_space
 from harness.search.study import run_search
 from harness.train.device import resolve_device

@@ -24,8 +24,8 @@ import optuna
 
 import harness
 from harness.pareto import front_indices, front_kept, hypervolume
-from harness.search.config import SearchConfig
 from harness.search.pruning import Curve, ParetoPruner
+from harness.search.search_config import SearchConfig
 from harness.search.study import run_search
 
 

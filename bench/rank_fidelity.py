@@ -27,11 +27,11 @@ import pandas as pd
 
 import harness
 from harness.rank.candidates import from_study
+from harness.rank.rank_tables import loss_over_first
 from harness.rank.ranking import RankConfig
 from harness.rank.runs import run_rank
 from harness.rank.stats import kendall
-from harness.rank.tables import loss_over_first
-from harness.search.config import SearchConfig
+from harness.search.search_config import SearchConfig
 from harness.search.study import run_search
 
 

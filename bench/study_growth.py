@@ -169,12 +169,49 @@ def storage_value(kind: str, folder: Path, pg_url: str | None) -> str | None:
     return {"sqlite": None, "journal": "journal", "postgres": pg_url}[kind]
 
 
-def measure(kind: str, root: Path, sizes: list[int], trials: int, pg_url: str | None) -> list[dict[str, Any]]:
-    """Fill, search and report at each size on one storage; one row of figures per size."""
+def _pg_tool(name: str) -> str:
+    from tests.support.pgcluster import pg_bin
+
+    bin_dir = pg_bin()
+    return str(bin_dir / name) if bin_dir else name
+
+
+def save_filled(kind: str, folder: Path, pg_url: str | None, path: Path) -> None:
+    """The study as filled, kept at `path` (the fill is most of a run: 13 and 26 minutes at 10,000
+    trials on SQLite and PostgreSQL), so that the code before and after a change is timed on the
+    same study: SQLite through its backup API, a journal as a copy, PostgreSQL through pg_dump."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    if kind == "sqlite":
+        import sqlite3
+
+        with sqlite3.connect(folder / "study.db") as source, sqlite3.connect(path) as target:
+            source.backup(target)
+    elif kind == "journal":
+        shutil.copyfile(folder / "study.journal", path)
+    else:
+        subprocess.run([_pg_tool("pg_dump"), "-Fc", "-d", pg_url, "-f", str(path)], check=True)
+
+
+def restore_filled(kind: str, folder: Path, pg_url: str | None, path: Path) -> None:
+    """The study kept by save_filled in place of this run's (nothing of the run's may be open)."""
+    if kind == "sqlite":
+        shutil.copyfile(path, folder / "study.db")
+    elif kind == "journal":
+        shutil.copyfile(path, folder / "study.journal")
+    else:
+        subprocess.run([_pg_tool("pg_restore"), "--clean", "--if-exists", "--no-owner", "-d", pg_url, str(path)],
+                       check=True)
+
+
+def measure(kind: str, root: Path, sizes: list[int], trials: int, pg_url: str | None,
+            cache: Path | None = None) -> list[dict[str, Any]]:
+    """Fill, search and report at each size on one storage; one row of figures per size. With a
+    `cache` folder, a study filled before to this size is restored from it instead (and a new fill
+    is kept there)."""
     import optuna
 
     from harness.report.plots import plot_accuracy_vs_flops
-    from harness.search.config import SearchConfig
+    from harness.search.search_config import SearchConfig
     from harness.search.study import run_search
     from harness.search.writer import PLOT_EVERY_S
     from harness.store.trials import trials_frame
@@ -194,16 +231,30 @@ def measure(kind: str, root: Path, sizes: list[int], trials: int, pg_url: str | 
     folder.mkdir(parents=True, exist_ok=True)
     value = storage_value(kind, folder, pg_url)
     ref = resolve_storage(value, folder)
-    storage = open_storage(ref, heartbeat=None)
-    study = optuna.create_study(study_name="growth", storage=storage, direction="maximize",
-                                load_if_exists=True)
+    def opened() -> optuna.Study:
+        return optuna.create_study(study_name="growth", storage=open_storage(ref, heartbeat=None),
+                                   direction="maximize", load_if_exists=True)
+
+    study = opened()
     rng, costs, rows = random.Random(0), {}, []
     have = 0
     for size in sizes:
         start = time.perf_counter()
-        new = filled_trials(space, have, size, rng, costs)
-        study.add_trials(new)
-        fill_s = time.perf_counter() - start
+        kept = cache / f"{kind}-{size}.{ {'sqlite': 'db', 'journal': 'journal', 'postgres': 'dump'}[kind]}" \
+            if cache else None
+        if kept is not None and kept.is_file():
+            engine = getattr(getattr(study._storage, "_backend", study._storage), "engine", None)
+            if engine is not None:
+                engine.dispose()  # nothing of this run's may hold the file or the database
+            del study
+            restore_filled(kind, folder, pg_url, kept)
+            study = opened()
+            fill_s = float("nan")  # restored: see the run that filled it
+        else:
+            study.add_trials(filled_trials(space, have, size, rng, costs))
+            fill_s = time.perf_counter() - start
+            if kept is not None:
+                save_filled(kind, folder, pg_url, kept)
         have = size
         TIMES.clear()
         PER_TRIAL.clear()
@@ -276,6 +327,8 @@ def main() -> None:
     parser.add_argument("--trials", type=int, default=5, help="real trials run at each size")
     parser.add_argument("--storages", default="sqlite,journal,postgres")
     parser.add_argument("--json", help="write the rows here too")
+    parser.add_argument("--cache", help="keep each filled study in this folder, and restore it from there when "
+                        "it is already kept (time the code before and after a change on the same study)")
     args = parser.parse_args()
     os.environ.setdefault("OMP_NUM_THREADS", "1")
     import optuna
@@ -293,14 +346,15 @@ def main() -> None:
     instrument()
     sizes = [int(s) for s in args.sizes.split(",")]
     root = Path(tempfile.mkdtemp(prefix="harness-growth-"))
+    cache = Path(args.cache).resolve() if args.cache else None
     rows: list[dict[str, Any]] = []
     try:
         for kind in args.storages.split(","):
             if kind == "postgres":
                 with postgres() as url:
-                    rows += measure(kind, root, sizes, args.trials, url)
+                    rows += measure(kind, root, sizes, args.trials, url, cache)
             else:
-                rows += measure(kind, root, sizes, args.trials, None)
+                rows += measure(kind, root, sizes, args.trials, None, cache)
     finally:
         shutil.rmtree(root, ignore_errors=True)
     if args.json:

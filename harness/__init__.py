@@ -50,7 +50,7 @@ __version__ = "0.1.0"
 _API = {
     "ArchSpec": ("harness.zoo.spec", "ArchSpec"),
     "BLOCKS": ("harness.zoo.blocks", "BLOCKS"),
-    "BudgetConfig": ("harness.budget.result", "BudgetConfig"),
+    "BudgetConfig": ("harness.budget.settings", "BudgetConfig"),
     "Candidate": ("harness.rank.candidates", "Candidate"),
     "Constraints": ("harness.search.constraints", "Constraints"),
     "Costs": ("harness.zoo.measure", "Costs"),
@@ -65,7 +65,7 @@ _API = {
     "ParetoPruner": ("harness.search.pruning", "ParetoPruner"),
     "RankConfig": ("harness.rank.ranking", "RankConfig"),
     "Ranking": ("harness.rank.ranking", "Ranking"),
-    "SearchConfig": ("harness.search.config", "SearchConfig"),
+    "SearchConfig": ("harness.search.search_config", "SearchConfig"),
     "SearchSpace": ("harness.search.space", "SearchSpace"),
     "SettingError": ("harness.errors", "SettingError"),
     "SpaceError": ("harness.errors", "SpaceError"),
@@ -102,7 +102,7 @@ _API = {
 
 if TYPE_CHECKING:  # for type checkers and IDEs: the same names, imported eagerly
     from harness.budget.pipeline import run_budget
-    from harness.budget.result import BudgetConfig
+    from harness.budget.settings import BudgetConfig
     from harness.data import DATASETS, DataOptions, ImageData, load_dataset
     from harness.errors import HarnessError, SettingError, SpaceError, SpecError
     from harness.rank.candidates import Candidate
@@ -111,9 +111,9 @@ if TYPE_CHECKING:  # for type checkers and IDEs: the same names, imported eagerl
     from harness.rank.candidates import from_study as candidates_from_study
     from harness.rank.ranking import RankConfig, Ranking
     from harness.rank.runs import run_rank
-    from harness.search.config import SearchConfig
     from harness.search.constraints import Constraints
     from harness.search.pruning import ParetoPruner
+    from harness.search.search_config import SearchConfig
     from harness.search.space import SearchSpace, load_space, space_from_dict
     from harness.search.study import run_search
     from harness.store.record import Metric

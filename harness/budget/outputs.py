@@ -16,7 +16,7 @@ from harness.errors import HarnessError
 from harness.files import atomic_write
 
 if TYPE_CHECKING:
-    from harness.budget.result import BudgetResult
+    from harness.budget.settings import BudgetResult
 
 
 def test_once(folders: list[Path], data: Any, device: str) -> list[dict[str, Any]]:
@@ -76,8 +76,8 @@ def fidelity(trials: pd.DataFrame, ranking: Any, rungs: tuple[int, ...]) -> pd.D
 def finish(pipe: Any, winner: Any, folders: list[Path], candidates: list[Any], ranking: Any) -> BudgetResult:
     """For the pipeline `pipe` (harness.budget.pipeline): test once, keep the best-validated final run as
     the model, export it, write fidelity.csv and run.html; the BudgetResult."""
-    from harness.budget.result import BudgetResult
     from harness.budget.run_page import write_run_page
+    from harness.budget.settings import BudgetResult
     from harness.rank.stats import summarize
 
     metrics = test_once(folders, pipe.data, pipe.device)
@@ -127,7 +127,7 @@ def _summary(result: BudgetResult, budget_s: float, say: Any) -> None:
 
 def finished_result(folder: Path, summary: dict[str, Any], state: Any, say: Any) -> BudgetResult:
     """The BudgetResult of a run that ended, from state.json and fidelity.csv; its lines said again."""
-    from harness.budget.result import BudgetResult
+    from harness.budget.settings import BudgetResult
 
     path = folder / "fidelity.csv"
     fid = pd.read_csv(path) if path.is_file() else pd.DataFrame(columns=["rung_epochs", "n", "kendall_tau", "p_value"])

@@ -26,11 +26,11 @@ import pandas as pd
 
 from harness.budget.outputs import finished_result
 from harness.budget.plan import BudgetPlan, fit_final, fit_ranking, minutes, plan_budget
-from harness.budget.result import BudgetConfig, BudgetResult
+from harness.budget.settings import BudgetConfig, BudgetResult
 from harness.budget.state import STATE, BudgetClock, RunState
 from harness.data import ImageData
 from harness.errors import HarnessError
-from harness.search.config import dataset_for, search_config, study_name_for
+from harness.search.search_config import dataset_for, search_config, study_name_for
 from harness.search.space import SearchSpace
 from harness.signals import StopOnSignal
 from harness.train.device import resolve_device, resolve_precision

@@ -14,7 +14,7 @@ from harness.numbers import MISSING, human, is_missing, percent
 from harness.report.html import bullets, escape, figure, html_page, html_table, info_table
 
 if TYPE_CHECKING:
-    from harness.budget.result import BudgetResult
+    from harness.budget.settings import BudgetResult
     from harness.budget.state import RunState
 
 SEARCH_ROWS = 10

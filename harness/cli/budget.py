@@ -14,9 +14,9 @@ def cmd_run(args: argparse.Namespace, argv: Sequence[str]) -> int:
     from pathlib import Path
 
     from harness.budget.pipeline import run_budget
-    from harness.budget.result import BudgetConfig
+    from harness.budget.settings import BudgetConfig
     from harness.cli.options import data_options
-    from harness.search.config import study_name_for
+    from harness.search.search_config import study_name_for
     from harness.search.space import load_space
 
     space = load_space(args.space)

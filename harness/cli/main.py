@@ -26,17 +26,17 @@ from harness.signals import interrupted_by
 # a search or a ranking records in run.json and hands to its workers). Imported when run, so that a
 # command loads only its own family (and `harness --help` none).
 COMMANDS: dict[str, str] = {
-    "search": "harness.cli.study:cmd_search",
-    "show": "harness.cli.study:cmd_show",
-    "export": "harness.cli.study:cmd_export",
-    "report": "harness.cli.study:cmd_report",
-    "predict": "harness.cli.model:cmd_predict",
+    "search": "harness.cli.study_commands:cmd_search",
+    "show": "harness.cli.study_commands:cmd_show",
+    "export": "harness.cli.study_commands:cmd_export",
+    "report": "harness.cli.study_commands:cmd_report",
+    "predict": "harness.cli.model_commands:cmd_predict",
     "profile": "harness.cli.zoo:cmd_profile",
     "presets": "harness.cli.zoo:cmd_presets",
     "datasets": "harness.cli.data:cmd_datasets",
     "rank": "harness.cli.rank:cmd_rank",
-    "train": "harness.cli.train:cmd_train",
-    "dashboard": "harness.cli.dashboard:cmd_dashboard",
+    "train": "harness.cli.train_command:cmd_train",
+    "dashboard": "harness.cli.dashboard_command:cmd_dashboard",
     "run": "harness.cli.budget:cmd_run",
 }
 

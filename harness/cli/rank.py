@@ -19,7 +19,7 @@ if TYPE_CHECKING:
 
 def cmd_rank(args: argparse.Namespace, argv: Sequence[str]) -> int:
     """`harness rank`: gather the candidates, run (or resume) the ranking, print the table."""
-    from harness.cli.study import robustness_from
+    from harness.cli.study_commands import robustness_from
     from harness.rank.ranking import RankConfig
     from harness.rank.runs import run_rank
 

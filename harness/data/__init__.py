@@ -7,7 +7,8 @@ validation split carved from the training images unless the source has its own, 
 split, where there is one, kept apart (a search never reads it). See `harness datasets`.
 """
 
-from harness.data.base import (
+from harness.data.dataset_options import DataOptions, dataset_shape, load_dataset
+from harness.data.image_data import (
     DATASETS,
     DEFAULT_DATASET,
     DEFAULT_VAL_FRACTION,
@@ -24,7 +25,6 @@ from harness.data.base import (
     verifiable_datasets,
     warn,
 )
-from harness.data.dataset_options import DataOptions, dataset_shape, load_dataset
 
 __all__ = [
     "DATASETS", "DEFAULT_DATASET", "DEFAULT_VAL_FRACTION", "Augment", "DataOptions", "DataRequest", "DatasetSource",

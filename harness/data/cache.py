@@ -13,7 +13,7 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any
 
-from harness.data.base import cache_dir, warn
+from harness.data.image_data import cache_dir, warn
 from harness.files import atomic_write
 
 

@@ -9,7 +9,7 @@ from pathlib import Path
 from typing import Any
 
 import harness.data.sources  # noqa: F401  (each source registers itself on import)
-from harness.data.base import (
+from harness.data.image_data import (
     DATASETS,
     DEFAULT_DATASET,
     DEFAULT_VAL_FRACTION,

@@ -23,7 +23,7 @@ from dataclasses import dataclass
 import torch
 from torch.nn import functional as F
 
-from harness.data.base import Augment, ImageData
+from harness.data.image_data import Augment, ImageData
 
 # Share of the device's free memory the dataset may take when no budget is given: the rest is
 # for the model, its activations and the optimizer (which for small CNNs need far less).

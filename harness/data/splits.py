@@ -8,7 +8,7 @@ from dataclasses import replace
 import torch
 from torch.nn import functional as F
 
-from harness.data.base import Augment, ImageData, RawData, fingerprint
+from harness.data.image_data import Augment, ImageData, RawData, fingerprint
 from harness.errors import DatasetError
 
 

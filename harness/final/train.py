@@ -32,7 +32,6 @@ from harness.errors import HarnessError
 from harness.files import atomic_write
 from harness.final.model_folder import INFO, ModelInfo, load_state, write_json, write_model
 from harness.signals import StopOnSignal
-from harness.train.config import TrainConfig
 from harness.train.device import resolve_device, resolve_precision
 from harness.train.hooks import EpochHooks, TrainState
 from harness.train.live import LiveProgress
@@ -40,6 +39,7 @@ from harness.train.loop import train_model
 from harness.train.metrics import METRICS, report
 from harness.train.results import EpochMetrics
 from harness.train.scoring import eval_batch_size, flip_averaged
+from harness.train.train_config import TrainConfig
 from harness.zoo.model import build_model
 from harness.zoo.spec import ArchSpec
 

@@ -2,7 +2,7 @@
 
 The text (method, summary line, display rows) is made here; the figures (harness.rank.plots) read
 only the ranking's tables; the Markdown and HTML tables and the page's pieces are the study
-report's (harness.report.tables, harness.report.html), so both pages look and read alike.
+report's (harness.report.study_tables, harness.report.html), so both pages look and read alike.
 """
 
 from __future__ import annotations
@@ -19,7 +19,7 @@ from harness.numbers import MISSING, human, is_missing, percent, plural
 from harness.rank.plots import plot_fidelity, plot_rank_accuracy, plot_rank_vs_flops
 from harness.rank.stats import MIN_RUNS
 from harness.report.html import bullets, escape, figure, html_page, html_table, info_table, words
-from harness.report.tables import markdown_table
+from harness.report.study_tables import markdown_table
 from harness.store.record import keys
 
 if TYPE_CHECKING:

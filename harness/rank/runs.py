@@ -3,7 +3,7 @@
 Flow: candidates (harness.rank.candidates) -> `plan_runs` (which (candidate, seed) runs are missing;
 with racing, one more seed for each candidate still tied for the top) -> each run one Optuna trial
 in the ranking's storage (rank.db) -> runs table -> `rank_table` / `fidelity_table`
-(harness.rank.tables) -> rank.csv, rank.md, plots and rank.html (harness.rank.report).
+(harness.rank.rank_tables) -> rank.csv, rank.md, plots and rank.html (harness.rank.report).
 
 A run is identified by its experiment (architecture + training config, `Candidate.key`), the data
 (dataset, image size, split) and its seed index, not by the candidate's name or the command line:
@@ -347,7 +347,7 @@ def _run_pending(optuna_study: optuna.Study, cands: list[Candidate], key: str, d
 def collect(folder: Path, candidates: list[Candidate], ended: Ended, config: RankConfig,
             info: dict[str, Any], notes: list[str]) -> Ranking:
     """The Ranking from the ended runs: the runs table and the statistics."""
-    from harness.rank.tables import fidelity_table, rank_table, runs_frame
+    from harness.rank.rank_tables import fidelity_table, rank_table, runs_frame
 
     runs = runs_frame(candidates, ended)
     # The loss predictor sums the same number of epochs for everyone: no more than the shortest run has.

@@ -4,7 +4,7 @@
 at hand, trials.csv) and writes into the folder, module by module:
 
 - `trials.csv` (every trial; left as it is when it is the source), `leaderboard.md`, `pareto.csv`
-  (harness.report.tables), `importance.csv` when importance can be computed (harness.report.importance);
+  (harness.report.study_tables), `importance.csv` when importance can be computed (harness.report.importance_scores);
 - `plots/*.png` (harness.report.figures choosing, harness.report.plots drawing, one function per figure);
 - `report.html` (harness.report.study_page, from the pieces in harness.report.html): one page, the answer
   first (the best trial, the accuracy-vs-FLOPs plot), then the tables and every other plot, each
@@ -23,10 +23,10 @@ from typing import TYPE_CHECKING, Any
 import pandas as pd
 
 from harness.files import atomic_write
-from harness.report.importance import param_importance
-from harness.report.result import PLOTS_DIR, REPORT_HTML, Report
+from harness.report.contents import PLOTS_DIR, REPORT_HTML, Report
+from harness.report.importance_scores import param_importance
 from harness.report.study_page import render_html
-from harness.report.tables import DEFAULT_TOP, leaderboard_markdown, pareto_table
+from harness.report.study_tables import DEFAULT_TOP, leaderboard_markdown, pareto_table
 from harness.store.results_folder import read_folder, read_run_info
 from harness.store.trials import complete_columns, trials_frame
 

@@ -13,9 +13,9 @@ import pandas as pd
 
 from harness.numbers import plain
 from harness.report import plots
+from harness.report.contents import Plot
 from harness.report.plots.latency import latency_flops_table
-from harness.report.result import Plot
-from harness.report.tables import COSTS, sentence, state_words, varying_parameters
+from harness.report.study_tables import COSTS, sentence, state_words, varying_parameters
 from harness.store.record import catalogue, keys
 from harness.store.trials import searched_columns, trained_trials
 

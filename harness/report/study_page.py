@@ -10,9 +10,9 @@ from typing import TYPE_CHECKING, Any
 import pandas as pd
 
 from harness.numbers import human, percent, plural
+from harness.report.contents import PLOTS_DIR, Report
 from harness.report.html import bullets, escape, figure, html_page, html_table, info_table, words
-from harness.report.result import PLOTS_DIR, Report
-from harness.report.tables import (
+from harness.report.study_tables import (
     COSTS,
     leaderboard_rows,
     numeric_columns,

@@ -8,7 +8,7 @@ from __future__ import annotations
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from harness.search.config import SearchConfig, study_name_for
+from harness.search.search_config import SearchConfig, study_name_for
 from harness.store.record import filters, keys
 from harness.store.tracking import STOP_WAIT_S, ParentRun, RunRecord, Tracker, trial_record
 from harness.zoo.specfile import recorded_spec_text

@@ -16,9 +16,9 @@ import torch
 from optuna.trial import FrozenTrial, TrialState
 
 from harness.data import ImageData
-from harness.search.config import SearchConfig, SurplusTrialError, TrialFailedError
 from harness.search.constraints import Constraints
 from harness.search.pruning import Curve
+from harness.search.search_config import SearchConfig, SurplusTrialError, TrialFailedError
 from harness.search.space import SearchSpace
 from harness.search.tally import Tally
 from harness.signals import StopOnSignal, interrupted_by

@@ -28,7 +28,11 @@ from harness.data.loader import Placement, place_dataset
 from harness.data.shifts import shifted_copies
 from harness.errors import HarnessError
 from harness.report.build import build_report
-from harness.search.config import (
+from harness.search.mlflow_study import open_tracker
+from harness.search.objective import TrialObjective
+from harness.search.progress import overhead_line, print_leaderboard
+from harness.search.samplers import grid_size, grid_trials, make_pruner, make_sampler
+from harness.search.search_config import (
     SearchConfig,
     SurplusTrialError,
     TrialFailedError,
@@ -36,10 +40,6 @@ from harness.search.config import (
     epochs_for,
     study_name_for,
 )
-from harness.search.mlflow_study import open_tracker
-from harness.search.objective import TrialObjective
-from harness.search.progress import overhead_line, print_leaderboard
-from harness.search.samplers import grid_size, grid_trials, make_pruner, make_sampler
 from harness.search.space import SearchSpace
 from harness.search.tally import Tally
 from harness.search.writer import ResultsWriter, write_results, write_run_info

@@ -15,7 +15,7 @@ from collections.abc import Sequence
 
 from optuna.trial import FrozenTrial, TrialState
 
-from harness.search.config import counted, taken
+from harness.search.search_config import counted, taken
 from harness.store.record import filters
 
 
@@ -46,7 +46,7 @@ class Tally:
         return i
 
     def ended(self, trials: Sequence[FrozenTrial]) -> int:
-        """How many of `trials` count towards --trials (harness.search.config.counted)."""
+        """How many of `trials` count towards --trials (harness.search.search_config.counted)."""
         upto = self._advance(trials)
         return self._ended + sum(counted(t) for t in trials[upto:])
 

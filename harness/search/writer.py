@@ -35,7 +35,7 @@ if TYPE_CHECKING:
 
     from harness.data import ImageData
     from harness.data.loader import Placement
-    from harness.search.config import SearchConfig
+    from harness.search.search_config import SearchConfig
     from harness.search.space import SearchSpace
     from harness.store.tracking import Tracker
 

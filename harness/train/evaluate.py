@@ -20,7 +20,6 @@ import torch
 from harness.data import ImageData
 from harness.data.loader import Normalize
 from harness.errors import SpecError
-from harness.train.config import LATER_FIELDS, TrainConfig
 from harness.train.device import DeviceBrokenError, classify_error, resolve_device
 from harness.train.live import LiveProgress
 from harness.train.loop import train_model
@@ -30,6 +29,7 @@ from harness.train.results import EpochMetrics, NonFiniteLossError, TrainResult
 from harness.train.scoring import eval_batch_size, evaluate, evaluate_test
 from harness.train.speed import measure_speed
 from harness.train.steps import make_optimizer
+from harness.train.train_config import LATER_FIELDS, TrainConfig
 from harness.zoo.measure import Costs, measure_model
 from harness.zoo.model import build_model, validate_spec
 from harness.zoo.spec import ArchSpec

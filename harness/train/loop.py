@@ -23,7 +23,6 @@ from torch import nn
 
 from harness.data import ImageData
 from harness.data.loader import TrainBatches
-from harness.train.config import TrainConfig
 from harness.train.device import resolve_precision
 from harness.train.hooks import EpochHooks, TrainState
 from harness.train.live import LiveProgress
@@ -31,6 +30,7 @@ from harness.train.overheads import Overheads
 from harness.train.results import EpochMetrics, NonFiniteLossError, TrainResult
 from harness.train.scoring import eval_batch_size, evaluate, flip_averaged
 from harness.train.steps import StepLoop, channels_last, compiled, make_optimizer, make_scheduler, weight_average
+from harness.train.train_config import TrainConfig
 
 # With a time budget, a cap on epochs, so a tiny dataset cannot loop for long on evaluation.
 MAX_TIMED_EPOCHS = 100_000

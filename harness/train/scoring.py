@@ -10,8 +10,8 @@ from torch.nn import functional as F
 
 from harness.data import ImageData
 from harness.data.loader import Normalize, eval_batches
-from harness.train.config import TrainConfig
 from harness.train.metrics import Scores, confusion_counts
+from harness.train.train_config import TrainConfig
 
 
 @torch.inference_mode()

@@ -22,10 +22,10 @@ from torch import nn
 from torch.nn import functional as F
 
 from harness.data.loader import TrainBatches
-from harness.train.config import TrainConfig
 from harness.train.device import autocast
 from harness.train.ema import WeightAverage
 from harness.train.overheads import Overheads
+from harness.train.train_config import TrainConfig
 
 
 def make_optimizer(model: nn.Module, config: TrainConfig, device: torch.device) -> torch.optim.Optimizer:

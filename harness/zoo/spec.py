@@ -18,8 +18,8 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
-from harness.checks import check_odd
 from harness.errors import SpecError
+from harness.value_checks import check_odd
 from harness.zoo.geometry import ceil_pool_size, check_wrap_padding, valid_stage_size
 from harness.zoo.spec_values import (
     HEAD_CHECKS,

@@ -11,7 +11,8 @@ from __future__ import annotations
 
 import dataclasses
 
-from harness.checks import (
+from harness.errors import InvalidValueError, SpecError
+from harness.value_checks import (
     Check,
     check_branches,
     check_choice,
@@ -22,7 +23,6 @@ from harness.checks import (
     check_optional,
     check_widths,
 )
-from harness.errors import InvalidValueError, SpecError
 
 STEM_KINDS = ("conv", "imagenet", "patchify", "patch_embed", "googlenet", "squeezenet", "none")
 DOWNSAMPLE_MODES = ("conv", "maxpool", "maxpool3", "avgpool", "patch", "transition")

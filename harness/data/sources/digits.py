@@ -6,7 +6,7 @@ recognition of handwritten digits data; shipped inside scikit-learn, so it loads
 
 from __future__ import annotations
 
-from harness.data.base import Augment, DataRequest, DatasetSource, RawData, register_dataset
+from harness.data.image_data import Augment, DataRequest, DatasetSource, RawData, register_dataset
 from harness.errors import DatasetError
 
 

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from functools import lru_cache
 
-from harness.data.base import Augment, DataRequest, DatasetSource, RawData, register_dataset
+from harness.data.image_data import Augment, DataRequest, DatasetSource, RawData, register_dataset
 
 # Fixed sizes, so every study on the default dataset sees the same images and results compare.
 N_TRAIN = 5000

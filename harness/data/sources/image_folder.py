@@ -46,8 +46,8 @@ import numpy as np
 from PIL import Image, ImageOps
 from tqdm import tqdm
 
-from harness.data.base import Augment, DataRequest, DatasetSource, RawData, fingerprint, register_dataset, warn
 from harness.data.cache import cache_path, read_cache, write_cache
+from harness.data.image_data import Augment, DataRequest, DatasetSource, RawData, fingerprint, register_dataset, warn
 from harness.data.sources.tree import Files, Listing, class_folders, image_extensions, list_images
 from harness.errors import DatasetError
 from harness.names import printable, quoted, stored_name

@@ -26,8 +26,8 @@ from pathlib import Path
 
 import numpy as np
 
-from harness.data.base import Augment, DataRequest, DatasetSource, RawData, fingerprint, register_dataset
 from harness.data.cache import cache_path, read_cache, write_cache
+from harness.data.image_data import Augment, DataRequest, DatasetSource, RawData, fingerprint, register_dataset
 from harness.data.sources.cifar import LAYOUTS, find_cifar, read_cifar
 from harness.data.sources.idx import IDX_FILES, file_bytes, find_idx_files, read_idx_pair
 from harness.errors import DatasetError
@@ -217,7 +217,7 @@ def verify_files(name: str, files: list[Path]) -> list[str]:
 def verify_dataset(ref: str, data_dir: str | Path | None = None) -> list[str]:
     """Check the original files of standard dataset `ref` (`NAME` or `NAME:PATH`) against their
     published MD5s: one line per file (see verify_files); a mismatch or a missing dataset raises."""
-    from harness.data.base import default_data_dir, parse_dataset, verifiable_datasets
+    from harness.data.image_data import default_data_dir, parse_dataset, verifiable_datasets
 
     name, path = parse_dataset(ref)
     benchmark = {b.name: b for b in BENCHMARKS}.get(name)

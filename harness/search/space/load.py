@@ -36,14 +36,14 @@ from typing import TYPE_CHECKING, Any
 
 import yaml
 
-from harness.checks import Check, check_choice, check_int
 from harness.errors import HarnessError, InvalidValueError, SpaceError
 from harness.search.constraints import BOUNDS, Constraints
 from harness.search.space.checks import check_heads, check_options, check_stem
 from harness.search.space.params import Param, Slot
 from harness.search.space.parse import LIST_VALUED, Parser
 from harness.search.space.space import SearchSpace
-from harness.train.config import TRAIN_CHECKS, TrainConfig
+from harness.train.train_config import TRAIN_CHECKS, TrainConfig
+from harness.value_checks import Check, check_choice, check_int
 from harness.yamlfile import YamlLimitError, read_yaml
 from harness.zoo.blocks import BLOCKS
 from harness.zoo.layers import ACTIVATIONS, NORMS

@@ -9,9 +9,9 @@ import math
 from collections.abc import Iterable
 from typing import Any
 
-from harness.checks import Check, check_int
 from harness.errors import InvalidValueError, SpaceError
 from harness.search.space.params import Choice, Fixed, FloatRange, IntRange, Param, Pattern, Variants, same
+from harness.value_checks import Check, check_int
 
 # Keys whose value is itself a list: a plain list would read as choices, so they are only fixed.
 LIST_VALUED = frozenset({"branches", "hidden"})

@@ -9,7 +9,7 @@ from typing import TYPE_CHECKING, Any
 import pandas as pd
 
 from harness.numbers import is_missing, plural
-from harness.report.tables import varying_parameters
+from harness.report.study_tables import varying_parameters
 from harness.store.record import filters
 from harness.store.results_folder import quiet_optuna
 from harness.store.trials import first_runs, searched_columns, trained_trials

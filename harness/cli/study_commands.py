@@ -14,7 +14,7 @@ from harness.errors import HarnessError
 
 if TYPE_CHECKING:
     from harness.data.shifts import Robustness
-    from harness.search.config import SearchConfig
+    from harness.search.search_config import SearchConfig
     from harness.search.space import SearchSpace
     from harness.zoo.spec import ArchSpec
 
@@ -23,7 +23,7 @@ def cmd_search(args: argparse.Namespace, argv: Sequence[str]) -> int:
     """`harness search`: run the study, print a line per trial and a leaderboard."""
     from pathlib import Path
 
-    from harness.search.config import study_name_for
+    from harness.search.search_config import study_name_for
     from harness.search.space import load_space
     from harness.search.study import run_search
 
@@ -37,10 +37,10 @@ def cmd_search(args: argparse.Namespace, argv: Sequence[str]) -> int:
 
 def config_from_args(space: SearchSpace, args: argparse.Namespace) -> SearchConfig:
     """The SearchConfig of `harness search`: the options given, else the space's defaults (see
-    harness.search.config.search_config)."""
-    from harness.search.config import search_config
+    harness.search.search_config.search_config)."""
     from harness.search.constraints import Constraints
     from harness.search.pruning import ParetoPruner
+    from harness.search.search_config import search_config
 
     return search_config(
         space, dataset=args.dataset, trials=args.trials, epochs=args.epochs, seconds=args.seconds,
@@ -73,9 +73,9 @@ def search_with_workers(args: argparse.Namespace, argv: Sequence[str], space: Se
     from pathlib import Path
 
     from harness.report.build import build_report
-    from harness.search.config import epochs_for, study_name_for
     from harness.search.mlflow_study import finish_workers, open_tracker
     from harness.search.progress import print_leaderboard
+    from harness.search.search_config import epochs_for, study_name_for
     from harness.search.workers import parse_gpus, run_workers
     from harness.store.storage import resolve_storage
 
@@ -110,7 +110,7 @@ def search_with_workers(args: argparse.Namespace, argv: Sequence[str], space: Se
 
 def cmd_show(args: argparse.Namespace, argv: Sequence[str]) -> int:
     """`harness show`: parameters, number of architectures, one sample with params and FLOPs."""
-    from harness.search.config import dataset_for
+    from harness.search.search_config import dataset_for
     from harness.search.space import load_space
 
     space = load_space(args.space)
@@ -161,7 +161,7 @@ def cmd_export(args: argparse.Namespace, argv: Sequence[str]) -> int:
         raise HarnessError("export takes one of --trial N (a study's trial, printed as a spec) or --onnx FILE "
                            "(a model folder, written as ONNX)")
     if args.onnx is not None:
-        from harness.cli.model import cmd_export_onnx
+        from harness.cli.model_commands import cmd_export_onnx
 
         return cmd_export_onnx(args, argv)
     if args.opset is not None:

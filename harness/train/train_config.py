@@ -6,8 +6,8 @@ from __future__ import annotations
 import math
 from dataclasses import dataclass
 
-from harness.checks import Check, check_choice, check_float, check_int, check_optional
 from harness.data import Augment, ImageData
+from harness.value_checks import Check, check_choice, check_float, check_int, check_optional
 
 OPTIMIZERS = ("adamw", "sgd")
 SCHEDULES = ("onecycle", "cosine", "constant")
