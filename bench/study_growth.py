@@ -211,7 +211,10 @@ def measure(kind: str, root: Path, sizes: list[int], trials: int, pg_url: str | 
     import optuna
 
     from harness.report.plots import plot_accuracy_vs_flops
-    from harness.search.search_config import SearchConfig
+    try:
+        from harness.search.search_config import SearchConfig
+    except ImportError:  # before the module names said what they hold
+        from harness.search.config import SearchConfig
     from harness.search.study import run_search
     from harness.search.writer import PLOT_EVERY_S
     from harness.store.trials import trials_frame

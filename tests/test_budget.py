@@ -196,7 +196,7 @@ def test_a_budgeted_run_killed_after_its_search_resumes_and_ends_within_its_budg
 def test_successive_halving_promotes_a_third_and_a_deadline_stops_a_trial_between_epochs(tmp_path: Path) -> None:
     import time as clock
 
-    from harness.search.config import search_config
+    from harness.search.search_config import search_config
     from harness.search.space import load_space
     from harness.search.study import run_search
 

@@ -72,7 +72,7 @@ def test_placement_streams_when_the_budget_is_too_small() -> None:
 def test_search_with_streamed_data_on_cuda(tmp_path: Path) -> None:
     import pandas as pd
 
-    from harness.search.config import SearchConfig
+    from harness.search.search_config import SearchConfig
     from harness.search.space import load_space
     from harness.search.study import run_search
 
@@ -118,7 +118,7 @@ def test_a_real_out_of_memory_is_freed_and_the_next_run_trains() -> None:
 
 
 def test_a_search_on_cuda_defaults_to_bf16_and_counts_flops_on_the_cpu(tmp_path: Path) -> None:
-    from harness.search.config import SearchConfig
+    from harness.search.search_config import SearchConfig
     from harness.search.space import load_space
     from harness.search.study import run_search
 

@@ -46,7 +46,7 @@ START_TIMEOUT_S = 60  # a Python start with optuna and the dashboard takes 3 to 
 def studies(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Path]:
     """Kind ("sqlite", "journal") -> the results folder of a real 3-trial study stored that way."""
     from harness.data import DataOptions
-    from harness.search.config import SearchConfig
+    from harness.search.search_config import SearchConfig
     from harness.search.space import load_space
     from harness.search.study import run_search
 

@@ -15,11 +15,11 @@ import numpy as np
 import pandas as pd
 import pytest
 import torch
-from harness.data.sources.folder import load_images, read_folder
 from PIL import Image
 
 import harness
 from harness.data import DataRequest, cache_dir
+from harness.data.sources.image_folder import load_images, read_folder
 from harness.errors import DatasetError, DatasetWarning
 
 ROOT = Path(__file__).resolve().parents[1]

@@ -16,10 +16,10 @@ from pathlib import Path
 
 import pandas as pd
 import pytest
-from harness.data.sources.folder import read_folder
 from PIL import Image
 
 from harness.data import DataRequest
+from harness.data.sources.image_folder import read_folder
 from harness.errors import DatasetError, DatasetWarning
 from tests.support.browser import check_reads_well, open_page
 from tests.support.hostile import CLASSES, IMAGES_PER_CLASS, ODD_FILES, SCRIPTS, STORED, colour, image_folder, tree

@@ -250,14 +250,13 @@ def test_a_training_subset_is_stratified_seeded_and_named(tmp_path: Path) -> Non
 def test_a_search_on_a_subset_records_it_refuses_another_and_rank_trains_on_all(tmp_path: Path) -> None:
     import json
 
-    from harness.rank.run import run_rank
-
     from harness import load_space
     from harness.data import DataOptions
     from harness.errors import HarnessError
     from harness.rank.candidates import from_study
     from harness.rank.ranking import RankConfig
-    from harness.search.config import SearchConfig
+    from harness.rank.runs import run_rank
+    from harness.search.search_config import SearchConfig
     from harness.search.study import run_search
 
     space = load_space(str(Path(__file__).resolve().parents[1] / "search_spaces" / "kernel_size.yaml"))

@@ -17,7 +17,7 @@ import torch
 import harness
 from harness.data.loader import ENV_WORKERS_PER_GPU, TrainBatches, workers_per_gpu
 from harness.errors import HarnessError
-from harness.search.config import SearchConfig, counted
+from harness.search.search_config import SearchConfig, counted
 from harness.search.study import run_search
 from harness.search.workers import assign_gpus, visible_gpus, with_device, worker_env
 from harness.train.device import (

@@ -11,7 +11,7 @@ import pytest
 import yaml
 
 from harness.data import load_dataset
-from harness.search.config import SearchConfig
+from harness.search.search_config import SearchConfig
 from harness.search.space import load_space
 from harness.search.study import run_search
 from harness.zoo.specfile import load_spec

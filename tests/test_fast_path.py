@@ -18,8 +18,8 @@ import torch
 from torch._dynamo.utils import counters
 
 import harness
-from harness.search.config import SearchConfig
 from harness.search.progress import overhead_line
+from harness.search.search_config import SearchConfig
 from harness.search.study import run_search
 from harness.train.evaluate import describe_failure, evaluate_spec
 from harness.train.loop import Overheads, TrainConfig, train_model

@@ -138,7 +138,7 @@ def test_a_disk_that_fills_while_the_plot_waits_is_one_error_and_no_redraw(tmp_p
     from harness import load_space
     from harness.data import DataOptions
     from harness.errors import StorageWarning
-    from harness.search.config import SearchConfig
+    from harness.search.search_config import SearchConfig
     from harness.search.study import run_search
 
     db = tmp_path / "store" / "study.db"

@@ -16,16 +16,16 @@ from pathlib import Path
 import numpy as np
 import pytest
 import torch
-from harness.final.folder import load_model
 from sklearn import metrics as skm
 from torch.optim.optimizer import register_optimizer_step_pre_hook
 
 from harness.cli.main import main
 from harness.data import load_dataset
 from harness.errors import HarnessError, InvalidValueError
+from harness.final.model_folder import load_model
 from harness.final.train import FinalConfig, predict_logits, train_final
-from harness.search.config import SearchConfig
 from harness.search.constraints import Constraints, parse_bytes, parse_duration
+from harness.search.search_config import SearchConfig
 from harness.search.space import space_from_dict
 from harness.search.study import run_search
 from harness.train.loop import TrainConfig

@@ -12,10 +12,10 @@ from pathlib import Path
 import numpy as np
 import pytest
 import torch
-from harness.data.sources.folder import decode_image
-from harness.final.folder import WEIGHTS, ModelInfo, TrainedModel, load_model, write_model
 from PIL import Image
 
+from harness.data.sources.image_folder import decode_image
+from harness.final.model_folder import WEIGHTS, ModelInfo, TrainedModel, load_model, write_model
 from harness.final.onnx import CHECK_BATCH, DEFAULT_OPSET, RTOL, export_onnx
 from harness.final.predict import predict
 from harness.zoo.model import build_model

@@ -148,21 +148,21 @@ def test_every_module_is_in_a_known_room():
           "harness.search.study": ""},
          "harness.store.trials (line 3) imports harness.search.study: search is above store"),
         # zoo and data are side by side
-        ({"harness.data.base": "from harness.zoo.spec import ArchSpec\n", "harness.zoo.spec": ""},
-         "harness.data.base (line 1) imports harness.zoo.spec: data and zoo must not import each other"),
+        ({"harness.data.image_data": "from harness.zoo.spec import ArchSpec\n", "harness.zoo.spec": ""},
+         "harness.data.image_data (line 1) imports harness.zoo.spec: data and zoo must not import each other"),
         # a private name across rooms
         ({"harness.report.html": "from harness.store.trials import _atomic_write\n", "harness.store.trials": ""},
          "private name(s) _atomic_write cross from store to report"),
         # a cycle inside one room
-        ({"harness.rank.run": "from harness.rank.report import write_ranking\n",
-          "harness.rank.report": "from harness.rank.run import Ranking\n"},
-         "import cycle: harness.rank.report -> harness.rank.run -> harness.rank.report"),
+        ({"harness.rank.runs": "from harness.rank.report import write_ranking\n",
+          "harness.rank.report": "from harness.rank.runs import Ranking\n"},
+         "import cycle: harness.rank.report -> harness.rank.runs -> harness.rank.report"),
         # `from package import submodule` is an import of the submodule
         ({"harness.zoo.model": "from harness.search import space\n", "harness.search": "",
           "harness.search.space": ""}, "harness.zoo.model (line 1) imports harness.search.space: search is above zoo"),
         # core imports nothing of harness's rooms
-        ({"harness.errors": "from harness.data.base import ImageData\n", "harness.data.base": ""},
-         "harness.errors (line 1) imports harness.data.base: data is above core"),
+        ({"harness.errors": "from harness.data.image_data import ImageData\n", "harness.data.image_data": ""},
+         "harness.errors (line 1) imports harness.data.image_data: data is above core"),
     ],
 )
 def test_the_rule_names_each_breach(sources, expected):
@@ -171,8 +171,8 @@ def test_the_rule_names_each_breach(sources, expected):
 
 
 def test_the_rule_allows_downward_and_same_room_imports():
-    sources = {"harness.rank.run": "from harness.rank.stats import top_group\nfrom harness.zoo.spec import ArchSpec\n"
+    sources = {"harness.rank.runs": "from harness.rank.stats import top_group\nfrom harness.zoo.spec import ArchSpec\n"
                                    "from harness.errors import HarnessError\n",
                "harness.rank.stats": "", "harness.zoo.spec": "from harness.errors import SpecError\n",
-               "harness.errors": "", "harness": "from harness.rank.run import run_rank\n"}
+               "harness.errors": "", "harness": "from harness.rank.runs import run_rank\n"}
     assert violations(sources) == []

@@ -217,7 +217,7 @@ def test_without_mlflow_the_error_says_what_to_install(monkeypatch: pytest.Monke
 
 def test_the_store_going_down_mid_search_is_one_warning_and_the_next_run_catches_up(tmp_path: Path,
                                                                                      study: dict[str, Any]) -> None:
-    from harness.search.config import SearchConfig
+    from harness.search.search_config import SearchConfig
     from harness.search.space import load_space
     from harness.search.study import run_search
 
@@ -268,9 +268,8 @@ def test_workers_log_into_the_parent_run_their_starting_process_made(tmp_path: P
     worker (worker index > 0) logs its trials into it, the starting process ends it."""
     import dataclasses
 
-    from harness.search.tracking import finish_workers, open_tracker
-
-    from harness.search.config import SearchConfig, epochs_for
+    from harness.search.mlflow_study import finish_workers, open_tracker
+    from harness.search.search_config import SearchConfig, epochs_for
     from harness.search.space import load_space
     from harness.search.study import run_search
     from harness.store.storage import resolve_storage

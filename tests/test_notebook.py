@@ -21,8 +21,8 @@ import pandas as pd
 import pytest
 
 from harness.rank.candidates import Candidate
+from harness.rank.rank_tables import fidelity_table, rank_table, runs_frame
 from harness.rank.ranking import Ranking
-from harness.rank.tables import fidelity_table, rank_table, runs_frame
 from harness.train.evaluate import Evaluation
 from harness.train.loop import TrainConfig, TrainResult
 from harness.zoo.measure import Costs

@@ -22,17 +22,17 @@ import numpy as np
 import pandas as pd
 import pytest
 import yaml
-from harness.rank.run import plan_runs, run_rank
 from PIL import Image
 from scipy import stats
 
 from harness.cli.main import main
 from harness.data import DataOptions
 from harness.rank.candidates import Candidate, combine, from_presets, from_study, with_budget
+from harness.rank.rank_tables import fidelity_table, loss_over_first, rank_table, runs_frame
 from harness.rank.ranking import RankConfig, Ranking
 from harness.rank.report import summary_line, table_rows, write_ranking
+from harness.rank.runs import plan_runs, run_rank
 from harness.rank.stats import kendall
-from harness.rank.tables import fidelity_table, loss_over_first, rank_table, runs_frame
 from harness.train.loop import TrainConfig
 from harness.zoo.spec import ArchSpec, StageSpec, StemSpec
 from tests.support.browser import check_reads_well, open_page

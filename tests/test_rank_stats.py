@@ -15,9 +15,9 @@ from scipy import stats
 from harness.errors import InvalidValueError
 from harness.rank import stats as rs
 from harness.rank.candidates import Candidate
+from harness.rank.rank_tables import fidelity_table, rank_table, runs_frame
 from harness.rank.ranking import Ranking
 from harness.rank.report import ranking_html, ranking_markdown, summary_line, table_rows
-from harness.rank.tables import fidelity_table, rank_table, runs_frame
 from harness.train.loop import TrainConfig
 from harness.zoo.spec import ArchSpec, StageSpec, StemSpec
 

@@ -84,7 +84,7 @@ def test_a_metric_added_to_the_catalogue_alone_reaches_the_table_the_report_and_
     pytest.importorskip("mlflow")
     from mlflow.tracking import MlflowClient
 
-    from harness.search.config import SearchConfig
+    from harness.search.search_config import SearchConfig
     from harness.search.space import load_space
     from harness.search.study import run_search
 
@@ -180,7 +180,7 @@ def test_other_storages_get_the_values_one_by_one(tmp_path: Path) -> None:
 
 def test_a_search_trial_writes_its_record_in_a_few_transactions(tmp_path: Path) -> None:
     """A trial of one epoch: its identity and costs, its epoch, its results (3 writes), not one per value."""
-    from harness.search.config import SearchConfig
+    from harness.search.search_config import SearchConfig
     from harness.search.space import load_space
     from harness.search.study import run_search
 

@@ -24,10 +24,10 @@ import harness
 import harness.report.build
 from harness.cli.main import main
 from harness.report.build import build_report
+from harness.report.contents import Report
 from harness.report.figures import heatmap_pairs
-from harness.report.result import Report
-from harness.report.tables import leaderboard_rows
-from harness.search.config import SearchConfig
+from harness.report.study_tables import leaderboard_rows
+from harness.search.search_config import SearchConfig
 from harness.search.study import run_search
 from harness.store.record import catalogue
 from tests.support.browser import check_reads_well, open_page, screenshot

@@ -26,7 +26,7 @@ import optuna
 import pytest
 from optuna.trial import TrialState
 
-from harness.search.config import counted
+from harness.search.search_config import counted
 from tests.support.inprocess import run_cli
 from tests.support.pgcluster import PASSWORD, pg_bin, temporary_cluster
 

@@ -14,9 +14,9 @@ import torch  # noqa: F401
 
 from harness.data import load_dataset
 from harness.errors import HarnessError, InvalidValueError
-from harness.search.config import SearchConfig
 from harness.search.constraints import Constraints, parse_count
 from harness.search.pruning import ParetoPruner
+from harness.search.search_config import SearchConfig
 from harness.search.study import run_search
 from harness.train.loop import TrainConfig, train_model
 from harness.train.steps import time_factor

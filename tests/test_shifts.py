@@ -18,7 +18,7 @@ import torch
 import harness
 from harness.data.shifts import SHIFTS, Robustness, parse_shifts, shifted_copies
 from harness.errors import HarnessError
-from harness.search.config import SearchConfig
+from harness.search.search_config import SearchConfig
 from harness.search.study import run_search
 from harness.store.trials import searched_columns
 from harness.train.evaluate import evaluate_spec

@@ -111,7 +111,7 @@ def test_a_search_stopped_while_it_writes_a_trial_leaves_that_trials_files_whole
     trials.csv: the row is written all the same, then the search stops (KeyboardInterrupt)."""
     from harness import load_space
     from harness.data import DataOptions
-    from harness.search.config import SearchConfig
+    from harness.search.search_config import SearchConfig
     from harness.search.study import run_search
 
     config = SearchConfig(trials=4, device="cpu", results_dir=str(tmp_path), report=False,

@@ -605,7 +605,7 @@ def test_show_prints_the_count() -> None:
 
 def test_readme_documents_every_key_and_every_shipped_space() -> None:
     from harness.search.space import SEARCH_CHECKS, TOP_KEYS
-    from harness.train.config import TRAIN_CHECKS
+    from harness.train.train_config import TRAIN_CHECKS
     from harness.zoo.spec_values import HEAD_CHECKS, STAGE_CHECKS, STEM_CHECKS
 
     text = (SPACES / "README.md").read_text()

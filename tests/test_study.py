@@ -11,7 +11,7 @@ import pytest
 import torch
 
 import harness
-from harness.search.config import SearchConfig, counted
+from harness.search.search_config import SearchConfig, counted
 from harness.search.study import run_search
 
 SPACE = {

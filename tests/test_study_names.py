@@ -9,14 +9,14 @@ import os
 from pathlib import Path
 
 import pytest
-from harness.rank.run import run_rank
 
 import harness
 from harness.errors import HarnessError
 from harness.names import check_folder_name, printable, stored_name
 from harness.rank.candidates import StudyInfo
 from harness.rank.ranking import RankConfig
-from harness.search.config import SearchConfig
+from harness.rank.runs import run_rank
+from harness.search.search_config import SearchConfig
 from harness.search.study import run_search
 from tests.support.hostile import SCRIPTS, tree
 from tests.support.inprocess import run_cli

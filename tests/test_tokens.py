@@ -18,7 +18,7 @@ from torchvision.models.vision_transformer import EncoderBlock
 from harness import ArchSpec, HeadSpec, SpecError, StageSpec, StemSpec, build_model, validate_spec
 from harness.data.shifts import Robustness
 from harness.errors import SpaceError
-from harness.search.config import search_config
+from harness.search.search_config import search_config
 from harness.search.space import load_space
 from harness.zoo.blocks import BLOCKS, AttentionBlock, MixerBlock
 from harness.zoo.blocks.tokens import TOKEN_MLP_RATIO, RelativePositionBias, ToMap, ToTokens

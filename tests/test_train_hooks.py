@@ -12,10 +12,10 @@ import torch
 import harness
 from harness.data.sources import glyphs
 from harness.final.train import FinalConfig, train_final
-from harness.train.config import TrainConfig
 from harness.train.hooks import EpochHooks, TrainState
 from harness.train.loop import train_model
 from harness.train.results import EpochMetrics
+from harness.train.train_config import TrainConfig
 
 SPEC = harness.ArchSpec(stem=harness.StemSpec(width=8), stages=(harness.StageSpec(block="plain", width=8, stride=2),))
 

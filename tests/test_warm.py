@@ -13,7 +13,7 @@ import pytest
 from optuna.trial import TrialState
 
 from harness.errors import HarnessError
-from harness.search.config import SearchConfig
+from harness.search.search_config import SearchConfig
 from harness.search.study import run_search
 from tests.support.inprocess import run_cli
 from tests.support.tiny import TINY, StepCounter, tiny_space
