@@ -59,3 +59,20 @@ def cache(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
     path = tmp_path / "cache"
     monkeypatch.setenv("HARNESS_CACHE", str(path))
     return path
+
+
+@pytest.fixture(scope="module")
+def postgres_url() -> Iterator[str]:
+    """A temporary PostgreSQL server's URL for the module (tests.support.pgcluster); skipped when
+    PostgreSQL is not installed, a failure then under HARNESS_REQUIRE_POSTGRES=1."""
+    import os
+
+    from tests.support.pgcluster import pg_bin, temporary_cluster
+
+    if pg_bin() is None:
+        if os.environ.get("HARNESS_REQUIRE_POSTGRES") == "1":
+            pytest.fail("PostgreSQL's initdb and pg_ctl were not found, and HARNESS_REQUIRE_POSTGRES=1")
+        pytest.skip("PostgreSQL is not installed (apt-get install postgresql); set HARNESS_REQUIRE_POSTGRES=1 "
+                    "to make this a failure")
+    with temporary_cluster() as url:
+        yield url

@@ -19,7 +19,6 @@ import signal
 import subprocess
 import sys
 import time
-from collections.abc import Iterator
 from pathlib import Path
 
 import optuna
@@ -28,7 +27,7 @@ from optuna.trial import TrialState
 
 from harness.search.search_config import counted
 from tests.support.inprocess import run_cli
-from tests.support.pgcluster import PASSWORD, pg_bin, temporary_cluster
+from tests.support.pgcluster import PASSWORD
 
 SPACE = """
 stem: {width: 8}
@@ -39,17 +38,6 @@ stages:
   kernel_size: {choices: [3, 5, 7], per_stage: true}
 train: {epochs: 2, batch_size: 128}
 """
-
-
-@pytest.fixture(scope="module")
-def postgres_url() -> Iterator[str]:
-    if pg_bin() is None:
-        if os.environ.get("HARNESS_REQUIRE_POSTGRES") == "1":
-            pytest.fail("PostgreSQL's initdb and pg_ctl were not found, and HARNESS_REQUIRE_POSTGRES=1")
-        pytest.skip("PostgreSQL is not installed (apt-get install postgresql); set HARNESS_REQUIRE_POSTGRES=1 "
-                    "to make this a failure")
-    with temporary_cluster() as url:
-        yield url
 
 
 @pytest.fixture

@@ -5,14 +5,17 @@ points where they must be on disk.
 Optuna's `Trial.set_user_attr` is one transaction per attribute: about 5-15 ms each on SQLite
 (a commit syncs the file) and a round trip on PostgreSQL, and a trial records some 40 values, so
 a trial cost 0.3-0.45 s outside training before this (docs/performance.md, "A study that grows").
-Optuna has no call for several attributes, so on an RDBStorage the attributes go through its own
-per-attribute statement inside one session (committed once); any other storage (a journal, whose
+Optuna has no call for several attributes, so on an RDBStorage the attributes go into its table
+in one session (committed once): on SQLite and PostgreSQL as one INSERT ... ON CONFLICT DO UPDATE
+of all the rows (the statement Optuna itself uses for one row on SQLite), on another database
+through Optuna's own per-attribute statement; any other storage (a journal, whose
 log entries hold one attribute each, an in-memory study, a gRPC proxy) gets them one by one as
 before. What is written is the same either way: the same rows, readable by any Optuna.
 """
 
 from __future__ import annotations
 
+import json
 from collections.abc import Mapping
 from typing import TYPE_CHECKING, Any
 
@@ -26,7 +29,8 @@ def _rdb_backend(storage: Any) -> Any | None:
     from optuna.storages import RDBStorage
 
     backend = getattr(storage, "_backend", storage)
-    if isinstance(backend, RDBStorage) and hasattr(backend, "_set_trial_attr_without_commit"):
+    if isinstance(backend, RDBStorage) and all(hasattr(backend, name) for name in (
+            "_set_trial_attr_without_commit", "check_trial_is_updatable", "scoped_session", "engine")):
         return backend
     return None
 
@@ -45,10 +49,36 @@ def write_attrs(trial: optuna.Trial, attrs: Mapping[str, Any]) -> None:
     from optuna.storages._rdb.storage import _create_scoped_session
 
     trial_id = trial._trial_id
+    insert = _upsert_insert(backend.engine.name)
     with _create_scoped_session(backend.scoped_session, True) as session:
-        for key, value in attrs.items():
-            backend._set_trial_attr_without_commit(session, models.TrialUserAttributeModel, trial_id, key, value)
+        if insert is None:  # another database: Optuna's own statement per value, still one transaction
+            for key, value in attrs.items():
+                backend._set_trial_attr_without_commit(session, models.TrialUserAttributeModel, trial_id, key, value)
+        else:  # one statement for all the values: the trial looked up once, not once per value
+            found = models.TrialModel.find_or_raise_by_id(trial_id, session)
+            backend.check_trial_is_updatable(trial_id, found.state)
+            table = models.TrialUserAttributeModel
+            rows = [{"trial_id": trial_id, "key": key, "value_json": json.dumps(value)} for key, value in attrs.items()]
+            statement = insert(table).values(rows)
+            session.execute(statement.on_conflict_do_update(index_elements=[table.trial_id, table.key],
+                                                            set_={"value_json": statement.excluded.value_json}))
     trial._cached_frozen_trial.user_attrs.update(attrs)
+
+
+def _upsert_insert(dialect: str) -> Any | None:
+    """The INSERT ... ON CONFLICT DO UPDATE of `dialect` (SQLite 3.24 and later, PostgreSQL: the rows
+    Optuna writes, keyed by trial and key as its own statement keys them); None for another one."""
+    import sqlite3
+
+    if dialect == "postgresql":
+        from sqlalchemy.dialects.postgresql import insert
+
+        return insert
+    if dialect == "sqlite" and sqlite3.sqlite_version_info >= (3, 24, 0):
+        from sqlalchemy.dialects.sqlite import insert
+
+        return insert
+    return None
 
 
 class RecordWriter:
