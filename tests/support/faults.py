@@ -110,3 +110,9 @@ def free_kib(mount: Path) -> int:
     """KiB free on the file system at `mount`."""
     st = os.statvfs(mount)
     return st.f_bavail * st.f_frsize // 1024
+
+
+def held_kib(mount: Path) -> int:
+    """KiB the files under `mount` hold (their allocated blocks): on a tmpfs the whole of what is
+    used, unless a file deleted but still open, or lost, holds some too."""
+    return sum(p.stat().st_blocks * 512 for p in mount.rglob("*") if p.is_file() and not p.is_symlink()) // 1024
