@@ -17,7 +17,7 @@ from tests.support.inprocess import CliResult, run_cli
 
 
 def harness_cli(*args: str) -> CliResult:
-    return run_cli(*args)  # in this process: see tests/inprocess.py
+    return run_cli(*args)  # in this process: see tests/support/inprocess.py
 
 
 def test_presets_lists_every_preset_with_a_description() -> None:

@@ -10,7 +10,6 @@ import pytest
 import torch
 
 import harness
-from harness.data.sources import glyphs
 from harness.final.train import FinalConfig, train_final
 from harness.train.hooks import EpochHooks, TrainState
 from harness.train.loop import train_model
@@ -21,9 +20,9 @@ SPEC = harness.ArchSpec(stem=harness.StemSpec(width=8), stages=(harness.StageSpe
 
 
 @pytest.fixture(scope="module")
-def data() -> harness.ImageData:
-    tx, ty, vx, vy = glyphs.generate(seed=5, n_train=256, n_val=128)
-    return harness.ImageData("tiny", tx, ty, vx, vy, glyphs.CLASS_NAMES)
+def data(tiny_data: harness.ImageData) -> harness.ImageData:
+    """The shared tiny draw (tests/conftest.py) under the name these tests use."""
+    return tiny_data
 
 
 def _model(data: harness.ImageData) -> torch.nn.Module:
