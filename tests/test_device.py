@@ -28,8 +28,9 @@ from harness.train.device import (
     resolve_precision,
     worker_threads,
 )
-from harness.train.evaluate import budget_key, evaluate_spec
+from harness.train.evaluate import evaluate_spec
 from harness.train.loop import EVAL_SLICES, TrainConfig, evaluate, train_model
+from harness.train.train_config import budget_key
 from harness.zoo.blocks import BLOCKS, PlainBlock
 from tests.support.inprocess import run_cli
 

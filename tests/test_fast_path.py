@@ -21,7 +21,8 @@ import harness
 from harness.search.progress import overhead_line
 from harness.search.search_config import SearchConfig
 from harness.search.study import run_search
-from harness.train.evaluate import describe_failure, evaluate_spec
+from harness.store.record.failure import describe_failure
+from harness.train.evaluate import evaluate_spec
 from harness.train.loop import Overheads, TrainConfig, train_model
 from harness.zoo.blocks import BLOCKS, PlainBlock
 

@@ -24,8 +24,8 @@ import pandas as pd
 
 from harness.errors import HarnessError, SettingError
 from harness.store.record import filters, keys
-from harness.train.evaluate import budget_key
 from harness.train.loop import TrainConfig
+from harness.train.train_config import budget_key
 from harness.zoo.spec import ArchSpec
 
 DEFAULT_TOP = 5  # a study's candidates when neither --top nor --pareto says

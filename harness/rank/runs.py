@@ -40,10 +40,11 @@ from harness.rank.stats import top_group
 from harness.signals import StopOnSignal, interrupted_by
 from harness.store.provenance import append_run_record, describe_device, safe_command, versions
 from harness.store.record import RecordWriter, catalogue, filters, keys
+from harness.store.record.failure import describe_failure
 from harness.store.storage import ENV_STORAGE, SQLiteLock, fail_orphans, open_storage, resolve_storage
 from harness.store.tracking import tracking
 from harness.train.device import configure_cuda_allocator, resolve_device, resolve_precision, set_deterministic
-from harness.train.evaluate import describe_failure, evaluate_spec
+from harness.train.evaluate import evaluate_spec
 from harness.train.live import LiveProgress
 from harness.train.loop import EpochMetrics
 from harness.zoo.model import validate_spec

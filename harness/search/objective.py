@@ -24,10 +24,12 @@ from harness.search.tally import Tally
 from harness.signals import StopOnSignal, interrupted_by
 from harness.store.faults import find as disk_fault
 from harness.store.record import RecordWriter, catalogue, filters, keys
+from harness.store.record.failure import describe_failure
 from harness.train.device import DeviceBrokenError
-from harness.train.evaluate import budget_key, describe_failure, evaluate_spec, metrics_row, robust_columns
+from harness.train.evaluate import evaluate_spec, metrics_row, robust_columns
 from harness.train.live import LiveProgress
 from harness.train.loop import EpochMetrics, Overheads, TrainConfig
+from harness.train.train_config import budget_key
 from harness.zoo.measure import Costs
 from harness.zoo.spec import ArchSpec
 

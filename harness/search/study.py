@@ -28,6 +28,7 @@ from harness.data.loader import Placement, place_dataset
 from harness.data.shifts import shifted_copies
 from harness.errors import HarnessError
 from harness.report.build import build_report
+from harness.search.garbage import release_garbage, settle_garbage
 from harness.search.mlflow_study import open_tracker
 from harness.search.objective import TrialObjective
 from harness.search.progress import overhead_line, print_leaderboard
@@ -54,7 +55,6 @@ from harness.store.storage import (
 )
 from harness.store.tracking import tracking
 from harness.train.device import configure_cuda_allocator, resolve_device, resolve_precision, set_deterministic
-from harness.train.evaluate import release_garbage, settle_garbage
 
 if TYPE_CHECKING:
     import torch

@@ -124,7 +124,7 @@ def plan_warm_start(source: optuna.Study, space: SearchSpace, top: int, objectiv
     single parameter this space takes."""
     from optuna.trial import TrialState, create_trial
 
-    from harness.train.evaluate import budget_key
+    from harness.train.train_config import budget_key
 
     metric = objective.config.metric
     done = [t for t in source.get_trials(deepcopy=False, states=(TrialState.COMPLETE,))

@@ -7,10 +7,7 @@ from __future__ import annotations
 
 import dataclasses
 import gc
-import hashlib
-import json
 import time
-import traceback
 from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
@@ -19,17 +16,16 @@ import torch
 
 from harness.data import ImageData
 from harness.data.loader import Normalize
-from harness.errors import SpecError
 from harness.train.device import DeviceBrokenError, classify_error, resolve_device
 from harness.train.live import LiveProgress
 from harness.train.loop import train_model
 from harness.train.metrics import Scores
 from harness.train.overheads import Overheads
-from harness.train.results import EpochMetrics, NonFiniteLossError, TrainResult
+from harness.train.results import EpochMetrics, TrainResult
 from harness.train.scoring import eval_batch_size, evaluate, evaluate_test
 from harness.train.speed import measure_speed
 from harness.train.steps import make_optimizer
-from harness.train.train_config import LATER_FIELDS, TrainConfig
+from harness.train.train_config import TrainConfig
 from harness.zoo.measure import Costs, measure_model
 from harness.zoo.model import build_model, validate_spec
 from harness.zoo.spec import ArchSpec
@@ -254,46 +250,6 @@ def _evaluate_shifted(model: torch.nn.Module, data: ImageData, shifted: dict[str
            for name, x in shifted.items()}
     overheads.robust = time.perf_counter() - start
     return out
-
-
-def describe_failure(err: Exception) -> tuple[str, str | None]:
-    """Why an evaluation failed, as (reason, traceback or None): a spec that cannot work, a NaN
-    loss, out of memory (after freeing what the trial held), or an unforeseen error, whose
-    traceback (last 4000 characters) is kept for a bug report. Call it inside the `except`."""
-    if isinstance(err, SpecError):
-        return f"invalid spec: {err}", None
-    if isinstance(err, NonFiniteLossError):
-        return f"non-finite loss: {err}", None
-    if classify_error(err) == "oom":
-        free_device_memory()
-        return f"out of memory: {str(err).splitlines()[0]}", None
-    return f"{type(err).__name__}: {err}", traceback.format_exc()[-4000:]
-
-
-def budget_key(spec_id: str, config: TrainConfig, device_type: str = "cpu", precision: str = "fp32") -> str:
-    """What makes two runs the same experiment: the architecture, the whole training config, and
-    where and in what precision it trains (under a time budget a GPU's bf16 run is another
-    experiment than a CPU's fp32 one, and even per epoch the numbers differ)."""
-    fields = {k: v for k, v in dataclasses.asdict(config).items() if LATER_FIELDS.get(k, object()) != v}
-    blob = json.dumps({**fields, "device_type": device_type, "precision": precision},
-                      sort_keys=True, default=str)
-    return f"{spec_id}/{hashlib.sha1(blob.encode()).hexdigest()[:10]}"
-
-
-def settle_garbage() -> None:
-    """Between trials: collect what the last one left, then freeze what survives (gc.freeze), so
-    that later collections skip it. A search holds every trial of its study in memory (Optuna's
-    storage cache, the trials table): without this each trial's collections walk them all (0.8 s
-    a trial at 10,000 trials on 2 cores). Collected first, so nothing that is garbage now is frozen;
-    a frozen object dropped later is still freed by reference counting (`release_garbage` at the
-    end of the search hands the frozen ones back to the collector)."""
-    gc.collect()
-    gc.freeze()
-
-
-def release_garbage() -> None:
-    """Undo `settle_garbage`: the frozen objects are the collector's again."""
-    gc.unfreeze()
 
 
 def free_device_memory() -> None:

@@ -3,6 +3,9 @@
 
 from __future__ import annotations
 
+import dataclasses
+import hashlib
+import json
 import math
 from dataclasses import dataclass
 
@@ -64,5 +67,15 @@ TRAIN_CHECKS: dict[str, Check] = {
 }
 
 # TrainConfig fields added after studies were first recorded: left out of a run's key while at their
-# default, so the runs of older studies keep their keys (harness.train.evaluate.budget_key).
+# default, so the runs of older studies keep their keys (harness.train.train_config.budget_key).
 LATER_FIELDS = {"ema": 0.0, "tta": False}
+
+
+def budget_key(spec_id: str, config: TrainConfig, device_type: str = "cpu", precision: str = "fp32") -> str:
+    """What makes two runs the same experiment: the architecture, the whole training config, and
+    where and in what precision it trains (under a time budget a GPU's bf16 run is another
+    experiment than a CPU's fp32 one, and even per epoch the numbers differ)."""
+    fields = {k: v for k, v in dataclasses.asdict(config).items() if LATER_FIELDS.get(k, object()) != v}
+    blob = json.dumps({**fields, "device_type": device_type, "precision": precision},
+                      sort_keys=True, default=str)
+    return f"{spec_id}/{hashlib.sha1(blob.encode()).hexdigest()[:10]}"

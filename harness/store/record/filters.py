@@ -99,7 +99,7 @@ def spec_dict(trial: FrozenTrial) -> dict[str, Any] | None:
 
 
 def budget_key_of(trial: FrozenTrial) -> str | None:
-    """The trial's experiment key (harness.train.evaluate.budget_key), None when not recorded."""
+    """The trial's experiment key (harness.train.train_config.budget_key), None when not recorded."""
     return trial.user_attrs.get(keys.BUDGET_KEY)
 
 

@@ -14,7 +14,7 @@ SEED = "seed"  # the torch seed it trained with
 DEVICE = "device"  # "cpu", "cuda:0"
 PRECISION = "precision"  # "fp32", "bf16", ...
 WORKER = "worker"  # {"host", "pid", "index"} of the process that ran it
-BUDGET_KEY = "budget_key"  # what makes two trials the same experiment (train.evaluate.budget_key)
+BUDGET_KEY = "budget_key"  # what makes two trials the same experiment (train.train_config.budget_key)
 
 # --- its curves (one value, or one dict, per epoch) ------------------------------------------------
 HISTORY = "history"  # the search metric after each epoch
