@@ -93,6 +93,13 @@ class StopOnSignal:
             signal.signal(sig, handler)
         if self._previous:
             sys.unraisablehook = self._unraisable_hook
+        # A stop asked for after this block's last safe point is not lost when an enclosing one
+        # (a budgeted run's stages around a search) takes the signals back: it is passed on there.
+        outer = {getattr(handler, "__self__", None) for handler in self._previous.values()}
+        for enclosing in outer:
+            if isinstance(enclosing, StopOnSignal) and self.requested and not enclosing.requested:
+                enclosing.requested = True
+                enclosing.signals += 1
 
 
 def _importing(frame: Any) -> bool:

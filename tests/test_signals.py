@@ -86,6 +86,22 @@ def test_the_previous_handlers_are_back_after_the_block() -> None:
     assert (signal.getsignal(signal.SIGINT), signal.getsignal(signal.SIGTERM)) == before
 
 
+def test_a_stop_after_an_inner_blocks_last_check_reaches_the_enclosing_one() -> None:
+    """A budgeted run's stages each stop on signals of their own inside the run's: a kill that lands
+    after a stage's last safe point stops the run at its next one, not lost with the stage's handler."""
+    with StopOnSignal() as outer:
+        with StopOnSignal() as inner:
+            inner.check()  # the stage's last safe point
+            signal.raise_signal(signal.SIGTERM)  # then the kill, while the stage winds up
+        assert outer.requested
+        with pytest.raises(KeyboardInterrupt):
+            outer.check()
+    with StopOnSignal() as outer:  # a stage that ended without a stop leaves the run's alone
+        with StopOnSignal():
+            pass
+        assert not outer.requested
+
+
 def test_a_stop_that_a_library_wrapped_is_still_a_stop() -> None:
     class Descriptor:
         def __set_name__(self, owner: type, name: str) -> None:
