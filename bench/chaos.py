@@ -13,7 +13,7 @@ holds against what it held before each kill:
     python bench/chaos.py [--storage postgres,journal] [--workers 8] [--trials 300] [--kill-every 4]
         [--max-kills 40] [--limit 1800]
 
-tests/test_chaos.py runs a small version (3 workers, 12 trials, 3 kills).
+tests/test_chaos.py runs a small version (3 workers, 12 trials, up to 3 kills about 3 s apart).
 """
 
 from __future__ import annotations

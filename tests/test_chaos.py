@@ -15,9 +15,11 @@ from tests.support.pgcluster import pg_bin, temporary_cluster
 
 
 def _small(storage: str, root: Path) -> None:
-    result = run_chaos(storage, root, workers=3, trials=10, kill_every=4.0, max_kills=3, limit_s=500, seed=1)
+    # Kills about every 3 s over 12 trials of a second or two: trials got shorter outside training
+    # (one write per record point), and 10 trials at one kill per 4 s left room for a single kill.
+    result = run_chaos(storage, root, workers=3, trials=12, kill_every=3.0, max_kills=3, limit_s=500, seed=1)
     assert result.problems == []
-    assert result.ended == 10 and result.duplicates == 0 and result.lost == 0 and result.report
+    assert result.ended == 12 and result.duplicates == 0 and result.lost == 0 and result.report
     assert result.kills >= 2 and result.workers_started == 3 + result.kills
     assert result.killed_trials >= 1 and result.retried + result.retired == result.killed_trials
 
