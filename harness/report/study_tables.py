@@ -22,14 +22,9 @@ COSTS = {m.name: m.header for m in catalogue.plotted() if m.kind == "cost" and m
 PER_GFLOP = "acc/GFLOP"
 
 
-def board_metrics() -> list[catalogue.Metric]:
-    """The metrics the leaderboard lists, accuracy first (the catalogue's `board` entries)."""
-    return catalogue.board()
-
-
 def numeric_columns() -> set[str]:
     """The leaderboard's right-aligned (numeric) headers."""
-    return {"rank", "trial", PER_GFLOP, *(m.header for m in board_metrics() if m.numeric)}
+    return {"rank", "trial", PER_GFLOP, *(m.header for m in catalogue.board() if m.numeric)}
 
 
 def varying_parameters(frame: pd.DataFrame) -> list[str]:
@@ -85,7 +80,7 @@ def leaderboard_rows(frame: pd.DataFrame, top: int = DEFAULT_TOP) -> tuple[list[
     """Header and rows of the leaderboard as text cells (for leaderboard.md and the page)."""
     board = report_leaderboard(frame, top)
     params = searched_columns(frame)
-    metrics = board_metrics()
+    metrics = catalogue.board()
     header = ["rank", "trial", *(m.header for m in metrics), PER_GFLOP, "architecture", *params]
     if board["reused_by"].astype(bool).any():
         header.append("reused by")

@@ -12,7 +12,7 @@ name; a derived one (`derive`) is computed from the others when the trial is rec
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterable, Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from typing import Any, Literal
 
@@ -193,7 +193,7 @@ def label(name: str) -> str:
 
 def reused(name: str) -> bool:
     """Whether a trial that reuses another's result copies the value `name` (each shift's too)."""
-    return name.startswith(keys.ROBUST_PREFIX) or name in keys.CURVES or name == "spec_id" or (
+    return name.startswith(keys.ROBUST_PREFIX) or name in keys.CURVES or (
         name in _CATALOGUE and _CATALOGUE[name].reuse)
 
 
@@ -205,10 +205,6 @@ def objective_cost(objectives: str) -> str | None:
         return None
     return next((m.name for m in _CATALOGUE.values() if m.objective == second), None)
 
-
-def objective_pairs() -> list[str]:
-    """The objective pairs of accuracy with a cost ("accuracy,flops", ...)."""
-    return [f"accuracy,{m.objective}" for m in _CATALOGUE.values() if m.objective]
 
 
 def plotted() -> list[Metric]:
@@ -240,8 +236,3 @@ def derived(values: Mapping[str, Any]) -> dict[str, Any]:
         if value is not None:
             out[m.name] = value
     return out
-
-
-def names(metrics_: Iterable[Metric]) -> list[str]:
-    """The names of `metrics_`."""
-    return [m.name for m in metrics_]
